@@ -1,0 +1,177 @@
+"""The lake: ``<root>/<dataset>/date=YYYY-MM-DD/part-*.parquet`` on a local path or ``s3://``.
+
+One reader for everything that takes data: :func:`read_table` accepts a lake root, a dataset directory, a
+directory of Parquet files, or a single Parquet file. Writes are atomic (temp file + rename), so a failed
+command leaves nothing half-written.
+"""
+
+import datetime as dt
+import logging
+import os
+import uuid
+from collections.abc import Iterable
+from pathlib import PurePosixPath
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from marketdata.schemas import PARTITION_COLUMN, schema_for
+from marketdata.validate import conform
+
+log = logging.getLogger(__name__)
+
+
+def _fs(uri: str) -> tuple[pafs.FileSystem, str]:
+    """The filesystem and path of a local path or a URI (``s3://bucket/key`` through pyarrow's S3)."""
+    if "://" in uri:
+        return pafs.FileSystem.from_uri(uri)
+    return pafs.LocalFileSystem(), os.path.abspath(uri)
+
+
+def write_parquet_atomic(
+    table: pa.Table, uri: str, metadata: dict[str, str] | None = None, fs: pafs.FileSystem | None = None
+) -> None:
+    """Write ``table`` to ``uri`` via a temp file in the same directory and a rename."""
+    if fs is None:
+        fs, path = _fs(uri)
+    else:
+        path = uri
+    parent = str(PurePosixPath(path).parent)
+    fs.create_dir(parent, recursive=True)
+    if metadata:
+        merged = dict(table.schema.metadata or {})
+        merged.update({k.encode(): v.encode() for k, v in metadata.items()})
+        table = table.replace_schema_metadata(merged)
+    tmp = f"{parent}/.tmp-{uuid.uuid4().hex}.parquet"
+    try:
+        pq.write_table(table, tmp, filesystem=fs, compression="zstd")
+        fs.move(tmp, path)
+    except BaseException:
+        if fs.get_file_info(tmp).type != pafs.FileType.NotFound:
+            fs.delete_file(tmp)
+        raise
+
+
+def partition_dates(table: pa.Table, column: str) -> np.ndarray:
+    """UTC calendar date of each row's ``column`` as ``datetime64[D]``."""
+    ns = table.column(column).cast(pa.int64()).to_numpy()
+    return ns.astype("datetime64[ns]").astype("datetime64[D]")
+
+
+class Lake:
+    """Hive-partitioned Parquet datasets under one root (local directory or ``s3://bucket/prefix``)."""
+
+    def __init__(self, root: str):
+        self.root = root.rstrip("/")
+        self.fs, self.base = _fs(self.root)
+
+    def path(self, dataset: str, date: dt.date | None = None) -> str:
+        p = f"{self.base}/{dataset}"
+        return p if date is None else f"{p}/date={date.isoformat()}"
+
+    def write(
+        self, dataset: str, table: pa.Table, metadata: dict[str, str] | None = None, source: str = "<write>"
+    ) -> list[dt.date]:
+        """Validate ``table`` and replace the day partitions it touches (or the whole unpartitioned dataset).
+
+        Returns the dates written. Each partition is one ``part-0.parquet`` written atomically.
+        """
+        table = conform(table, dataset, source)
+        col = PARTITION_COLUMN.get(dataset)
+        if col is None:
+            write_parquet_atomic(table, f"{self.path(dataset)}/part-0.parquet", metadata, self.fs)
+            return []
+        days = partition_dates(table, col)
+        written = []
+        for day in np.unique(days):
+            date = day.astype(dt.date)
+            part = table.filter(pa.array(days == day))
+            part = part.sort_by([("symbol", "ascending"), (col, "ascending")])
+            self.write_partition(dataset, date, part, metadata)
+            written.append(date)
+        return written
+
+    def write_partition(
+        self, dataset: str, date: dt.date, table: pa.Table, metadata: dict[str, str] | None = None
+    ) -> None:
+        """Atomically replace one day partition with ``table`` (already conformed)."""
+        d = self.path(dataset, date)
+        write_parquet_atomic(table, f"{d}/part-0.parquet", metadata, self.fs)
+        for info in self.fs.get_file_info(pafs.FileSelector(d)):
+            if info.base_name.startswith("part-") and info.base_name != "part-0.parquet":
+                self.fs.delete_file(info.path)
+
+    def dates(self, dataset: str) -> list[dt.date]:
+        """The day partitions present for ``dataset``, sorted."""
+        info = self.fs.get_file_info(pafs.FileSelector(self.path(dataset), allow_not_found=True))
+        out = [
+            dt.date.fromisoformat(i.base_name.removeprefix("date="))
+            for i in info
+            if i.type == pafs.FileType.Directory and i.base_name.startswith("date=")
+        ]
+        return sorted(out)
+
+    def exists(self, dataset: str) -> bool:
+        return self.fs.get_file_info(self.path(dataset)).type == pafs.FileType.Directory
+
+    def read(
+        self,
+        dataset: str,
+        dates: Iterable[dt.date] | None = None,
+        symbols: Iterable[str] | None = None,
+    ) -> pa.Table:
+        """Read ``dataset`` (optionally some dates and symbols), conformed to its contract schema."""
+        schema = schema_for(dataset)
+        if not self.exists(dataset):
+            raise FileNotFoundError(f"no dataset {dataset!r} in lake {self.root}")
+        if dates is not None:
+            paths = []
+            for d in dates:
+                p = f"{self.path(dataset, d)}/part-0.parquet"
+                if self.fs.get_file_info(p).type == pafs.FileType.File:
+                    paths.append(p)
+            if not paths:
+                return schema.empty_table()
+            dset = ds.dataset(paths, schema=schema, filesystem=self.fs, format="parquet")
+        else:
+            dset = ds.dataset(
+                self.path(dataset), schema=schema, filesystem=self.fs, format="parquet", exclude_invalid_files=True
+            )
+        flt = pc.field("symbol").isin(list(symbols)) if symbols is not None else None
+        return dset.to_table(filter=flt)
+
+
+def read_table(path: str, dataset: str) -> pa.Table:
+    """Read ``dataset`` rows from a lake root, a dataset dir, a dir of Parquet files, or one Parquet file.
+
+    The result is conformed and validated against the contract, naming ``path`` in any error.
+    """
+    fs, base = _fs(path)
+    info = fs.get_file_info(base)
+    if info.type == pafs.FileType.NotFound:
+        raise FileNotFoundError(f"{path}: no such file or directory")
+    if info.type == pafs.FileType.File:
+        return conform(pq.read_table(base, filesystem=fs), dataset, path)
+    sub = fs.get_file_info(f"{base}/{dataset}")
+    if sub.type == pafs.FileType.Directory:
+        base = f"{base}/{dataset}"
+    files = [
+        i.path
+        for i in fs.get_file_info(pafs.FileSelector(base, recursive=True))
+        if i.type == pafs.FileType.File and i.base_name.endswith(".parquet") and not i.base_name.startswith(".")
+    ]
+    if not files:
+        raise FileNotFoundError(f"{path}: no Parquet files for {dataset!r}")
+    tables = [conform(pq.read_table(f, filesystem=fs), dataset, f) for f in sorted(files)]
+    return pa.concat_tables(tables)
+
+
+def table_metadata(path: str) -> dict[str, str]:
+    """The key/value metadata of a Parquet file (e.g. the feature-set version)."""
+    fs, base = _fs(path)
+    md = pq.read_schema(base, filesystem=fs).metadata or {}
+    return {k.decode(): v.decode() for k, v in md.items() if not k.startswith(b"ARROW")}
