@@ -1,0 +1,56 @@
+"""``tickwise``: the command line. Every subcommand explains itself with ``--help``.
+
+Errors print one line and exit non-zero; ``tickwise --debug ...`` shows the traceback.
+"""
+
+import logging
+import sys
+
+import typer
+
+from tickwise import cli_data
+
+app = typer.Typer(
+    help="tickwise — short-horizon equity direction signals: simulate or ingest market data, build bars and "
+    "features, validate honestly, score live.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+cli_data.register(app)
+
+_state = {"debug": False}
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details to stderr."),
+) -> None:
+    _state["debug"] = debug
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def main() -> None:
+    """Console-script entry point: run the app, turning errors into one clear line."""
+    try:
+        app(standalone_mode=False)
+    except SystemExit as e:
+        raise e
+    except (typer.Abort, KeyboardInterrupt):
+        print("aborted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as err:  # the CLI edge: report and exit non-zero, never swallow
+        import click
+
+        if isinstance(err, click.exceptions.ClickException):
+            err.show()
+            sys.exit(err.exit_code)
+        if _state["debug"] or "--debug" in sys.argv:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

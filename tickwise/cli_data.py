@@ -1,0 +1,216 @@
+"""Data subcommands: simulate, ingest, aggregate, validate, bench simulator."""
+
+import datetime as dt
+import json
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+console = Console()
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=Console(stderr=True), transient=False,
+    )
+
+
+def simulate(
+    symbols: int = typer.Option(500, help="Universe size, including SPY and the 11 sector ETFs."),
+    days: int = typer.Option(5, help="Trading sessions to simulate (NYSE calendar)."),
+    seed: int = typer.Option(1, help="Random seed: same seed, same market."),
+    out: str = typer.Option("data/lake", help="Lake root (local path or s3://bucket/prefix)."),
+    start: str = typer.Option("2026-03-02", help="First session on or after this date (YYYY-MM-DD)."),
+    ticks: bool = typer.Option(False, "--ticks", help="Also write trades and quotes; bars are aggregated from them."),
+    lead_lag: float = typer.Option(0.25, help="Share of a leader's minute return that followers show a minute late; 0 = unpredictable."),
+    regime_shift: int | None = typer.Option(None, "--regime-shift", help="0-based day from which volatility and correlations change."),
+) -> None:
+    """Simulate a market into the lake: bars_1m, halts, reference, corporate_actions (+ trades, quotes)."""
+    from marketdata.lake import Lake
+    from marketdata.pipeline import simulate_to_lake
+    from marketdata.simulator import SimConfig
+
+    cfg = SimConfig(symbols=symbols, days=days, seed=seed, start=dt.date.fromisoformat(start),
+                    lead_lag=lead_lag, regime_shift_day=regime_shift)
+    lake = Lake(out)
+    t0 = time.perf_counter()
+    with _progress() as p:
+        task = p.add_task(f"simulating {symbols} symbols", total=days)
+        s = simulate_to_lake(cfg, lake, ticks=ticks, on_day=lambda d: p.advance(task))
+    table = Table(title=f"simulated market -> {out}")
+    for col in ("sessions", "bars", "trades", "quotes", "halts", "corporate actions", "seconds"):
+        table.add_column(col, justify="right")
+    table.add_row(f"{s.dates[0]}..{s.dates[-1]}", f"{s.bars:,}", f"{s.trades:,}", f"{s.quotes:,}",
+                  f"{s.halts:,}", f"{s.corporate_actions:,}", f"{time.perf_counter() - t0:.1f}")
+    console.print(table)
+
+
+ingest_app = typer.Typer(help="Bring your own data (CSV or Parquet) into the lake, validated against the contract.",
+                         no_args_is_help=True)
+
+_MAP = typer.Option(None, "--map", help="CONTRACT=FILE column pairs, e.g. ts=Date,close=Close,symbol=Ticker.")
+_TZ = typer.Option("UTC", "--tz", help="Time zone of naive timestamps, e.g. America/New_York for wall-clock files.")
+_LAKE = typer.Option("data/lake", "--lake", help="Lake root to write into.")
+_SYM = typer.Option(None, "--symbol", help="Symbol for a file that has no symbol column.")
+_PS = typer.Option(1.0, "--price-scale", help="Multiply prices by this (e.g. 0.0001 for prices in 1/10000 $).")
+_SS = typer.Option(1.0, "--size-scale", help="Multiply sizes/volumes by this (e.g. 100 for round lots).")
+
+
+def _ingest(dataset: str, file: str, mapping: str | None, tz: str, lake: str, symbol: str | None,
+            price_scale: float, size_scale: float, session_only: bool, nbbo: bool = False) -> None:
+    from marketdata import loaders
+    from marketdata.lake import Lake
+
+    raw = loaders.read_any(file)
+    cmap = loaders.parse_mapping(mapping)
+    table = loaders.from_table(raw, dataset, cmap, tz, price_scale, size_scale, symbol, file)
+    if nbbo:  # before the session filter: the opening NBBO is built from pre-market quotes
+        ex_col = cmap.get("exchange", "EX")
+        if ex_col not in raw.column_names:
+            raise ValueError(f"--nbbo needs the exchange column {ex_col!r} (map it with exchange=COLUMN)")
+        table = loaders.consolidate_nbbo(table, raw.column(ex_col))
+    left_out = 0
+    if session_only:
+        mask = loaders.regular_session_mask(table.column("ts"))
+        left_out = int((~mask).sum())
+        table = table.filter(mask)
+    dates = Lake(lake).write(dataset, table, source=file)
+    note = f", {left_out:,} outside the regular session left out" if left_out else ""
+    console.print(f"{dataset}: {table.num_rows:,} rows from {file} -> {lake} ({len(dates)} day partition(s)){note}")
+
+
+@ingest_app.command("bars")
+def ingest_bars(file: str, mapping: str = _MAP, tz: str = _TZ, lake: str = _LAKE, symbol: str = _SYM,
+                price_scale: float = _PS, size_scale: float = _SS,
+                stamp: str = typer.Option("start", help="Whether the file stamps a bar at its 'start' (most vendors) or 'end'.")) -> None:
+    """1-minute bars (bars_1m columns; missing vwap/trades/NBBO/halted are derived or left empty)."""
+    from marketdata import loaders
+    from marketdata.bars_io import complete_bars
+    from marketdata.lake import Lake
+
+    raw = loaders.read_any(file)
+    table = complete_bars(raw, loaders.parse_mapping(mapping), tz, price_scale, size_scale, symbol, file, stamp)
+    dates = Lake(lake).write("bars_1m", table, source=file)
+    console.print(f"bars_1m: {table.num_rows:,} rows from {file} -> {lake} ({len(dates)} day partition(s))")
+
+
+@ingest_app.command("trades")
+def ingest_trades(file: str, mapping: str = _MAP, tz: str = _TZ, lake: str = _LAKE, symbol: str = _SYM,
+                  price_scale: float = _PS, size_scale: float = _SS,
+                  session_only: bool = typer.Option(True, help="Keep only regular-session trades.")) -> None:
+    """Trades (symbol, ts, price, size[, seq, exchange, correction]); TAQ: --map ts=DT,correction=CORR,exchange=EX."""
+    _ingest("trades", file, mapping, tz, lake, symbol, price_scale, size_scale, session_only)
+
+
+@ingest_app.command("quotes")
+def ingest_quotes(file: str, mapping: str = _MAP, tz: str = _TZ, lake: str = _LAKE, symbol: str = _SYM,
+                  price_scale: float = _PS, size_scale: float = _SS,
+                  nbbo: bool = typer.Option(False, "--nbbo", help="Per-exchange quotes: consolidate into the NBBO."),
+                  session_only: bool = typer.Option(True, help="Keep only regular-session quotes.")) -> None:
+    """Quotes (symbol, ts, bid, ask, bid_size, ask_size[, seq]); TAQ: --map ask=OFR,ask_size=OFRSIZ,... --nbbo."""
+    _ingest("quotes", file, mapping, tz, lake, symbol, price_scale, size_scale, session_only, nbbo)
+
+
+@ingest_app.command("corporate-actions")
+def ingest_ca(file: str, mapping: str = _MAP, lake: str = _LAKE, symbol: str = _SYM) -> None:
+    """Corporate actions (symbol, ex_date, split_ratio, cash_dividend); rows with no action are skipped."""
+    from marketdata import loaders
+    from marketdata.lake import Lake
+
+    t = loaders.load(file, "corporate_actions", loaders.parse_mapping(mapping), symbol=symbol)
+    import pyarrow.compute as pc
+
+    t = t.filter(pc.or_(pc.not_equal(t.column("split_ratio"), 1.0), pc.greater(t.column("cash_dividend"), 0.0)))
+    Lake(lake).write("corporate_actions", t, source=file)
+    console.print(f"corporate_actions: {t.num_rows:,} actions from {file} -> {lake}")
+
+
+@ingest_app.command("reference")
+def ingest_reference(file: str, mapping: str = _MAP, lake: str = _LAKE) -> None:
+    """Reference data (symbol, sector, market_cap, is_etf, leader)."""
+    from marketdata import loaders
+    from marketdata.lake import Lake
+
+    t = loaders.load(file, "reference", loaders.parse_mapping(mapping))
+    Lake(lake).write("reference", t, source=file)
+    console.print(f"reference: {t.num_rows:,} symbols from {file} -> {lake}")
+
+
+def aggregate_cmd(
+    lake: str = typer.Option("data/lake", help="Lake root with trades (and quotes, halts)."),
+    date: list[str] = typer.Option(None, "--date", help="Day(s) to aggregate (default: every day with trades)."),
+) -> None:
+    """Aggregate the lake's trades and quotes into bars_1m (rejects land in the rejects dataset with reasons)."""
+    from marketdata.lake import Lake
+    from marketdata.pipeline import aggregate_day
+
+    lk = Lake(lake)
+    days = [dt.date.fromisoformat(d) for d in date] if date else lk.dates("trades")
+    if not days:
+        raise ValueError(f"no trades in lake {lake}")
+    with _progress() as p:
+        task = p.add_task("aggregating", total=len(days))
+        for d in days:
+            bars, rejects = aggregate_day(lk, d)
+            lk.write("bars_1m", bars, source=f"aggregate {d}")
+            if rejects.num_rows:
+                lk.write_partition("rejects", d, rejects)
+            p.console.print(f"{d}: {bars.num_rows:,} bars, {rejects.num_rows:,} rejects")
+            p.advance(task)
+
+
+def validate_cmd(path: str, dataset: str = typer.Option("bars_1m", help="Contract dataset name.")) -> None:
+    """Check a file, a directory or a lake against the data contract."""
+    from marketdata.lake import read_table
+
+    t = read_table(path, dataset)
+    console.print(f"{path}: {t.num_rows:,} {dataset} rows satisfy the contract")
+
+
+bench_app = typer.Typer(help="Benchmarks that print the figures the issues name.", no_args_is_help=True)
+
+
+@bench_app.command("simulator")
+def bench_simulator(
+    out: str = typer.Option("", help="Scratch lake (default: a temp dir, removed after)."),
+    json_path: str = typer.Option("", "--json", help="Also write the figures as JSON here."),
+) -> None:
+    """Bars for 5,000 symbols x 1 day (target <= 10 s) and ticks for 500 symbols x 1 day (target <= 60 s)."""
+    import tempfile
+
+    from marketdata.lake import Lake
+    from marketdata.pipeline import simulate_to_lake
+    from marketdata.simulator import SimConfig
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = out or tmp
+        t0 = time.perf_counter()
+        s1 = simulate_to_lake(SimConfig(symbols=5000, days=1), Lake(f"{root}/bars"))
+        bars_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        s2 = simulate_to_lake(SimConfig(symbols=500, days=1), Lake(f"{root}/ticks"), ticks=True)
+        ticks_s = time.perf_counter() - t0
+    res = {"bars_5000x1_seconds": round(bars_s, 2), "bars_rows": s1.bars, "bars_target_seconds": 10,
+           "ticks_500x1_seconds": round(ticks_s, 2), "ticks_trades": s2.trades, "ticks_quotes": s2.quotes,
+           "ticks_target_seconds": 60}
+    t = Table(title="simulator benchmark (written to a lake, Parquet zstd)")
+    for c in ("what", "rows", "seconds", "target", "ok"):
+        t.add_column(c)
+    t.add_row("bars 5,000 symbols x 1 day", f"{s1.bars:,}", f"{bars_s:.2f}", "<= 10", str(bars_s <= 10))
+    t.add_row("ticks 500 symbols x 1 day (+ bars)", f"{s2.trades + s2.quotes:,}", f"{ticks_s:.2f}", "<= 60", str(ticks_s <= 60))
+    console.print(t)
+    if json_path:
+        Path(json_path).write_text(json.dumps(res, indent=2))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("simulate")(simulate)
+    app.add_typer(ingest_app, name="ingest")
+    app.command("aggregate")(aggregate_cmd)
+    app.command("validate")(validate_cmd)
+    app.add_typer(bench_app, name="bench")
