@@ -53,9 +53,9 @@ class BarAggregator:
         self._codes: dict[str, int] = {}
         self._trades = _Buffer()
         self._quotes = _Buffer()
-        self._halts = np.empty((0, 3), dtype=np.int64)  # code, start, end
-        self._last_close = np.full(0, np.nan)
-        self._last_quote = np.full((0, 4), np.nan)
+        self._halts: np.ndarray = np.empty((0, 3), dtype=np.int64)  # code, start, end
+        self._last_close: np.ndarray = np.full(0, np.nan)
+        self._last_quote: np.ndarray = np.full((0, 4), np.nan)
         self._rejects: list[pa.Table] = []
 
     # ---- input -------------------------------------------------------------------------------------------
@@ -124,19 +124,28 @@ class BarAggregator:
         keep = self._screen("trades", trades, why != "", why, self._trades)
         ts = trades.column("ts").cast(pa.int64()).to_numpy()[keep]
         seq = trades.column("seq").to_numpy()[keep]
-        self._trades.append(code=self._keep_codes, ts=ts, seq=seq, price=price[keep], size=size[keep], key=self._keep_keys)
+        self._trades.append(
+            code=self._keep_codes, ts=ts, seq=seq, price=price[keep], size=size[keep], key=self._keep_keys
+        )
 
     def add_quotes(self, quotes: pa.Table) -> None:
         """Buffer a batch of NBBO quotes (contract ``quotes`` columns)."""
-        cols = {k: quotes.column(k).to_numpy(zero_copy_only=False).astype(float) for k in ("bid", "ask", "bid_size", "ask_size")}
+        cols = {
+            k: quotes.column(k).to_numpy(zero_copy_only=False).astype(float)
+            for k in ("bid", "ask", "bid_size", "ask_size")
+        }
         why = np.full(quotes.num_rows, "", dtype=object)
-        why[(cols["bid_size"] < 0) | (cols["ask_size"] < 0) | np.isnan(cols["bid_size"] + cols["ask_size"])] = "negative or NaN size"
+        why[(cols["bid_size"] < 0) | (cols["ask_size"] < 0) | np.isnan(cols["bid_size"] + cols["ask_size"])] = (
+            "negative or NaN size"
+        )
         why[cols["bid"] > cols["ask"]] = "crossed quote (bid > ask)"
         why[~(cols["bid"] > 0) | ~(cols["ask"] > 0)] = "non-positive or NaN bid/ask"
         keep = self._screen("quotes", quotes, why != "", why, self._quotes)
         ts = quotes.column("ts").cast(pa.int64()).to_numpy()[keep]
         seq = quotes.column("seq").to_numpy()[keep]
-        self._quotes.append(code=self._keep_codes, ts=ts, seq=seq, key=self._keep_keys, **{k: v[keep] for k, v in cols.items()})
+        self._quotes.append(
+            code=self._keep_codes, ts=ts, seq=seq, key=self._keep_keys, **{k: v[keep] for k, v in cols.items()}
+        )
 
     def add_halts(self, halts: pa.Table) -> None:
         """Register halt intervals; bars whose window overlaps one are marked ``halted``."""
@@ -180,7 +189,7 @@ class BarAggregator:
 
     @staticmethod
     def _trade_bars(t: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if not t:
+        if not t or not len(t["ts"]):
             return np.empty(0, np.int64), np.empty(0, np.int64), np.empty((0, 7))
         end = (t["ts"] // NS_PER_MIN + 1) * NS_PER_MIN
         order = np.lexsort((t["seq"], t["ts"], end, t["code"]))
@@ -205,7 +214,7 @@ class BarAggregator:
         return code[starts], end[starts], ohlc
 
     def _add_halted_minutes(self, code, end, ohlc, prev: int, wm: int):  # type: ignore[no-untyped-def]
-        halted = np.zeros(len(code), bool)
+        halted: np.ndarray = np.zeros(len(code), bool)
         extra_code, extra_end = [], []
         if len(self._halts):
             h = self._halts
@@ -252,7 +261,7 @@ class BarAggregator:
 
     def _attach_quotes(self, code: np.ndarray, end: np.ndarray, q: dict[str, np.ndarray]) -> np.ndarray:
         out = self._last_quote[code] if len(code) else np.empty((0, 4))
-        if q:
+        if q and len(q["ts"]):
             qv = np.column_stack([q["bid"], q["ask"], q["bid_size"], q["ask_size"]])
             n_b = len(code)
             all_code = np.concatenate([code, q["code"]])

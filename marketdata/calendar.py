@@ -88,7 +88,8 @@ def close_time(d: dt.date) -> dt.time:
 
 def sessions(start: dt.date, count: int) -> list[dt.date]:
     """The first ``count`` trading days on or after ``start``."""
-    out, d = [], start
+    out: list[dt.date] = []
+    d = start
     while len(out) < count:
         if is_session(d):
             out.append(d)

@@ -61,7 +61,9 @@ def to_utc(col: pa.ChunkedArray, tz: str, source: str, name: str) -> pa.ChunkedA
     if not pa.types.is_timestamp(col.type):
         raise ContractError(source, name, None, f"cannot read {col.type} as a timestamp")
     if col.type.tz is None:
-        col = pc.assume_timezone(col.cast(pa.timestamp("ns")), timezone=tz, ambiguous="earliest", nonexistent="earliest")
+        col = pc.assume_timezone(
+            col.cast(pa.timestamp("ns")), timezone=tz, ambiguous="earliest", nonexistent="earliest"
+        )
     return col.cast(pa.timestamp("ns", tz="UTC"))
 
 

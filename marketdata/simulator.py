@@ -69,11 +69,11 @@ class MarketSimulator:
         self.u: Universe = make_universe(cfg.symbols, self.rng)
         n = cfg.symbols
         self.log_tr = np.log(self.u.price0)  # total-return log price (no corporate-action jumps)
-        self.adj = np.ones(n)  # raw price = exp(log_tr) * adj
+        self.adj: np.ndarray = np.ones(n)  # raw price = exp(log_tr) * adj
         self.day_vol_mkt = 0.0
-        self.day_vol_sym = np.zeros(n)
-        self.garch = np.ones(n + 12)  # per symbol, then market and 11 sector factors
-        self.last_sys = np.zeros(n)
+        self.day_vol_sym: np.ndarray = np.zeros(n)
+        self.garch: np.ndarray = np.ones(n + 12)  # per symbol, then market and 11 sector factors
+        self.last_sys: np.ndarray = np.zeros(n)
         self.actions: list[tuple[str, dt.date, float, float]] = []
         self.dates = sessions(cfg.start, cfg.days)
 

@@ -102,9 +102,7 @@ def make_universe(n_symbols: int, rng: np.random.Generator) -> Universe:
     spread_bps[:N_ETFS] = 0.6
     luld = np.where((cap > 1e10) | is_etf, 0.05, 0.10)
     luld = np.where(price0 < 3.0, 0.20, luld)
-    return Universe(
-        symbols, sector, is_etf, cap, price0, beta_mkt, beta_sec, idio_vol, trade_rate, spread_bps, luld
-    )
+    return Universe(symbols, sector, is_etf, cap, price0, beta_mkt, beta_sec, idio_vol, trade_rate, spread_bps, luld)
 
 
 def intraday_shape(n_minutes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -15,8 +15,12 @@ console = Console()
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=Console(stderr=True), transient=False,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=False,
     )
 
 
@@ -27,16 +31,26 @@ def simulate(
     out: str = typer.Option("data/lake", help="Lake root (local path or s3://bucket/prefix)."),
     start: str = typer.Option("2026-03-02", help="First session on or after this date (YYYY-MM-DD)."),
     ticks: bool = typer.Option(False, "--ticks", help="Also write trades and quotes; bars are aggregated from them."),
-    lead_lag: float = typer.Option(0.25, help="Share of a leader's minute return that followers show a minute late; 0 = unpredictable."),
-    regime_shift: int | None = typer.Option(None, "--regime-shift", help="0-based day from which volatility and correlations change."),
+    lead_lag: float = typer.Option(
+        0.25, help="Share of a leader's minute return that followers show a minute late; 0 = unpredictable."
+    ),
+    regime_shift: int | None = typer.Option(
+        None, "--regime-shift", help="0-based day from which volatility and correlations change."
+    ),
 ) -> None:
     """Simulate a market into the lake: bars_1m, halts, reference, corporate_actions (+ trades, quotes)."""
     from marketdata.lake import Lake
     from marketdata.pipeline import simulate_to_lake
     from marketdata.simulator import SimConfig
 
-    cfg = SimConfig(symbols=symbols, days=days, seed=seed, start=dt.date.fromisoformat(start),
-                    lead_lag=lead_lag, regime_shift_day=regime_shift)
+    cfg = SimConfig(
+        symbols=symbols,
+        days=days,
+        seed=seed,
+        start=dt.date.fromisoformat(start),
+        lead_lag=lead_lag,
+        regime_shift_day=regime_shift,
+    )
     lake = Lake(out)
     t0 = time.perf_counter()
     with _progress() as p:
@@ -45,13 +59,21 @@ def simulate(
     table = Table(title=f"simulated market -> {out}")
     for col in ("sessions", "bars", "trades", "quotes", "halts", "corporate actions", "seconds"):
         table.add_column(col, justify="right")
-    table.add_row(f"{s.dates[0]}..{s.dates[-1]}", f"{s.bars:,}", f"{s.trades:,}", f"{s.quotes:,}",
-                  f"{s.halts:,}", f"{s.corporate_actions:,}", f"{time.perf_counter() - t0:.1f}")
+    table.add_row(
+        f"{s.dates[0]}..{s.dates[-1]}",
+        f"{s.bars:,}",
+        f"{s.trades:,}",
+        f"{s.quotes:,}",
+        f"{s.halts:,}",
+        f"{s.corporate_actions:,}",
+        f"{time.perf_counter() - t0:.1f}",
+    )
     console.print(table)
 
 
-ingest_app = typer.Typer(help="Bring your own data (CSV or Parquet) into the lake, validated against the contract.",
-                         no_args_is_help=True)
+ingest_app = typer.Typer(
+    help="Bring your own data (CSV or Parquet) into the lake, validated against the contract.", no_args_is_help=True
+)
 
 _MAP = typer.Option(None, "--map", help="CONTRACT=FILE column pairs, e.g. ts=Date,close=Close,symbol=Ticker.")
 _TZ = typer.Option("UTC", "--tz", help="Time zone of naive timestamps, e.g. America/New_York for wall-clock files.")
@@ -61,8 +83,18 @@ _PS = typer.Option(1.0, "--price-scale", help="Multiply prices by this (e.g. 0.0
 _SS = typer.Option(1.0, "--size-scale", help="Multiply sizes/volumes by this (e.g. 100 for round lots).")
 
 
-def _ingest(dataset: str, file: str, mapping: str | None, tz: str, lake: str, symbol: str | None,
-            price_scale: float, size_scale: float, session_only: bool, nbbo: bool = False) -> None:
+def _ingest(
+    dataset: str,
+    file: str,
+    mapping: str | None,
+    tz: str,
+    lake: str,
+    symbol: str | None,
+    price_scale: float,
+    size_scale: float,
+    session_only: bool,
+    nbbo: bool = False,
+) -> None:
     from marketdata import loaders
     from marketdata.lake import Lake
 
@@ -85,9 +117,16 @@ def _ingest(dataset: str, file: str, mapping: str | None, tz: str, lake: str, sy
 
 
 @ingest_app.command("bars")
-def ingest_bars(file: str, mapping: str = _MAP, tz: str = _TZ, lake: str = _LAKE, symbol: str = _SYM,
-                price_scale: float = _PS, size_scale: float = _SS,
-                stamp: str = typer.Option("start", help="Whether the file stamps a bar at its 'start' (most vendors) or 'end'.")) -> None:
+def ingest_bars(
+    file: str,
+    mapping: str = _MAP,
+    tz: str = _TZ,
+    lake: str = _LAKE,
+    symbol: str = _SYM,
+    price_scale: float = _PS,
+    size_scale: float = _SS,
+    stamp: str = typer.Option("start", help="Whether the file stamps a bar at its 'start' (most vendors) or 'end'."),
+) -> None:
     """1-minute bars (bars_1m columns; missing vwap/trades/NBBO/halted are derived or left empty)."""
     from marketdata import loaders
     from marketdata.bars_io import complete_bars
@@ -100,18 +139,32 @@ def ingest_bars(file: str, mapping: str = _MAP, tz: str = _TZ, lake: str = _LAKE
 
 
 @ingest_app.command("trades")
-def ingest_trades(file: str, mapping: str = _MAP, tz: str = _TZ, lake: str = _LAKE, symbol: str = _SYM,
-                  price_scale: float = _PS, size_scale: float = _SS,
-                  session_only: bool = typer.Option(True, help="Keep only regular-session trades.")) -> None:
+def ingest_trades(
+    file: str,
+    mapping: str = _MAP,
+    tz: str = _TZ,
+    lake: str = _LAKE,
+    symbol: str = _SYM,
+    price_scale: float = _PS,
+    size_scale: float = _SS,
+    session_only: bool = typer.Option(True, help="Keep only regular-session trades."),
+) -> None:
     """Trades (symbol, ts, price, size[, seq, exchange, correction]); TAQ: --map ts=DT,correction=CORR,exchange=EX."""
     _ingest("trades", file, mapping, tz, lake, symbol, price_scale, size_scale, session_only)
 
 
 @ingest_app.command("quotes")
-def ingest_quotes(file: str, mapping: str = _MAP, tz: str = _TZ, lake: str = _LAKE, symbol: str = _SYM,
-                  price_scale: float = _PS, size_scale: float = _SS,
-                  nbbo: bool = typer.Option(False, "--nbbo", help="Per-exchange quotes: consolidate into the NBBO."),
-                  session_only: bool = typer.Option(True, help="Keep only regular-session quotes.")) -> None:
+def ingest_quotes(
+    file: str,
+    mapping: str = _MAP,
+    tz: str = _TZ,
+    lake: str = _LAKE,
+    symbol: str = _SYM,
+    price_scale: float = _PS,
+    size_scale: float = _SS,
+    nbbo: bool = typer.Option(False, "--nbbo", help="Per-exchange quotes: consolidate into the NBBO."),
+    session_only: bool = typer.Option(True, help="Keep only regular-session quotes."),
+) -> None:
     """Quotes (symbol, ts, bid, ask, bid_size, ask_size[, seq]); TAQ: --map ask=OFR,ask_size=OFRSIZ,... --nbbo."""
     _ingest("quotes", file, mapping, tz, lake, symbol, price_scale, size_scale, session_only, nbbo)
 
@@ -195,14 +248,26 @@ def bench_simulator(
         t0 = time.perf_counter()
         s2 = simulate_to_lake(SimConfig(symbols=500, days=1), Lake(f"{root}/ticks"), ticks=True)
         ticks_s = time.perf_counter() - t0
-    res = {"bars_5000x1_seconds": round(bars_s, 2), "bars_rows": s1.bars, "bars_target_seconds": 10,
-           "ticks_500x1_seconds": round(ticks_s, 2), "ticks_trades": s2.trades, "ticks_quotes": s2.quotes,
-           "ticks_target_seconds": 60}
+    res = {
+        "bars_5000x1_seconds": round(bars_s, 2),
+        "bars_rows": s1.bars,
+        "bars_target_seconds": 10,
+        "ticks_500x1_seconds": round(ticks_s, 2),
+        "ticks_trades": s2.trades,
+        "ticks_quotes": s2.quotes,
+        "ticks_target_seconds": 60,
+    }
     t = Table(title="simulator benchmark (written to a lake, Parquet zstd)")
     for c in ("what", "rows", "seconds", "target", "ok"):
         t.add_column(c)
     t.add_row("bars 5,000 symbols x 1 day", f"{s1.bars:,}", f"{bars_s:.2f}", "<= 10", str(bars_s <= 10))
-    t.add_row("ticks 500 symbols x 1 day (+ bars)", f"{s2.trades + s2.quotes:,}", f"{ticks_s:.2f}", "<= 60", str(ticks_s <= 60))
+    t.add_row(
+        "ticks 500 symbols x 1 day (+ bars)",
+        f"{s2.trades + s2.quotes:,}",
+        f"{ticks_s:.2f}",
+        "<= 60",
+        str(ticks_s <= 60),
+    )
     console.print(t)
     if json_path:
         Path(json_path).write_text(json.dumps(res, indent=2))

@@ -1,0 +1,33 @@
+"""The one Definitions object (workspace.yaml loads this module)."""
+
+import dagster as dg
+
+from assets.market_data import build_market_data_assets
+from orchestration.io_manager import LakeIOManager
+from orchestration.partitions import trading_day_partitions
+from orchestration.resources import LakeResource, MarketSourceResource
+from orchestration.settings import TickwiseSettings
+
+
+def build_definitions(settings: TickwiseSettings | None = None) -> dg.Definitions:
+    """Assemble assets, checks, jobs and resources for the deployment the settings name."""
+    s = settings or TickwiseSettings()
+    partitions = trading_day_partitions(s.partitions_start, s.partitions_end)
+    assets = build_market_data_assets(partitions)
+    market_job = dg.define_asset_job(
+        "market_data_job", selection=dg.AssetSelection.groups("market_data"), partitions_def=partitions
+    )
+    return dg.Definitions(
+        assets=assets,
+        jobs=[market_job],
+        resources={
+            "io_manager": LakeIOManager(root=s.lake),
+            "lake": LakeResource(root=s.lake),
+            "market_source": MarketSourceResource(landing=s.landing),
+        },
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_definitions()

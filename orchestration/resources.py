@@ -1,0 +1,42 @@
+"""Dagster resources: thin ConfigurableResource wrappers over the plain clients in the core packages."""
+
+import datetime as dt
+
+import dagster as dg
+import pyarrow as pa
+
+from marketdata.lake import Lake
+
+
+class LakeResource(dg.ConfigurableResource):
+    """The project's Parquet lake (local path or s3://)."""
+
+    root: str
+
+    def lake(self) -> Lake:
+        return Lake(self.root)
+
+
+class MarketSourceResource(dg.ConfigurableResource):
+    """Where raw market data lands before ingestion: a lake-shaped landing zone.
+
+    The simulator, vendor file drops (``tickwise ingest --lake <landing>``) and the Kafka tick sink write there.
+    """
+
+    landing: str
+
+    def source(self) -> Lake:
+        return Lake(self.landing)
+
+    def has(self, dataset: str) -> bool:
+        return self.source().exists(dataset)
+
+    def read_day(self, dataset: str, date: dt.date) -> pa.Table:
+        src = self.source()
+        return src.read(dataset, [date]) if src.exists(dataset) else _empty(dataset)
+
+
+def _empty(dataset: str) -> pa.Table:
+    from marketdata.schemas import schema_for
+
+    return schema_for(dataset).empty_table()

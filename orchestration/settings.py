@@ -1,0 +1,25 @@
+"""Settings for the Dagster shell, parsed once inside the definitions function (never at import)."""
+
+import datetime as dt
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class TickwiseSettings(BaseSettings):
+    """Environment ``TICKWISE_*``; a bad value fails at load naming the field."""
+
+    model_config = SettingsConfigDict(env_prefix="TICKWISE_", extra="ignore")
+
+    lake: str = Field("data/lake", description="Lake root: a local path or s3://bucket/prefix.")
+    landing: str = Field("data/landing", description="Where raw feeds land (simulator, vendor files, Kafka sink).")
+    partitions_start: dt.date = Field(dt.date(2026, 3, 2), description="First daily partition.")
+    partitions_end: dt.date | None = Field(None, description="Day after the last partition (default: today).")
+    deployment: str = Field("local", description="'local' (embedded default) or 'prod'.")
+
+    @field_validator("deployment")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in ("local", "prod"):
+            raise ValueError("must be 'local' or 'prod'")
+        return v
