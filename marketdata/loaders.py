@@ -136,11 +136,12 @@ def from_table(
     return conform(pa.table(cols), dataset, source)
 
 
-def consolidate_nbbo(quotes: pa.Table, exchange: pa.ChunkedArray) -> pa.Table:
+def consolidate_nbbo(quotes: pa.Table, exchange: pa.ChunkedArray, max_age_s: float = 5.0) -> pa.Table:
     """National best bid and offer from per-exchange quotes.
 
-    Each exchange's latest quote stands until it updates; the NBBO after every update is the best bid and best
-    ask across them, with the sizes summed over the exchanges at the best price. One output row per input row.
+    Each exchange's latest quote stands until it updates or is older than ``max_age_s`` (a quiet venue's stale
+    quote would otherwise cross the market); the NBBO after every update is the best bid and best ask across
+    the standing quotes, sizes summed over the venues at the best price. One output row per input row.
     """
     order = np.lexsort((quotes.column("seq").to_numpy(), quotes.column("ts").cast(pa.int64()).to_numpy()))
     q = quotes.take(pa.array(order))
@@ -149,16 +150,22 @@ def consolidate_nbbo(quotes: pa.Table, exchange: pa.ChunkedArray) -> pa.Table:
     sym = pc.dictionary_encode(q.column("symbol").combine_chunks()).indices.to_numpy()
     out = {k: np.empty(q.num_rows) for k in ("bid", "ask", "bid_size", "ask_size")}
     vals = {k: q.column(k).to_numpy() for k in out}
+    vals["ts"] = q.column("ts").cast(pa.int64()).to_numpy().astype(float)
     for s in np.unique(sym):
         rows = np.flatnonzero(sym == s)
         k = len(ex.dictionary)
-        book = {key: np.full((len(rows), k), np.nan) for key in out}
-        for key in out:
+        book = {key: np.full((len(rows), k), np.nan) for key in vals}
+        for key in vals:
             book[key][np.arange(len(rows)), ex_code[rows]] = vals[key][rows]
             book[key] = _ffill_2d(book[key])
-        bid = np.where(book["bid"] > 0, book["bid"], np.nan)
-        ask = np.where(book["ask"] > 0, book["ask"], np.nan)
-        best_bid, best_ask = np.nanmax(bid, axis=1), np.nanmin(ask, axis=1)
+        fresh = (vals["ts"][rows][:, None] - book["ts"]) <= max_age_s * 1e9
+        bid = np.where((book["bid"] > 0) & fresh, book["bid"], np.nan)
+        ask = np.where((book["ask"] > 0) & fresh, book["ask"], np.nan)
+        with np.errstate(all="ignore"):
+            best_bid = np.max(np.where(np.isnan(bid), -np.inf, bid), axis=1)
+            best_ask = np.min(np.where(np.isnan(ask), np.inf, ask), axis=1)
+        best_bid[~np.isfinite(best_bid)] = 0.0  # no standing bid: a one-sided NBBO, refused by the aggregator
+        best_ask[~np.isfinite(best_ask)] = 0.0
         out["bid"][rows], out["ask"][rows] = best_bid, best_ask
         out["bid_size"][rows] = np.nansum(np.where(bid == best_bid[:, None], book["bid_size"], 0), axis=1)
         out["ask_size"][rows] = np.nansum(np.where(ask == best_ask[:, None], book["ask_size"], 0), axis=1)

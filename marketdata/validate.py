@@ -34,12 +34,12 @@ class ContractError(ValueError):
 
 PRICE_COLUMNS = {
     "trades": ("price",),
-    "quotes": ("bid", "ask"),
     "bars_1m": ("open", "high", "low", "close"),
 }
 NONNEGATIVE_COLUMNS = {
     "trades": ("size",),
-    "quotes": ("bid_size", "ask_size"),
+    # a zero bid or ask is a one-sided quote (real feeds have them); the aggregator refuses it for the NBBO
+    "quotes": ("bid", "ask", "bid_size", "ask_size"),
     "bars_1m": ("volume", "trades", "bid_size", "ask_size"),
     "corporate_actions": ("cash_dividend",),
 }
