@@ -287,7 +287,9 @@ class BarAggregator:
 
     def _table(self, code, end, ohlc, halted, nbbo) -> pa.Table:  # type: ignore[no-untyped-def]
         names = np.array(self._names, dtype=object)
-        order = np.lexsort((code, end))  # minute by minute, symbols within
+        rank = np.empty(len(names), np.int64)
+        rank[np.argsort(names)] = np.arange(len(names))
+        order = np.lexsort((rank[code], end))  # minute by minute, symbols by name: independent of arrival order
         code, end, ohlc, halted, nbbo = code[order], end[order], ohlc[order], halted[order], nbbo[order]
 
         def f(a: np.ndarray) -> pa.Array:

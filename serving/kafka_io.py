@@ -1,0 +1,33 @@
+"""Plain kafka-python clients with the settings this project measured (STACK.md)."""
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+API_VERSION = (2, 8, 0)  # without it a producer with no broker blocks 30 s probing versions
+
+
+def producer(bootstrap: str) -> KafkaProducer:
+    """A batched producer: ~60 k ticks/s here with linger 20 ms and 256 KB batches."""
+    return KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, batch_size=256 * 1024, acks=1,
+                         api_version=API_VERSION)
+
+
+def consumer(bootstrap: str, *topics: str, group: str | None, **kw: object) -> KafkaConsumer:
+    return KafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=group, api_version=API_VERSION,
+                         enable_auto_commit=False, auto_offset_reset="earliest", **kw)
+
+
+def ensure_topics(bootstrap: str, names: list[str], partitions: int = 4) -> None:
+    """Create the topics if they do not exist (keyed by symbol: partitions spread symbols)."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, api_version=API_VERSION)
+    try:
+        existing = set(admin.list_topics())
+        new = [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in names if n not in existing]
+        if new:
+            try:
+                admin.create_topics(new)
+            except TopicAlreadyExistsError:
+                pass  # another process created it between the listing and the call: the goal is reached
+    finally:
+        admin.close()

@@ -1,0 +1,80 @@
+"""Online store: packed float32 feature rows per symbol, one key each (MSET/MGET), event-time monotonic.
+
+Two implementations of one interface (STYLE pattern 1): :class:`RedisOnlineStore` for production and
+:class:`InProcessOnlineStore` for the embedded default. A row carries its event time; a write never replaces a
+newer row with an older one (Feast's Redis store does the same).
+"""
+
+import struct
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+HEADER = struct.Struct("<q")  # event time, ns
+
+
+def pack(ts_ns: int, row: np.ndarray) -> bytes:
+    return HEADER.pack(ts_ns) + np.asarray(row, dtype="<f4").tobytes()
+
+
+def unpack(blob: bytes) -> tuple[int, np.ndarray]:
+    (ts,) = HEADER.unpack_from(blob)
+    return ts, np.frombuffer(blob, dtype="<f4", offset=HEADER.size)
+
+
+class OnlineStore(ABC):
+    """Latest feature row per symbol under a feature-set version prefix."""
+
+    def __init__(self, version: str):
+        self.version = version
+
+    def key(self, symbol: str) -> str:
+        return f"tw:{self.version}:f:{symbol}"
+
+    @abstractmethod
+    def write(self, symbols: list[str], ts_ns: int, rows: np.ndarray) -> int:
+        """Write rows stamped ``ts_ns``; returns how many were written (older-than-stored rows are skipped)."""
+
+    @abstractmethod
+    def read(self, symbols: list[str]) -> dict[str, tuple[int, np.ndarray]]:
+        """Latest ``(ts_ns, row)`` per symbol present."""
+
+
+class InProcessOnlineStore(OnlineStore):
+    def __init__(self, version: str):
+        super().__init__(version)
+        self._data: dict[str, bytes] = {}
+
+    def write(self, symbols: list[str], ts_ns: int, rows: np.ndarray) -> int:
+        n = 0
+        for s, r in zip(symbols, rows, strict=True):
+            k = self.key(s)
+            old = self._data.get(k)
+            if old is None or unpack(old)[0] < ts_ns:
+                self._data[k] = pack(ts_ns, r)
+                n += 1
+        return n
+
+    def read(self, symbols: list[str]) -> dict[str, tuple[int, np.ndarray]]:
+        return {s: unpack(self._data[self.key(s)]) for s in symbols if self.key(s) in self._data}
+
+
+class RedisOnlineStore(OnlineStore):
+    def __init__(self, url: str, version: str):
+        import redis
+
+        super().__init__(version)
+        self.r = redis.Redis.from_url(url)
+
+    def write(self, symbols: list[str], ts_ns: int, rows: np.ndarray) -> int:
+        keys = [self.key(s) for s in symbols]
+        current = self.r.mget(keys)
+        fresh = {k: pack(ts_ns, r) for k, r, old in zip(keys, rows, current, strict=True)
+                 if old is None or unpack(old)[0] < ts_ns}
+        if fresh:
+            self.r.mset(fresh)
+        return len(fresh)
+
+    def read(self, symbols: list[str]) -> dict[str, tuple[int, np.ndarray]]:
+        vals = self.r.mget([self.key(s) for s in symbols])
+        return {s: unpack(v) for s, v in zip(symbols, vals, strict=True) if v is not None}

@@ -1,0 +1,88 @@
+"""The CLI explains itself, fails in one clear line, and ingests user files through the validator."""
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from marketdata.lake import Lake
+from tests.conftest import shared_data
+
+COMMANDS = [[], ["simulate"], ["ingest"], ["ingest", "bars"], ["ingest", "trades"], ["ingest", "quotes"],
+            ["ingest", "corporate-actions"], ["ingest", "reference"], ["aggregate"], ["validate"], ["bench"],
+            ["bench", "simulator"]]
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tickwise.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: " ".join(c) or "root")
+def test_every_command_has_help(cmd):
+    r = run(*cmd, "--help")
+    assert r.returncode == 0 and "Usage" in r.stdout and len(r.stdout) > 200
+
+
+def test_error_is_one_line_without_traceback(tmp_path):
+    r = run("validate", str(tmp_path / "missing.parquet"))
+    assert r.returncode == 1
+    assert r.stderr.strip().count("\n") == 0 and "missing.parquet" in r.stderr and "Traceback" not in r.stderr
+    r = run("--debug", "validate", str(tmp_path / "missing.parquet"))
+    assert r.returncode == 1 and "Traceback" in r.stderr
+
+
+def test_simulate_then_validate_and_aggregate(tmp_path):
+    lake = str(tmp_path / "lake")
+    r = run("simulate", "--symbols", "20", "--days", "2", "--out", lake, "--ticks")
+    assert r.returncode == 0, r.stderr
+    assert Lake(lake).dates("trades") and Lake(lake).dates("bars_1m")
+    assert run("validate", lake).returncode == 0
+    r = run("aggregate", "--lake", lake)
+    assert r.returncode == 0 and "0 rejects" in r.stderr + r.stdout
+
+
+def test_ingest_bars_csv_with_mapping_and_tz(tmp_path):
+    csv = tmp_path / "bars.csv"
+    pd.DataFrame({"Date": ["2026-03-02 09:30:00", "2026-03-02 09:31:00"], "Open": [10, 10.2], "High": [10.3, 10.4],
+                  "Low": [9.9, 10.1], "Close": [10.2, 10.3], "Volume": [1000, 1200]}).to_csv(csv, index=False)
+    lake = str(tmp_path / "lake")
+    r = run("ingest", "bars", str(csv), "--map", "ts=Date,open=Open,high=High,low=Low,close=Close,volume=Volume",
+            "--tz", "America/New_York", "--symbol", "ACME", "--lake", lake)
+    assert r.returncode == 0, r.stderr
+    t = Lake(lake).read("bars_1m").to_pandas()
+    assert str(t["ts"].iloc[0]) == "2026-03-02 14:31:00+00:00"  # start-stamped 09:30 NY -> end stamp 14:31 UTC
+    assert t["vwap"].between(t["low"], t["high"]).all()
+
+
+def test_ingest_rejects_bad_file_naming_row(tmp_path):
+    csv = tmp_path / "bad.csv"
+    pd.DataFrame({"ts": ["2026-03-02 14:30:00", "2026-03-02 14:31:00"], "open": [10, 10], "high": [10.5, 9.0],
+                  "low": [9.5, 9.5], "close": [10.2, 10.1], "volume": [1, 1]}).to_csv(csv, index=False)
+    r = run("ingest", "bars", str(csv), "--symbol", "X", "--lake", str(tmp_path / "lake"))
+    assert r.returncode == 1 and "bad.csv" in r.stderr and "row 1" in r.stderr and "'high'" in r.stderr
+    assert not (tmp_path / "lake" / "bars_1m").exists()
+
+
+def test_ingest_real_one_minute_file(tmp_path):
+    f = shared_data("taq-highfrequency") / "one_minute_stock_market.parquet"
+    r = run("ingest", "bars", str(f), "--map", "ts=DT,open=STOCK,high=STOCK,low=STOCK,close=STOCK",
+            "--symbol", "STOCK", "--tz", "America/New_York", "--lake", str(tmp_path / "lake"))
+    assert r.returncode == 0, r.stderr
+    assert Lake(str(tmp_path / "lake")).read("bars_1m").num_rows == 8602
+
+
+def test_ingest_taq_trades_and_quotes(tmp_path):
+    d = shared_data("taq-highfrequency")
+    lake = str(tmp_path / "lake")
+    r = run("ingest", "trades", str(d / "trades_raw_XXX_2018-01-02_03.parquet"), "--map",
+            "ts=DT,correction=CORR,exchange=EX", "--tz", "America/New_York", "--lake", lake)
+    assert r.returncode == 0, r.stderr
+    r = run("ingest", "quotes", str(d / "quotes_raw_XXX_2018-01-02_03.parquet"), "--map",
+            "ts=DT,ask=OFR,bid_size=BIDSIZ,ask_size=OFRSIZ,exchange=EX", "--tz", "America/New_York",
+            "--size-scale", "100", "--nbbo", "--lake", lake)
+    assert r.returncode == 0, r.stderr
+    r = run("aggregate", "--lake", lake)
+    assert r.returncode == 0, r.stderr
+    assert Lake(lake).read("bars_1m").num_rows > 200
+    assert Lake(lake).read("rejects").num_rows > 0

@@ -1,0 +1,74 @@
+"""The Dagster shell: one loadable Definitions, raw-data assets materialize with their checks."""
+
+import datetime as dt
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from assets.bar_checks import run_bar_checks
+from marketdata.lake import Lake
+from marketdata.pipeline import simulate_to_lake
+from marketdata.simulator import SimConfig
+from orchestration.definitions import build_definitions
+from orchestration.settings import TickwiseSettings
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory):
+    root = tmp_path_factory.mktemp("landing")
+    simulate_to_lake(SimConfig(symbols=30, days=2, seed=4), Lake(str(root)), ticks=True)
+    return str(root)
+
+
+def settings(tmp_path, landing) -> TickwiseSettings:
+    return TickwiseSettings(lake=str(tmp_path / "lake"), landing=landing, partitions_start=dt.date(2026, 3, 2),
+                            partitions_end=dt.date(2026, 3, 10))
+
+
+def test_definitions_load(tmp_path, landing):
+    defs = build_definitions(settings(tmp_path, landing))
+    dg.Definitions.validate_loadable(defs)
+    keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert {"raw_trades", "raw_quotes", "bars_1m", "corporate_actions", "reference"} <= keys
+
+
+def test_partitions_are_trading_days(tmp_path, landing):
+    defs = build_definitions(settings(tmp_path, landing))
+    pdef = defs.resolve_assets_def("bars_1m").partitions_def
+    assert pdef.get_partition_keys()[:6] == ["2026-03-02", "2026-03-03", "2026-03-04", "2026-03-05", "2026-03-06",
+                                             "2026-03-09"]
+
+
+def test_bad_config_names_the_field():
+    with pytest.raises(Exception, match="deployment"):
+        TickwiseSettings(deployment="staging")
+
+
+def test_materialize_range_in_one_run_with_checks(tmp_path, landing):
+    defs = build_definitions(settings(tmp_path, landing))
+    job = defs.resolve_implicit_global_asset_job_def()
+    with dg.instance_for_test() as instance:
+        result = job.execute_in_process(
+            instance=instance,
+            asset_selection=[dg.AssetKey(k) for k in ("raw_trades", "raw_quotes", "bars_1m")],
+            tags={"dagster/asset_partition_range_start": "2026-03-02", "dagster/asset_partition_range_end": "2026-03-03"},
+        )
+        assert result.success
+        checks = result.get_asset_check_evaluations()
+        assert len(checks) == 6 and all(c.passed for c in checks)
+    lake = Lake(str(tmp_path / "lake"))
+    assert lake.dates("bars_1m") == [dt.date(2026, 3, 2), dt.date(2026, 3, 3)]
+    assert lake.read("bars_1m").num_rows > 10_000
+
+
+def test_gx_checks_fail_on_bad_bars():
+    bars = pd.DataFrame({"symbol": ["A", "A"], "ts": pd.to_datetime([1, 1], utc=True), "open": [1.0, 1.0],
+                         "high": [0.5, 2.0], "low": [0.4, 0.9], "close": [1.0, 1.0], "volume": [1.0, -1.0],
+                         "halted": [False, True]})
+    out = {c.name: c for c in run_bar_checks(bars)}
+    assert not out["ohlc_consistent"].passed and out["ohlc_consistent"].metadata["unexpected_rows"] >= 1
+    assert not out["nonnegative_volume"].passed
+    assert not out["unique_keys"].passed
+    assert not out["halted_share"].passed and out["halted_share"].metadata["threshold"] == 0.02
+    assert out["positive_prices"].passed
