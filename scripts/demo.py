@@ -37,10 +37,16 @@ def main() -> None:
     s = TickwiseSettings()
     t0 = time.perf_counter()
     console.rule(f"[bold]1/2 simulating {symbols} symbols x {days} sessions (ticks) into {s.landing}")
-    sim = simulate_to_lake(SimConfig(symbols=symbols, days=days, seed=1, start=s.partitions_start),
-                           Lake(s.landing), ticks=True, on_day=lambda d: console.print(f"  simulated {d}"))
+    sim = simulate_to_lake(
+        SimConfig(symbols=symbols, days=days, seed=1, start=s.partitions_start),
+        Lake(s.landing),
+        ticks=True,
+        on_day=lambda d: console.print(f"  simulated {d}"),
+    )
     first, last = sim.dates[0].isoformat(), sim.dates[-1].isoformat()
-    console.rule(f"[bold]2/2 materializing the assets through Dagster ({first}..{last}) into {os.environ['DAGSTER_HOME']}")
+    console.rule(
+        f"[bold]2/2 materializing the assets through Dagster ({first}..{last}) into {os.environ['DAGSTER_HOME']}"
+    )
     Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     defs = build_definitions(s)
     job = defs.resolve_implicit_global_asset_job_def()
@@ -48,11 +54,14 @@ def main() -> None:
     results = []
     for selection, tags in (
         (["reference", "corporate_actions"], {}),
-        (["raw_trades", "raw_quotes", "bars_1m"],
-         {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}),
+        (
+            ["raw_trades", "raw_quotes", "bars_1m"],
+            {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
+        ),
     ):
-        r = job.execute_in_process(instance=instance, asset_selection=[dg.AssetKey(k) for k in selection], tags=tags,
-                                   run_config=QUIET)
+        r = job.execute_in_process(
+            instance=instance, asset_selection=[dg.AssetKey(k) for k in selection], tags=tags, run_config=QUIET
+        )
         if not r.success:
             raise SystemExit(f"demo run failed: {selection}")
         results.append(r)

@@ -9,13 +9,21 @@ API_VERSION = (2, 8, 0)  # without it a producer with no broker blocks 30 s prob
 
 def producer(bootstrap: str) -> KafkaProducer:
     """A batched producer: ~60 k ticks/s here with linger 20 ms and 256 KB batches."""
-    return KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, batch_size=256 * 1024, acks=1,
-                         api_version=API_VERSION)
+    return KafkaProducer(
+        bootstrap_servers=bootstrap, linger_ms=20, batch_size=256 * 1024, acks=1, api_version=API_VERSION
+    )
 
 
 def consumer(bootstrap: str, *topics: str, group: str | None, **kw: object) -> KafkaConsumer:
-    return KafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=group, api_version=API_VERSION,
-                         enable_auto_commit=False, auto_offset_reset="earliest", **kw)
+    return KafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        api_version=API_VERSION,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        **kw,
+    )
 
 
 def ensure_topics(bootstrap: str, names: list[str], partitions: int = 4) -> None:

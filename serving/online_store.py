@@ -69,8 +69,11 @@ class RedisOnlineStore(OnlineStore):
     def write(self, symbols: list[str], ts_ns: int, rows: np.ndarray) -> int:
         keys = [self.key(s) for s in symbols]
         current = self.r.mget(keys)
-        fresh = {k: pack(ts_ns, r) for k, r, old in zip(keys, rows, current, strict=True)
-                 if old is None or unpack(old)[0] < ts_ns}
+        fresh = {
+            k: pack(ts_ns, r)
+            for k, r, old in zip(keys, rows, current, strict=True)
+            if old is None or unpack(old)[0] < ts_ns
+        }
         if fresh:
             self.r.mset(fresh)
         return len(fresh)

@@ -14,8 +14,15 @@ from marketdata.schemas import QUOTES, TRADES
 
 FIELDS = {
     "trades": (("symbol", str), ("ts", int), ("price", float), ("size", float), ("seq", int)),
-    "quotes": (("symbol", str), ("ts", int), ("bid", float), ("ask", float), ("bid_size", float),
-               ("ask_size", float), ("seq", int)),
+    "quotes": (
+        ("symbol", str),
+        ("ts", int),
+        ("bid", float),
+        ("ask", float),
+        ("bid_size", float),
+        ("ask_size", float),
+        ("seq", int),
+    ),
 }
 SCHEMAS = {"trades": TRADES, "quotes": QUOTES}
 

@@ -9,9 +9,20 @@ import pytest
 from marketdata.lake import Lake
 from tests.conftest import shared_data
 
-COMMANDS = [[], ["simulate"], ["ingest"], ["ingest", "bars"], ["ingest", "trades"], ["ingest", "quotes"],
-            ["ingest", "corporate-actions"], ["ingest", "reference"], ["aggregate"], ["validate"], ["bench"],
-            ["bench", "simulator"]]
+COMMANDS = [
+    [],
+    ["simulate"],
+    ["ingest"],
+    ["ingest", "bars"],
+    ["ingest", "trades"],
+    ["ingest", "quotes"],
+    ["ingest", "corporate-actions"],
+    ["ingest", "reference"],
+    ["aggregate"],
+    ["validate"],
+    ["bench"],
+    ["bench", "simulator"],
+]
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -44,11 +55,30 @@ def test_simulate_then_validate_and_aggregate(tmp_path):
 
 def test_ingest_bars_csv_with_mapping_and_tz(tmp_path):
     csv = tmp_path / "bars.csv"
-    pd.DataFrame({"Date": ["2026-03-02 09:30:00", "2026-03-02 09:31:00"], "Open": [10, 10.2], "High": [10.3, 10.4],
-                  "Low": [9.9, 10.1], "Close": [10.2, 10.3], "Volume": [1000, 1200]}).to_csv(csv, index=False)
+    pd.DataFrame(
+        {
+            "Date": ["2026-03-02 09:30:00", "2026-03-02 09:31:00"],
+            "Open": [10, 10.2],
+            "High": [10.3, 10.4],
+            "Low": [9.9, 10.1],
+            "Close": [10.2, 10.3],
+            "Volume": [1000, 1200],
+        }
+    ).to_csv(csv, index=False)
     lake = str(tmp_path / "lake")
-    r = run("ingest", "bars", str(csv), "--map", "ts=Date,open=Open,high=High,low=Low,close=Close,volume=Volume",
-            "--tz", "America/New_York", "--symbol", "ACME", "--lake", lake)
+    r = run(
+        "ingest",
+        "bars",
+        str(csv),
+        "--map",
+        "ts=Date,open=Open,high=High,low=Low,close=Close,volume=Volume",
+        "--tz",
+        "America/New_York",
+        "--symbol",
+        "ACME",
+        "--lake",
+        lake,
+    )
     assert r.returncode == 0, r.stderr
     t = Lake(lake).read("bars_1m").to_pandas()
     assert str(t["ts"].iloc[0]) == "2026-03-02 14:31:00+00:00"  # start-stamped 09:30 NY -> end stamp 14:31 UTC
@@ -57,8 +87,16 @@ def test_ingest_bars_csv_with_mapping_and_tz(tmp_path):
 
 def test_ingest_rejects_bad_file_naming_row(tmp_path):
     csv = tmp_path / "bad.csv"
-    pd.DataFrame({"ts": ["2026-03-02 14:30:00", "2026-03-02 14:31:00"], "open": [10, 10], "high": [10.5, 9.0],
-                  "low": [9.5, 9.5], "close": [10.2, 10.1], "volume": [1, 1]}).to_csv(csv, index=False)
+    pd.DataFrame(
+        {
+            "ts": ["2026-03-02 14:30:00", "2026-03-02 14:31:00"],
+            "open": [10, 10],
+            "high": [10.5, 9.0],
+            "low": [9.5, 9.5],
+            "close": [10.2, 10.1],
+            "volume": [1, 1],
+        }
+    ).to_csv(csv, index=False)
     r = run("ingest", "bars", str(csv), "--symbol", "X", "--lake", str(tmp_path / "lake"))
     assert r.returncode == 1 and "bad.csv" in r.stderr and "row 1" in r.stderr and "'high'" in r.stderr
     assert not (tmp_path / "lake" / "bars_1m").exists()
@@ -66,8 +104,19 @@ def test_ingest_rejects_bad_file_naming_row(tmp_path):
 
 def test_ingest_real_one_minute_file(tmp_path):
     f = shared_data("taq-highfrequency") / "one_minute_stock_market.parquet"
-    r = run("ingest", "bars", str(f), "--map", "ts=DT,open=STOCK,high=STOCK,low=STOCK,close=STOCK",
-            "--symbol", "STOCK", "--tz", "America/New_York", "--lake", str(tmp_path / "lake"))
+    r = run(
+        "ingest",
+        "bars",
+        str(f),
+        "--map",
+        "ts=DT,open=STOCK,high=STOCK,low=STOCK,close=STOCK",
+        "--symbol",
+        "STOCK",
+        "--tz",
+        "America/New_York",
+        "--lake",
+        str(tmp_path / "lake"),
+    )
     assert r.returncode == 0, r.stderr
     assert Lake(str(tmp_path / "lake")).read("bars_1m").num_rows == 8602
 
@@ -75,12 +124,32 @@ def test_ingest_real_one_minute_file(tmp_path):
 def test_ingest_taq_trades_and_quotes(tmp_path):
     d = shared_data("taq-highfrequency")
     lake = str(tmp_path / "lake")
-    r = run("ingest", "trades", str(d / "trades_raw_XXX_2018-01-02_03.parquet"), "--map",
-            "ts=DT,correction=CORR,exchange=EX", "--tz", "America/New_York", "--lake", lake)
+    r = run(
+        "ingest",
+        "trades",
+        str(d / "trades_raw_XXX_2018-01-02_03.parquet"),
+        "--map",
+        "ts=DT,correction=CORR,exchange=EX",
+        "--tz",
+        "America/New_York",
+        "--lake",
+        lake,
+    )
     assert r.returncode == 0, r.stderr
-    r = run("ingest", "quotes", str(d / "quotes_raw_XXX_2018-01-02_03.parquet"), "--map",
-            "ts=DT,ask=OFR,bid_size=BIDSIZ,ask_size=OFRSIZ,exchange=EX", "--tz", "America/New_York",
-            "--size-scale", "100", "--nbbo", "--lake", lake)
+    r = run(
+        "ingest",
+        "quotes",
+        str(d / "quotes_raw_XXX_2018-01-02_03.parquet"),
+        "--map",
+        "ts=DT,ask=OFR,bid_size=BIDSIZ,ask_size=OFRSIZ,exchange=EX",
+        "--tz",
+        "America/New_York",
+        "--size-scale",
+        "100",
+        "--nbbo",
+        "--lake",
+        lake,
+    )
     assert r.returncode == 0, r.stderr
     r = run("aggregate", "--lake", lake)
     assert r.returncode == 0, r.stderr

@@ -45,8 +45,9 @@ def test_ticks_through_kafka_aggregate_to_the_batch_bars(kafka_bootstrap, tick_d
             prod.send(topic, key=k, value=v)
     prod.send(topic_t, key=b"BAD", value=b"{not json")
     prod.flush()
-    cons = kafka_io.consumer(kafka_bootstrap, topic_t, topic_q, group=f"g{uuid.uuid4().hex[:6]}",
-                             consumer_timeout_ms=5000)
+    cons = kafka_io.consumer(
+        kafka_bootstrap, topic_t, topic_q, group=f"g{uuid.uuid4().hex[:6]}", consumer_timeout_ms=5000
+    )
     got = {"trades": [], "quotes": []}
     dead = []
     for msg in cons:

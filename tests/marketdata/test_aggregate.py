@@ -20,19 +20,31 @@ def pandas_bars(trades: pa.Table, quotes: pa.Table | None) -> pd.DataFrame:
     t["end"] = t["ts"].dt.floor("min") + pd.Timedelta(minutes=1)
     t["pv"] = t["price"] * t["size"]
     g = t.groupby(["symbol", "end"])
-    out = pd.DataFrame({
-        "open": g["price"].first(), "high": g["price"].max(), "low": g["price"].min(), "close": g["price"].last(),
-        "volume": g["size"].sum(), "trades": g.size(),
-    })
+    out = pd.DataFrame(
+        {
+            "open": g["price"].first(),
+            "high": g["price"].max(),
+            "low": g["price"].min(),
+            "close": g["price"].last(),
+            "volume": g["size"].sum(),
+            "trades": g.size(),
+        }
+    )
     out["vwap"] = g["pv"].sum() / out["volume"]
     out = out.reset_index().rename(columns={"end": "ts"})
     if quotes is not None:
         q = quotes.to_pandas()
         q = q[(q["bid"] > 0) & (q["ask"] > 0) & (q["bid"] <= q["ask"])].sort_values(["ts", "seq"], kind="stable")
         q["ts_q"] = q["ts"] + pd.Timedelta(1, "ns")  # strictly before the bar end
-        out = pd.merge_asof(out.sort_values("ts", kind="stable"), q[["symbol", "ts_q", "bid", "ask", "bid_size", "ask_size"]]
-                            .rename(columns={"ts_q": "ts"}).sort_values("ts", kind="stable"), on="ts", by="symbol",
-                            allow_exact_matches=True)
+        out = pd.merge_asof(
+            out.sort_values("ts", kind="stable"),
+            q[["symbol", "ts_q", "bid", "ask", "bid_size", "ask_size"]]
+            .rename(columns={"ts_q": "ts"})
+            .sort_values("ts", kind="stable"),
+            on="ts",
+            by="symbol",
+            allow_exact_matches=True,
+        )
     return out.sort_values(["ts", "symbol"]).reset_index(drop=True)
 
 

@@ -21,12 +21,20 @@ from tests.marketdata.test_aggregate import compare, pandas_bars
 @pytest.fixture(scope="module")
 def taq():
     d = shared_data("taq-highfrequency")
-    trades = loaders.load(str(d / "trades_raw_XXX_2018-01-02_03.parquet"), "trades",
-                          {"ts": "DT", "symbol": "SYMBOL", "price": "PRICE", "size": "SIZE", "exchange": "EX",
-                           "correction": "CORR"}, tz="America/New_York")
+    trades = loaders.load(
+        str(d / "trades_raw_XXX_2018-01-02_03.parquet"),
+        "trades",
+        {"ts": "DT", "symbol": "SYMBOL", "price": "PRICE", "size": "SIZE", "exchange": "EX", "correction": "CORR"},
+        tz="America/New_York",
+    )
     raw_q = loaders.read_any(str(d / "quotes_raw_XXX_2018-01-02_03.parquet"))
-    quotes = loaders.from_table(raw_q, "quotes", {"ts": "DT", "ask": "OFR", "bid_size": "BIDSIZ", "ask_size": "OFRSIZ"},
-                                tz="America/New_York", size_scale=100)
+    quotes = loaders.from_table(
+        raw_q,
+        "quotes",
+        {"ts": "DT", "ask": "OFR", "bid_size": "BIDSIZ", "ask_size": "OFRSIZ"},
+        tz="America/New_York",
+        size_scale=100,
+    )
     nbbo = loaders.consolidate_nbbo(quotes, raw_q.column("EX"))
     keep_t = loaders.regular_session_mask(trades.column("ts"))
     keep_q = loaders.regular_session_mask(nbbo.column("ts"))
@@ -54,7 +62,9 @@ def test_taq_bars_satisfy_contract_and_match_pandas(taq):
     compare(bars, ref)
     per_day = bars.to_pandas().groupby(bars.to_pandas()["ts"].dt.date).size()
     assert (per_day <= 390).all() and (per_day > 100).all()  # the sample holds part of each session
-    spread_bps = ((bars.column("ask").to_numpy() - bars.column("bid").to_numpy()) / bars.column("close").to_numpy()) * 1e4
+    spread_bps = (
+        (bars.column("ask").to_numpy() - bars.column("bid").to_numpy()) / bars.column("close").to_numpy()
+    ) * 1e4
     assert 0 < np.nanmedian(spread_bps) < 50
 
 
@@ -72,7 +82,8 @@ def test_nbbo_matches_a_pandas_book(taq):
     best_bid = bid.where((bid > 0) & fresh).max(axis=1).fillna(0).to_numpy()
     best_ask = ask.where((ask > 0) & fresh).min(axis=1).fillna(0).to_numpy()
     mask = (q["ts"].dt.tz_convert("America/New_York").dt.time >= dt.time(9, 30)) & (
-        q["ts"].dt.tz_convert("America/New_York").dt.time < dt.time(16, 0))
+        q["ts"].dt.tz_convert("America/New_York").dt.time < dt.time(16, 0)
+    )
     np.testing.assert_array_equal(nbbo.column("bid").to_numpy(), best_bid[mask.to_numpy()])
     np.testing.assert_array_equal(nbbo.column("ask").to_numpy(), best_ask[mask.to_numpy()])
 
@@ -84,11 +95,23 @@ def test_quandl_aapl_back_adjustment_matches_vendor():
     aapl = df[df["ticker"] == "AAPL"].sort_values("date")
     acts = aapl[(aapl["split_ratio"] != 1.0) | (aapl["ex-dividend"] > 0)]
     assert ((acts["split_ratio"] == 7.0) & (acts["date"] == "2014-06-09")).any()
-    ca = pa.table({"symbol": ["AAPL"] * len(acts), "ex_date": acts["date"].dt.date.tolist(),
-                   "split_ratio": acts["split_ratio"].astype(float).tolist(),
-                   "cash_dividend": acts["ex-dividend"].astype(float).tolist()}, schema=CORPORATE_ACTIONS)
-    hist = pa.table({"symbol": ["AAPL"] * len(aapl), "date": aapl["date"].dt.date.tolist(),
-                     "close": aapl["close"].astype(float).tolist(), "volume": aapl["volume"].astype(float).tolist()})
+    ca = pa.table(
+        {
+            "symbol": ["AAPL"] * len(acts),
+            "ex_date": acts["date"].dt.date.tolist(),
+            "split_ratio": acts["split_ratio"].astype(float).tolist(),
+            "cash_dividend": acts["ex-dividend"].astype(float).tolist(),
+        },
+        schema=CORPORATE_ACTIONS,
+    )
+    hist = pa.table(
+        {
+            "symbol": ["AAPL"] * len(aapl),
+            "date": aapl["date"].dt.date.tolist(),
+            "close": aapl["close"].astype(float).tolist(),
+            "volume": aapl["volume"].astype(float).tolist(),
+        }
+    )
     adj = back_adjust(hist, ca).to_pandas()
     # Quandl adjusts to a later date; within the sample our factor and theirs differ by one constant
     ratio = adj["close"].to_numpy() / aapl["adj_close"].to_numpy()
@@ -107,8 +130,12 @@ def test_sp500_visible_splits_disappear_after_adjustment():
         jump_at = int(np.nanargmax(np.abs(np.log(r))))
         ex_date = s["Date"].iloc[jump_at].date()
         assert r[jump_at] == pytest.approx(1 / ratio, rel=0.2)  # the split plus that day's move
-        ca = pa.table({"symbol": [sym], "ex_date": [ex_date], "split_ratio": [ratio], "cash_dividend": [0.0]},
-                      schema=CORPORATE_ACTIONS)
-        hist = pa.table({"symbol": [sym] * len(s), "date": s["Date"].dt.date.tolist(), "close": s["Close"].astype(float).tolist()})
+        ca = pa.table(
+            {"symbol": [sym], "ex_date": [ex_date], "split_ratio": [ratio], "cash_dividend": [0.0]},
+            schema=CORPORATE_ACTIONS,
+        )
+        hist = pa.table(
+            {"symbol": [sym] * len(s), "date": s["Date"].dt.date.tolist(), "close": s["Close"].astype(float).tolist()}
+        )
         adj = back_adjust(hist, ca).to_pandas()["close"].to_numpy()
         assert abs(np.log(adj[jump_at] / adj[jump_at - 1])) < 0.2

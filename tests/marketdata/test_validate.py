@@ -45,10 +45,25 @@ def test_good_bars_pass():
         ({"high": [11.0, 11.0, 10.0]}, "high", 2, "high"),
         ({"low": [9.0, 10.8, 9.0]}, "low", 1, "low"),
         ({"volume": [1.0, 2.0, -3.0]}, "volume", 2, "negative"),
-        ({"symbol": ["A", "A", "A"], "ts": pa.array([T0, T0 + 60 * 10**9, T0], pa.int64()).cast(pa.timestamp("ns", tz="UTC"))},
-         "symbol,ts", 2, "duplicate"),
-        ({"ts": pa.array([T0, T0 + 60 * 10**9 + 5, T0 + 120 * 10**9], pa.int64()).cast(pa.timestamp("ns", tz="UTC"))},
-         "ts", 1, "minute"),
+        (
+            {
+                "symbol": ["A", "A", "A"],
+                "ts": pa.array([T0, T0 + 60 * 10**9, T0], pa.int64()).cast(pa.timestamp("ns", tz="UTC")),
+            },
+            "symbol,ts",
+            2,
+            "duplicate",
+        ),
+        (
+            {
+                "ts": pa.array([T0, T0 + 60 * 10**9 + 5, T0 + 120 * 10**9], pa.int64()).cast(
+                    pa.timestamp("ns", tz="UTC")
+                )
+            },
+            "ts",
+            1,
+            "minute",
+        ),
     ],
 )
 def test_each_violation_names_file_column_and_row(over, column, row, words):
@@ -114,6 +129,9 @@ def test_bad_data_never_reaches_the_lake(tmp_path):
 
 def test_unique_check_scales():
     n = 200_000
-    t = bars(n=n, symbol=np.repeat(np.array(["A", "B"]), n // 2).tolist(),
-             ts=pa.array(np.tile(T0 + np.arange(n // 2) * 60 * 10**9, 2), pa.int64()).cast(pa.timestamp("ns", tz="UTC")))
+    t = bars(
+        n=n,
+        symbol=np.repeat(np.array(["A", "B"]), n // 2).tolist(),
+        ts=pa.array(np.tile(T0 + np.arange(n // 2) * 60 * 10**9, 2), pa.int64()).cast(pa.timestamp("ns", tz="UTC")),
+    )
     conform(t, "bars_1m")

@@ -22,8 +22,12 @@ def landing(tmp_path_factory):
 
 
 def settings(tmp_path, landing) -> TickwiseSettings:
-    return TickwiseSettings(lake=str(tmp_path / "lake"), landing=landing, partitions_start=dt.date(2026, 3, 2),
-                            partitions_end=dt.date(2026, 3, 10))
+    return TickwiseSettings(
+        lake=str(tmp_path / "lake"),
+        landing=landing,
+        partitions_start=dt.date(2026, 3, 2),
+        partitions_end=dt.date(2026, 3, 10),
+    )
 
 
 def test_definitions_load(tmp_path, landing):
@@ -36,8 +40,14 @@ def test_definitions_load(tmp_path, landing):
 def test_partitions_are_trading_days(tmp_path, landing):
     defs = build_definitions(settings(tmp_path, landing))
     pdef = defs.resolve_assets_def("bars_1m").partitions_def
-    assert pdef.get_partition_keys()[:6] == ["2026-03-02", "2026-03-03", "2026-03-04", "2026-03-05", "2026-03-06",
-                                             "2026-03-09"]
+    assert pdef.get_partition_keys()[:6] == [
+        "2026-03-02",
+        "2026-03-03",
+        "2026-03-04",
+        "2026-03-05",
+        "2026-03-06",
+        "2026-03-09",
+    ]
 
 
 def test_bad_config_names_the_field():
@@ -52,7 +62,10 @@ def test_materialize_range_in_one_run_with_checks(tmp_path, landing):
         result = job.execute_in_process(
             instance=instance,
             asset_selection=[dg.AssetKey(k) for k in ("raw_trades", "raw_quotes", "bars_1m")],
-            tags={"dagster/asset_partition_range_start": "2026-03-02", "dagster/asset_partition_range_end": "2026-03-03"},
+            tags={
+                "dagster/asset_partition_range_start": "2026-03-02",
+                "dagster/asset_partition_range_end": "2026-03-03",
+            },
         )
         assert result.success
         checks = result.get_asset_check_evaluations()
@@ -63,9 +76,18 @@ def test_materialize_range_in_one_run_with_checks(tmp_path, landing):
 
 
 def test_gx_checks_fail_on_bad_bars():
-    bars = pd.DataFrame({"symbol": ["A", "A"], "ts": pd.to_datetime([1, 1], utc=True), "open": [1.0, 1.0],
-                         "high": [0.5, 2.0], "low": [0.4, 0.9], "close": [1.0, 1.0], "volume": [1.0, -1.0],
-                         "halted": [False, True]})
+    bars = pd.DataFrame(
+        {
+            "symbol": ["A", "A"],
+            "ts": pd.to_datetime([1, 1], utc=True),
+            "open": [1.0, 1.0],
+            "high": [0.5, 2.0],
+            "low": [0.4, 0.9],
+            "close": [1.0, 1.0],
+            "volume": [1.0, -1.0],
+            "halted": [False, True],
+        }
+    )
     out = {c.name: c for c in run_bar_checks(bars)}
     assert not out["ohlc_consistent"].passed and out["ohlc_consistent"].metadata["unexpected_rows"] >= 1
     assert not out["nonnegative_volume"].passed
