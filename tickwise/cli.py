@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from tickwise import cli_data
+from tickwise import cli_data, cli_features
 
 app = typer.Typer(
     help="tickwise — short-horizon equity direction signals: simulate or ingest market data, build bars and "
@@ -18,6 +18,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 cli_data.register(app)
+cli_features.register(app, cli_data.bench_app)
 
 _state = {"debug": False}
 

@@ -1,0 +1,276 @@
+"""The feature engine: one ``step`` over the whole cross-section per minute; the batch path folds it.
+
+Identical handling in both paths, by construction (there is one implementation):
+
+* no bar this minute -> kernel state is carried, the row is not emitted, ``stale_minutes`` grows;
+* a halted bar -> features frozen at their last values, ``halted = 1``;
+* the first bar of a session -> 1-bar changes are measured from the bar's open (the overnight gap never enters);
+* an ex-date -> before the first bar of the day every kernel rescales its price-level state by
+  ``(1 / split_ratio) * (1 - dividend / last_close)`` and share counts by the split ratio;
+* a new symbol -> registered, state arrays grow; a symbol that leaves just stops emitting.
+"""
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from features.context import CONTEXT_BOUNDS, CONTEXT_FEATURES, context_columns
+from features.kernels.crossasset import CrossAsset
+from features.kernels.ffd import FFD
+from features.kernels.micro import SpreadImbalance
+from features.kernels.momentum import MACD, ROC, RSI, MovingAverages
+from features.kernels.volatility import ATR, Bollinger, RealizedVol
+from features.kernels.volume import OBV, VolumeTimeOfDay, VWAPDeviation
+from features.spec import FeatureSpec, Kernel, State, StepInput
+from marketdata.calendar import session_bounds_ns
+
+ENGINE_VERSION = 1
+INPUTS = ("open", "high", "low", "close", "volume", "vwap", "bid", "ask", "bid_size", "ask_size")
+
+
+def default_kernels() -> list[Kernel]:
+    return [
+        ROC(),
+        RSI(),
+        MACD(),
+        MovingAverages(),
+        Bollinger(),
+        ATR(),
+        RealizedVol(),
+        OBV(),
+        VolumeTimeOfDay(),
+        VWAPDeviation(),
+        SpreadImbalance(),
+        FFD(),
+        CrossAsset(),
+    ]
+
+
+@dataclass
+class EngineState:
+    """Everything the engine remembers. Saved and restored bit for bit (:mod:`features.state_io`)."""
+
+    symbols: list[str] = field(default_factory=list)
+    kernels: list[State] = field(default_factory=list)
+    last_close: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    last_session: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    last_upd_ts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    nupd: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    last_out: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    session: int = -1  # ordinal of the current session date
+    last_ts: int = 0
+    _index: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def index(self) -> dict[str, int]:
+        """Symbol -> row, kept in step with ``symbols`` (rebuilt after a restore)."""
+        if len(self._index) != len(self.symbols):
+            self._index = {s: i for i, s in enumerate(self.symbols)}
+        return self._index
+
+
+class FeatureEngine:
+    """Specs, reference data and corporate actions; :meth:`step` advances an :class:`EngineState` one minute."""
+
+    def __init__(
+        self,
+        reference: pa.Table | None = None,
+        corporate_actions: pa.Table | None = None,
+        kernels: list[Kernel] | None = None,
+    ):
+        self.kernels = kernels if kernels is not None else default_kernels()
+        self.specs: list[FeatureSpec] = [s for k in self.kernels for s in k.outputs()]
+        self.kernel_cols = []
+        col = 0
+        for k in self.kernels:
+            m = len(k.outputs())
+            self.kernel_cols.append((col, col + m, [s.name for s in k.outputs()]))
+            col += m
+        self.n_kernel_features = col
+        self.names = [s.name for s in self.specs] + list(CONTEXT_FEATURES)
+        self.warmup = np.array([s.warmup for s in self.specs])
+        self.bounds = {s.name: (s.lo, s.hi) for s in self.specs} | dict(CONTEXT_BOUNDS)
+        self._reference(reference)
+        self._actions(corporate_actions)
+        self._index_cache: dict[str, int] = {}
+        self._index_cache_owner: int | None = None
+
+    # ---- configuration -------------------------------------------------------------------------------------
+    def _reference(self, ref: pa.Table | None) -> None:
+        self.leader_of: dict[str, str] = {}
+        self.sector_of: dict[str, str] = {}
+        if ref is not None and ref.num_rows:
+            for s, lead, sec in zip(
+                ref.column("symbol").to_pylist(),
+                ref.column("leader").to_pylist(),
+                ref.column("sector").to_pylist(),
+                strict=True,
+            ):
+                self.leader_of[s], self.sector_of[s] = lead, sec
+        self.sectors = sorted(set(self.sector_of.values()))
+
+    def _actions(self, ca: pa.Table | None) -> None:
+        self.actions: dict[int, list[tuple[str, float, float]]] = {}
+        if ca is None:
+            return
+        for s, d, r, div in zip(
+            ca.column("symbol").to_pylist(),
+            ca.column("ex_date").to_pylist(),
+            ca.column("split_ratio").to_pylist(),
+            ca.column("cash_dividend").to_pylist(),
+            strict=True,
+        ):
+            self.actions.setdefault(d.toordinal(), []).append((s, float(r), float(div)))
+
+    @property
+    def version(self) -> str:
+        """Hash of the specs and their parameters: prefixes Redis keys, recorded with every model."""
+        desc = {"engine": ENGINE_VERSION, "names": self.names, "kernels": [[k.name, k.params()] for k in self.kernels]}
+        return hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()[:12]
+
+    def metadata(self, state: EngineState) -> dict[str, str]:
+        return {
+            "tickwise.feature_set_version": self.version,
+            "tickwise.features": json.dumps(self.names),
+            "tickwise.symbol_codes": json.dumps(state.symbols),
+            "tickwise.sector_codes": json.dumps(self.sectors),
+        }
+
+    # ---- state -----------------------------------------------------------------------------------------------
+    def new_state(self) -> EngineState:
+        st = EngineState()
+        st.kernels = [k.init(0) for k in self.kernels]
+        st.last_out = np.zeros((0, self.n_kernel_features))
+        return st
+
+    def _register(self, st: EngineState, names: list[str]) -> None:
+        idx = st.index()
+        new = [s for s in dict.fromkeys(names) if s not in idx]
+        if not new:
+            return
+        m = len(new)
+        for s in new:
+            idx[s] = len(st.symbols)
+            st.symbols.append(s)
+        for k, ks in zip(self.kernels, st.kernels, strict=True):
+            fresh = k.init(m)
+            for key, arr in fresh.items():
+                if not key.startswith("_"):
+                    ks[key] = np.concatenate([ks[key], arr]) if key in ks else arr
+                elif key not in ks:
+                    ks[key] = arr
+        st.last_close = np.concatenate([st.last_close, np.full(m, np.nan)])
+        st.last_session = np.concatenate([st.last_session, np.full(m, -1, np.int64)])
+        st.last_upd_ts = np.concatenate([st.last_upd_ts, np.zeros(m, np.int64)])
+        st.nupd = np.concatenate([st.nupd, np.zeros(m, np.int64)])
+        st.last_out = np.vstack([st.last_out, np.full((m, self.n_kernel_features), np.nan)])
+
+    def _start_session(self, st: EngineState, day: int) -> None:
+        """Apply the day's corporate actions to every registered symbol's state, before its first bar."""
+        st.session = day
+        acts = self.actions.get(day, [])
+        if not acts:
+            return
+        idx = st.index()
+        rows, pf, sr = [], [], []
+        for s, ratio, div in acts:
+            i = idx.get(s)
+            if i is None or np.isnan(st.last_close[i]):
+                continue
+            rows.append(i)
+            pf.append((1.0 / ratio) * (1.0 - div / st.last_close[i]))
+            sr.append(ratio)
+        if not rows:
+            return
+        r, f, q = np.array(rows), np.array(pf), np.array(sr)
+        for k, ks in zip(self.kernels, st.kernels, strict=True):
+            k.rescale(ks, r, f, q)
+        st.last_close[r] *= f
+
+    # ---- the step ---------------------------------------------------------------------------------------------
+    def step(
+        self, st: EngineState, ts: int, symbols: list[str], cols: dict[str, np.ndarray], halted: np.ndarray
+    ) -> tuple[EngineState, np.ndarray]:
+        """Advance one minute. ``symbols`` and ``cols`` are the bars stamped ``ts`` (any order, one per symbol).
+
+        Returns the state (updated in place) and the feature rows ``(len(symbols), n_features)`` in input order.
+        """
+        if ts <= st.last_ts:
+            raise ValueError(f"minute {ts} is not after the last one stepped ({st.last_ts})")
+        day = dt.datetime.fromtimestamp(ts / 1e9, dt.UTC).date()
+        if day.toordinal() != st.session:
+            self._start_session(st, day.toordinal())
+        self._register(st, symbols)
+        idx = st.index()
+        rows = np.fromiter((idx[s] for s in symbols), np.int64, len(symbols))
+        n = len(st.symbols)
+        present = np.zeros(n, bool)
+        present[rows] = True
+        h = np.zeros(n, bool)
+        h[rows] = halted
+        upd = present & ~h
+        full = {c: np.full(n, np.nan) for c in INPUTS}
+        for c in INPUTS:
+            full[c][rows] = cols[c]
+        first_today = st.last_session != st.session
+        prev_close = np.where(first_today | np.isnan(st.last_close), full["open"], st.last_close)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ret1 = np.where(upd, np.log(full["close"] / prev_close), 0.0)
+        o, _ = session_bounds_ns(day)
+        minute = int((ts - o) // 60_000_000_000)
+        extra = self._extra(st)
+        extra["session"] = st.session
+        x = StepInput(
+            ts,
+            present,
+            upd,
+            h,
+            full["open"],
+            full["high"],
+            full["low"],
+            full["close"],
+            full["volume"],
+            full["vwap"],
+            full["bid"],
+            full["ask"],
+            full["bid_size"],
+            full["ask_size"],
+            prev_close,
+            ret1,
+            minute,
+            bool(first_today[rows].any()) if len(rows) else False,
+            extra,
+        )
+        fresh = np.empty((n, self.n_kernel_features))
+        for k, ks, (a, b, names) in zip(self.kernels, st.kernels, self.kernel_cols, strict=True):
+            out = k.step(ks, x)
+            for j, name in enumerate(names):
+                fresh[:, a + j] = out[name]
+        nupd = st.nupd + upd
+        fresh[nupd[:, None] < self.warmup[None, :]] = np.nan
+        np.copyto(st.last_out, fresh, where=upd[:, None])
+        st.nupd = nupd
+        st.last_close = np.where(upd, full["close"], st.last_close)
+        st.last_session = np.where(upd, st.session, st.last_session)
+        st.last_upd_ts = np.where(upd, ts, st.last_upd_ts)
+        st.last_ts = ts
+        stale = (ts - st.last_upd_ts[rows]) / 60e9
+        sector = extra["sector_id"][rows]
+        ctx = context_columns(minute, day.weekday(), halted, stale, rows, sector)
+        return st, np.hstack([st.last_out[rows], ctx])
+
+    def _extra(self, st: EngineState) -> dict:
+        """Leader and sector indices aligned with the registry (cached until the registry grows)."""
+        if self._index_cache_owner != len(st.symbols) or getattr(self, "_cache_id", None) != id(st):
+            idx = st.index()
+            spy = idx.get("SPY", -1)
+            leader = np.array([idx.get(self.leader_of.get(s, "SPY"), spy) for s in st.symbols], np.int64)
+            sec_code = {s: i for i, s in enumerate(self.sectors)}
+            sector = np.array([sec_code.get(self.sector_of.get(s, ""), -1) for s in st.symbols], np.int64)
+            self._extra_cache = {"leader": leader, "spy": spy, "sector_id": sector}
+            self._index_cache_owner = len(st.symbols)
+            self._cache_id = id(st)
+        return dict(self._extra_cache)

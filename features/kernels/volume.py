@@ -1,0 +1,161 @@
+"""Volume: signed-volume (OBV) change z-score, volume vs the same minute's history, VWAP deviations."""
+
+import numpy as np
+
+from features.spec import FeatureSpec, Kernel, Ring, State, StepInput, commit, ewm_alpha
+
+MINUTES = 391  # regular session minutes + 1 (index 0 unused)
+
+
+class OBV(Kernel):
+    """OBV change over ``window`` bars, z-scored: ``sum(sign(r) * volume) / sqrt(window * EWM(volume^2))``.
+
+    >>> from features.kernels.testing import run_one
+    >>> [r["obv_z_2"] for r in run_one(OBV(2), [10, 11, 12, 11.5])]
+    [0.0, 0.7071, 1.4142, 0.0]
+    """
+
+    name = "obv"
+    volume_state = ("obv", "hist", "v2")
+
+    def __init__(self, window: int = 5, halflife: int = 30):
+        self.window, self.halflife = window, halflife
+
+    def params(self) -> dict:
+        return {"window": self.window, "halflife": self.halflife}
+
+    def outputs(self) -> list[FeatureSpec]:
+        return [FeatureSpec(f"obv_z_{self.window}", self.name, self.window, -50.0, 50.0)]
+
+    def init(self, n: int) -> State:
+        st: State = {"obv": np.zeros(n), "v2": np.zeros(n), "n": np.zeros(n, np.int64)}
+        Ring.init(st, "hist", n, self.window + 1, first=0.0)
+        return st
+
+    def step(self, st: State, x: StepInput) -> dict[str, np.ndarray]:
+        obv = st["obv"] + np.sign(x.ret1) * x.volume
+        cnt = st["n"] + 1
+        a = np.maximum(ewm_alpha(self.halflife), 1.0 / cnt)  # a plain mean until the EWM has enough history
+        v2 = st["v2"] + a * (x.volume * x.volume - st["v2"])
+        commit(st, "obv", obv, x.upd)
+        commit(st, "v2", v2, x.upd)
+        commit(st, "n", cnt, x.upd)
+        Ring.push(st, "hist", obv, x.upd)
+        w = self.window
+        back = np.nan_to_num(Ring.ago(st, "hist", w), nan=0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.where(v2 > 0, (obv - back) / np.sqrt(w * v2), 0.0)
+        return {f"obv_z_{w}": z}
+
+
+class VolumeTimeOfDay(Kernel):
+    """Volume z-score against the same minute of past sessions (EWM over days, in log1p volume).
+
+    A minute never seen before falls back to the symbol's all-minute statistics; history updates after the
+    value is computed, so a bar never sees itself.
+    """
+
+    name = "volume_tod"
+
+    def __init__(self, halflife_days: float = 5.0):
+        self.halflife_days = halflife_days
+
+    def params(self) -> dict:
+        return {"halflife_days": self.halflife_days}
+
+    def outputs(self) -> list[FeatureSpec]:
+        return [FeatureSpec("vol_z_tod", self.name, 2, -20.0, 20.0)]
+
+    def init(self, n: int) -> State:
+        return {
+            "m": np.zeros((n, MINUTES)),
+            "s": np.zeros((n, MINUTES)),
+            "c": np.zeros((n, MINUTES)),
+            "gm": np.zeros(n),
+            "gs": np.zeros(n),
+            "gc": np.zeros(n),
+        }
+
+    def rescale(self, st: State, idx: np.ndarray, price_factor: np.ndarray, split_ratio: np.ndarray) -> None:
+        shift = np.log(split_ratio)  # approx: log1p(v * r) ~ log1p(v) + log(r) for traded sizes
+        st["m"][idx] += shift[:, None] * (st["c"][idx] > 0)
+        st["gm"][idx] += shift * (st["gc"][idx] > 0)
+
+    def step(self, st: State, x: StepInput) -> dict[str, np.ndarray]:
+        lv = np.log1p(x.volume)
+        m = min(max(x.minute, 1), MINUTES - 1)
+        mu, var, c = st["m"][:, m], st["s"][:, m], st["c"][:, m]
+        use_tod = c >= 2
+        mean = np.where(use_tod, mu, st["gm"])
+        sd = np.sqrt(np.where(use_tod, var, st["gs"]))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.where(sd > 1e-9, (lv - mean) / sd, 0.0)
+        z = np.where((st["gc"] >= 2) | use_tod, z, np.nan)
+        a_day = max(ewm_alpha(self.halflife_days), 0.0)
+        for mk, sk, ck, col in (("m", "s", "c", m), ("gm", "gs", "gc", None)):
+            mu0 = st[mk][:, col] if col is not None else st[mk]
+            s0 = st[sk][:, col] if col is not None else st[sk]
+            c0 = st[ck][:, col] if col is not None else st[ck]
+            a = np.maximum(a_day if col is not None else ewm_alpha(390 * self.halflife_days), 1.0 / (c0 + 1))
+            d = lv - mu0
+            mu1 = mu0 + a * d
+            s1 = (1 - a) * (s0 + a * d * d)
+            rows = np.flatnonzero(x.upd)
+            if col is not None:
+                st[mk][rows, col], st[sk][rows, col], st[ck][rows, col] = mu1[rows], s1[rows], c0[rows] + 1
+            else:
+                st[mk][rows], st[sk][rows], st[ck][rows] = mu1[rows], s1[rows], c0[rows] + 1
+        return {"vol_z_tod": z}
+
+
+class VWAPDeviation(Kernel):
+    """Close vs session VWAP and vs a rolling ``window``-bar VWAP: ``close / vwap - 1``.
+
+    >>> from features.kernels.testing import run_one
+    >>> [(r["vwap_dev_sess"], r["vwap_dev_2"]) for r in run_one(VWAPDeviation(2), [10, 11, 12])]
+    [(0.0, 0.0), (0.0732, 0.0732), (0.125, 0.0909)]
+    """
+
+    name = "vwap"
+
+    def __init__(self, window: int = 30):
+        self.window = window
+
+    def params(self) -> dict:
+        return {"window": self.window}
+
+    def outputs(self) -> list[FeatureSpec]:
+        return [
+            FeatureSpec("vwap_dev_sess", self.name, 1, -0.9, 9.0),
+            FeatureSpec(f"vwap_dev_{self.window}", self.name, self.window, -0.9, 9.0),
+        ]
+
+    def init(self, n: int) -> State:
+        st: State = {"spv": np.zeros(n), "sv": np.zeros(n), "sess": np.full(n, -1, np.int64)}
+        Ring.init(st, "pv", n, self.window)
+        Ring.init(st, "v", n, self.window)
+        return st
+
+    def rescale(self, st: State, idx: np.ndarray, price_factor: np.ndarray, split_ratio: np.ndarray) -> None:
+        # price x volume scales by price_factor * split_ratio; volume by split_ratio
+        for k in ("spv", "pv"):
+            st[k][idx] = st[k][idx] * (price_factor * split_ratio).reshape((-1,) + (1,) * (st[k].ndim - 1))
+        for k in ("sv", "v"):
+            st[k][idx] = st[k][idx] * split_ratio.reshape((-1,) + (1,) * (st[k].ndim - 1))
+
+    def step(self, st: State, x: StepInput) -> dict[str, np.ndarray]:
+        sess = int(x.extra.get("session", 0))
+        fresh = st["sess"] != sess
+        pv = x.vwap * x.volume
+        spv = np.where(fresh, 0.0, st["spv"]) + pv
+        sv = np.where(fresh, 0.0, st["sv"]) + x.volume
+        commit(st, "spv", spv, x.upd)
+        commit(st, "sv", sv, x.upd)
+        commit(st, "sess", np.full_like(st["sess"], sess), x.upd)
+        Ring.push(st, "pv", pv, x.upd)
+        Ring.push(st, "v", x.volume, x.upd)
+        rv = st["v"].sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            s_vwap = np.where(sv > 0, spv / sv, x.close)
+            r_vwap = np.where(rv > 0, st["pv"].sum(axis=1) / rv, x.close)
+        return {"vwap_dev_sess": x.close / s_vwap - 1.0, f"vwap_dev_{self.window}": x.close / r_vwap - 1.0}

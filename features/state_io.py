@@ -1,0 +1,36 @@
+"""Save and restore :class:`EngineState` exactly (npz arrays + JSON for the registry; no pickle)."""
+
+import io
+import json
+
+import numpy as np
+
+from features.engine import EngineState
+
+ARRAYS = ("last_close", "last_session", "last_upd_ts", "nupd", "last_out")
+
+
+def dumps(st: EngineState) -> bytes:
+    arrays = {f"e/{k}": getattr(st, k) for k in ARRAYS}
+    for i, ks in enumerate(st.kernels):
+        for key, arr in ks.items():
+            arrays[f"k{i}/{key}"] = arr
+    meta = {"symbols": st.symbols, "session": st.session, "last_ts": st.last_ts, "n_kernels": len(st.kernels)}
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)  # type: ignore[arg-type]
+    return buf.getvalue()
+
+
+def loads(blob: bytes) -> EngineState:
+    z = np.load(io.BytesIO(blob), allow_pickle=False)
+    meta = json.loads(bytes(z["meta"]).decode())
+    st = EngineState(symbols=list(meta["symbols"]), session=int(meta["session"]), last_ts=int(meta["last_ts"]))
+    for k in ARRAYS:
+        setattr(st, k, z[f"e/{k}"].copy())
+    st.kernels = [{} for _ in range(meta["n_kernels"])]
+    for name in z.files:
+        if name.startswith("k"):
+            i, key = name[1:].split("/", 1)
+            st.kernels[int(i)][key] = z[name].copy()
+    return st
