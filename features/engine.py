@@ -245,7 +245,7 @@ class FeatureEngine:
             extra,
         )
         fresh = np.empty((n, self.n_kernel_features))
-        for k, ks, (a, b, names) in zip(self.kernels, st.kernels, self.kernel_cols, strict=True):
+        for k, ks, (a, _b, names) in zip(self.kernels, st.kernels, self.kernel_cols, strict=True):
             out = k.step(ks, x)
             for j, name in enumerate(names):
                 fresh[:, a + j] = out[name]

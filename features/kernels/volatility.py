@@ -101,13 +101,14 @@ class RealizedVol(Kernel):
         return [FeatureSpec(f"rv_ewm_{h}", self.name, h, 0.0, 1.0) for h in self.halflives]
 
     def init(self, n: int) -> State:
-        return {f"v{h}": np.zeros(n) for h in self.halflives}
+        return {f"v{h}": np.full(n, np.nan) for h in self.halflives}
 
     def step(self, st: State, x: StepInput) -> dict[str, np.ndarray]:
         out = {}
         r2 = x.ret1 * x.ret1
         for h in self.halflives:
-            v = st[f"v{h}"] + ewm_alpha(h) * (r2 - st[f"v{h}"])
+            prev = st[f"v{h}"]
+            v = np.where(np.isnan(prev), r2, prev + ewm_alpha(h) * (r2 - prev))  # seeded like pandas adjust=False
             commit(st, f"v{h}", v, x.upd)
             out[f"rv_ewm_{h}"] = np.sqrt(v)
         return out
