@@ -49,8 +49,12 @@ def fold(
     bars: pa.Table,
     state: EngineState | None = None,
     on_minute: Callable[[int], None] | None = None,
+    counts: list[np.ndarray] | None = None,
 ) -> tuple[pa.Table, EngineState]:
-    """Offline features for ``bars`` (continuing from ``state`` if given): the reference batch path."""
+    """Offline features for ``bars`` (continuing from ``state`` if given): the reference batch path.
+
+    ``counts``, when given, receives per emitted row how many bars the symbol has updated with (warm-up checks).
+    """
     st = state if state is not None else engine.new_state()
     if st.last_ts:
         bars = bars.filter(pc.greater(bars.column("ts").cast(pa.int64()), st.last_ts))
@@ -60,6 +64,8 @@ def fold(
     for t, syms, cols, halted in cross_sections(bars):
         st, vals = engine.step(st, t, syms, cols, halted)
         if syms:
+            if counts is not None:
+                counts.append(st.nupd[[st.index()[s] for s in syms]])
             out_sym.extend(syms)
             out_ts.extend([t] * len(syms))
             rows.append(vals)

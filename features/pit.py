@@ -7,8 +7,14 @@ import polars as pl
 import pyarrow as pa
 
 
-def asof_join(events: pa.Table, features: pa.Table, by: str = "symbol", on: str = "ts",
-              strict: bool = False, tolerance: str | None = None) -> pa.Table:
+def asof_join(
+    events: pa.Table,
+    features: pa.Table,
+    by: str = "symbol",
+    on: str = "ts",
+    strict: bool = False,
+    tolerance: str | None = None,
+) -> pa.Table:
     """For each event row, the features of the same ``by`` with the greatest ``on`` <= the event's (< if strict).
 
     >>> import datetime as dt
@@ -25,6 +31,14 @@ def asof_join(events: pa.Table, features: pa.Table, by: str = "symbol", on: str 
     assert isinstance(ev, pl.DataFrame) and isinstance(ft, pl.DataFrame)
     ev = ev.with_row_index("__row").sort(on)
     right = ft.rename({on: "__feat_ts"}).sort("__feat_ts")
-    out = ev.join_asof(right, left_on=on, right_on="__feat_ts", by=by, strategy="backward", tolerance=tolerance,
-                       allow_exact_matches=not strict, check_sortedness=False)
+    out = ev.join_asof(
+        right,
+        left_on=on,
+        right_on="__feat_ts",
+        by=by,
+        strategy="backward",
+        tolerance=tolerance,
+        allow_exact_matches=not strict,
+        check_sortedness=False,
+    )
     return out.sort("__row").drop(["__row", "__feat_ts"]).to_arrow()

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from assets.features import build_feature_assets
 from assets.market_data import build_market_data_assets
 from orchestration.io_manager import LakeIOManager
 from orchestration.partitions import trading_day_partitions
@@ -13,7 +14,7 @@ def build_definitions(settings: TickwiseSettings | None = None) -> dg.Definition
     """Assemble assets, checks, jobs and resources for the deployment the settings name."""
     s = settings or TickwiseSettings()
     partitions = trading_day_partitions(s.partitions_start, s.partitions_end)
-    assets = build_market_data_assets(partitions)
+    assets = build_market_data_assets(partitions) + build_feature_assets(partitions)
     market_job = dg.define_asset_job(
         "market_data_job", selection=dg.AssetSelection.groups("market_data"), partitions_def=partitions
     )

@@ -74,14 +74,28 @@ def main() -> None:
     table.add_row("trades / quotes", f"{sim.trades:,} / {sim.quotes:,}")
     table.add_row("bars_1m rows", f"{lake.read('bars_1m').num_rows:,}")
     table.add_row("halts / corporate actions", f"{sim.halts} / {sim.corporate_actions}")
-    table.add_row("bars_1m checks passed", f"{sum(c.passed for c in checks)}/{len(checks)}")
+    table.add_row("features_1m rows x features", f"{_rows(s.lake, 'features_1m'):,} x {_n_features()}")
+    table.add_row("asset checks passed", f"{sum(c.passed for c in checks)}/{len(checks)}")
     table.add_row("lake", str(Path(s.lake).resolve()))
     table.add_row("Dagster runs", ", ".join(r.run_id[:8] for r in results))
     table.add_row("wall time", f"{time.perf_counter() - t0:.0f} s")
     console.print(table)
     console.print("Next: [bold]make dev[/bold] and open http://127.0.0.1:3000 for the lineage, runs and checks.")
     if not all(c.passed for c in checks):
-        raise SystemExit("some bars_1m checks failed (see the table above and the Dagster UI)")
+        failed = [f"{c.asset_key.to_user_string()}:{c.check_name}" for c in checks if not c.passed]
+        raise SystemExit(f"asset checks failed: {failed} (see the Dagster UI)")
+
+
+def _rows(lake: str, dataset: str) -> int:
+    import pyarrow.dataset as ds
+
+    return ds.dataset(f"{lake}/{dataset}", format="parquet").count_rows()
+
+
+def _n_features() -> int:
+    from features.engine import FeatureEngine
+
+    return len(FeatureEngine().names)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ import numpy as np
 from features.spec import FeatureSpec, Kernel, Ring, State, StepInput, commit, ewm_alpha
 
 MINUTES = 391  # regular session minutes + 1 (index 0 unused)
+SD_FLOOR = 0.25  # in log1p(volume) units
 
 
 class OBV(Kernel):
@@ -64,7 +65,7 @@ class VolumeTimeOfDay(Kernel):
         return {"halflife_days": self.halflife_days}
 
     def outputs(self) -> list[FeatureSpec]:
-        return [FeatureSpec("vol_z_tod", self.name, 2, -20.0, 20.0)]
+        return [FeatureSpec("vol_z_tod", self.name, 2, -60.0, 60.0)]
 
     def init(self, n: int) -> State:
         return {
@@ -88,8 +89,8 @@ class VolumeTimeOfDay(Kernel):
         use_tod = c >= 2
         mean = np.where(use_tod, mu, st["gm"])
         sd = np.sqrt(np.where(use_tod, var, st["gs"]))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            z = np.where(sd > 1e-9, (lv - mean) / sd, 0.0)
+        # a floor on the scale: two similar early samples must not turn a normal minute into a 1000-sigma event
+        z = (lv - mean) / np.maximum(sd, SD_FLOOR)
         z = np.where((st["gc"] >= 2) | use_tod, z, np.nan)
         a_day = max(ewm_alpha(self.halflife_days), 0.0)
         for mk, sk, ck, col in (("m", "s", "c", m), ("gm", "gs", "gc", None)):

@@ -15,8 +15,25 @@ def random_stream(seed: int = 0, n_symbols: int = 8, days: int = 2, minutes: int
     syms = ["SPY", "XLK"] + [f"S{i:02d}" for i in range(n_symbols - 2)]
     dates = sessions(dt.date(2026, 3, 2), days)
     price = rng.uniform(20, 200, n_symbols)
-    rows = {k: [] for k in ("symbol", "ts", "open", "high", "low", "close", "volume", "vwap", "trades", "bid",
-                            "ask", "bid_size", "ask_size", "halted")}
+    rows = {
+        k: []
+        for k in (
+            "symbol",
+            "ts",
+            "open",
+            "high",
+            "low",
+            "close",
+            "volume",
+            "vwap",
+            "trades",
+            "bid",
+            "ask",
+            "bid_size",
+            "ask_size",
+            "halted",
+        )
+    }
     split_sym, div_sym = syms[3], syms[4]
     late = syms[-1]
     actions = []
@@ -61,10 +78,23 @@ def random_stream(seed: int = 0, n_symbols: int = 8, days: int = 2, minutes: int
     cols = dict(rows)
     cols["ts"] = pa.array(rows["ts"], pa.int64()).cast(TS)
     bars = pa.table(cols, schema=BARS_1M)
-    ref = pa.table({"symbol": syms, "sector": ["Market", "Technology"] + ["Technology"] * (n_symbols - 2),
-                    "market_cap": [1e12] * n_symbols, "is_etf": [True, True] + [False] * (n_symbols - 2),
-                    "leader": ["SPY", "SPY"] + ["XLK"] * (n_symbols - 2)}, schema=REFERENCE)
-    ca = pa.table({"symbol": [a[0] for a in actions], "ex_date": [a[1] for a in actions],
-                   "split_ratio": [a[2] for a in actions], "cash_dividend": [a[3] for a in actions]},
-                  schema=CORPORATE_ACTIONS)
+    ref = pa.table(
+        {
+            "symbol": syms,
+            "sector": ["Market", "Technology"] + ["Technology"] * (n_symbols - 2),
+            "market_cap": [1e12] * n_symbols,
+            "is_etf": [True, True] + [False] * (n_symbols - 2),
+            "leader": ["SPY", "SPY"] + ["XLK"] * (n_symbols - 2),
+        },
+        schema=REFERENCE,
+    )
+    ca = pa.table(
+        {
+            "symbol": [a[0] for a in actions],
+            "ex_date": [a[1] for a in actions],
+            "split_ratio": [a[2] for a in actions],
+            "cash_dividend": [a[3] for a in actions],
+        },
+        schema=CORPORATE_ACTIONS,
+    )
     return bars, ref, ca

@@ -48,8 +48,11 @@ def test_stream_has_the_awkward_cases():
     bars, ref, ca = random_stream(0)
     assert pc.sum(bars.column("halted")).as_py() >= 4
     assert ca.num_rows == 2
-    first_ts = {s: t for s, t in zip(bars.column("symbol").to_pylist(), bars.column("ts").to_pylist(), strict=True)
-                if s == "S05"}
+    first_ts = {
+        s: t
+        for s, t in zip(bars.column("symbol").to_pylist(), bars.column("ts").to_pylist(), strict=True)
+        if s == "S05"
+    }
     assert first_ts  # the late joiner is there
 
 
@@ -102,8 +105,10 @@ def scramble_after(bars: pa.Table, cut: int, seed: int) -> pa.Table:
             col = col.copy()
             col[after] = rng.random(after.sum()) < 0.3
         cols[name] = col
-    out = {k: pa.array(v, bars.schema.field(k).type) if k not in ("ts", "symbol") else bars.column(k)
-           for k, v in cols.items()}
+    out = {
+        k: pa.array(v, bars.schema.field(k).type) if k not in ("ts", "symbol") else bars.column(k)
+        for k, v in cols.items()
+    }
     t = pa.table(out, schema=bars.schema)
     # also drop some future bars and add a future symbol
     keep = ~(after & (rng.random(len(after)) < 0.2))
@@ -129,4 +134,5 @@ def test_future_poisoning_every_feature(seed):
     after_a = clean.filter(pc.greater(clean.column("ts").cast(pa.int64()), cut))
     after_b = dirty.filter(pc.greater(dirty.column("ts").cast(pa.int64()), cut))
     assert not after_a.slice(0, min(after_a.num_rows, after_b.num_rows)).equals(
-        after_b.slice(0, min(after_a.num_rows, after_b.num_rows)))  # the scramble did change the future
+        after_b.slice(0, min(after_a.num_rows, after_b.num_rows))
+    )  # the scramble did change the future

@@ -29,11 +29,25 @@ def one_symbol():
     high = np.maximum(open_, close) * (1 + np.abs(rng.normal(0, 0.001, n)))
     low = np.minimum(open_, close) * (1 - np.abs(rng.normal(0, 0.001, n)))
     vol = rng.integers(100, 10_000, n).astype(float)
-    bars = pa.table({"symbol": ["SPY"] * n, "ts": pa.array(stamps, pa.int64()).cast(TS), "open": open_,
-                     "high": high, "low": low, "close": close, "volume": vol, "vwap": (high + low + close) / 3,
-                     "trades": pa.array(np.full(n, 5), pa.int32()), "bid": close - 0.01, "ask": close + 0.01,
-                     "bid_size": np.full(n, 300.0), "ask_size": np.full(n, 100.0),
-                     "halted": np.zeros(n, bool)}, schema=BARS_1M)
+    bars = pa.table(
+        {
+            "symbol": ["SPY"] * n,
+            "ts": pa.array(stamps, pa.int64()).cast(TS),
+            "open": open_,
+            "high": high,
+            "low": low,
+            "close": close,
+            "volume": vol,
+            "vwap": (high + low + close) / 3,
+            "trades": pa.array(np.full(n, 5), pa.int32()),
+            "bid": close - 0.01,
+            "ask": close + 0.01,
+            "bid_size": np.full(n, 300.0),
+            "ask_size": np.full(n, 100.0),
+            "halted": np.zeros(n, bool),
+        },
+        schema=BARS_1M,
+    )
     feats, _ = fold(FeatureEngine(), bars)
     return bars.to_pandas(), feats.to_pandas()
 
@@ -127,7 +141,7 @@ def test_ffd_value(one_symbol):
     w = ffd_weights(0.4)
     lp = np.log(b["close"].to_numpy())
     ref = np.convolve(lp, w, mode="valid")
-    close_enough(f["ffd_40"].to_numpy()[len(w) - 1:], ref, 0)
+    close_enough(f["ffd_40"].to_numpy()[len(w) - 1 :], ref, 0)
 
 
 def test_spread_and_imbalance_on_real_taq_bars():
@@ -136,13 +150,23 @@ def test_spread_and_imbalance_on_real_taq_bars():
     from marketdata.aggregate import aggregate
 
     raw_q = loaders.read_any(str(d / "quotes_raw_XXX_2018-01-02_03.parquet"))
-    q = loaders.from_table(raw_q, "quotes", {"ts": "DT", "ask": "OFR", "bid_size": "BIDSIZ", "ask_size": "OFRSIZ"},
-                           tz="America/New_York", size_scale=100)
+    q = loaders.from_table(
+        raw_q,
+        "quotes",
+        {"ts": "DT", "ask": "OFR", "bid_size": "BIDSIZ", "ask_size": "OFRSIZ"},
+        tz="America/New_York",
+        size_scale=100,
+    )
     q = loaders.consolidate_nbbo(q, raw_q.column("EX"))
-    t = loaders.load(str(d / "trades_raw_XXX_2018-01-02_03.parquet"), "trades",
-                     {"ts": "DT", "correction": "CORR", "exchange": "EX"}, tz="America/New_York")
-    bars, _ = aggregate(t.filter(loaders.regular_session_mask(t.column("ts"))),
-                        q.filter(loaders.regular_session_mask(q.column("ts"))))
+    t = loaders.load(
+        str(d / "trades_raw_XXX_2018-01-02_03.parquet"),
+        "trades",
+        {"ts": "DT", "correction": "CORR", "exchange": "EX"},
+        tz="America/New_York",
+    )
+    bars, _ = aggregate(
+        t.filter(loaders.regular_session_mask(t.column("ts"))), q.filter(loaders.regular_session_mask(q.column("ts")))
+    )
     feats, _ = fold(FeatureEngine(), bars)
     b, f = bars.to_pandas(), feats.to_pandas()
     ok = b["bid"].notna() & (b["ask"] >= b["bid"]) & (b["bid"] > 0)

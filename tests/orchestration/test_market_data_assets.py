@@ -94,3 +94,44 @@ def test_gx_checks_fail_on_bad_bars():
     assert not out["unique_keys"].passed
     assert not out["halted_share"].passed and out["halted_share"].metadata["threshold"] == 0.02
     assert out["positive_prices"].passed
+
+
+def test_features_backfill_by_day_equals_one_continuous_run(tmp_path, landing):
+    """Backfill day by day (each run reloading the previous day's engine state) == one continuous fold."""
+    from features.batch import fold
+    from features.engine import FeatureEngine
+
+    s = settings(tmp_path, landing)
+    defs = build_definitions(s)
+    job = defs.resolve_implicit_global_asset_job_def()
+    with dg.instance_for_test() as instance:
+        job.execute_in_process(
+            instance=instance, asset_selection=[dg.AssetKey("reference"), dg.AssetKey("corporate_actions")]
+        )
+        job.execute_in_process(
+            instance=instance,
+            asset_selection=[dg.AssetKey(k) for k in ("raw_trades", "raw_quotes", "bars_1m")],
+            tags={
+                "dagster/asset_partition_range_start": "2026-03-02",
+                "dagster/asset_partition_range_end": "2026-03-03",
+            },
+        )
+        with pytest.raises(dg.Failure, match="needs the engine state of 2026-03-02"):
+            job.execute_in_process(
+                instance=instance, asset_selection=[dg.AssetKey("features_1m")], partition_key="2026-03-03"
+            )
+        for day in ("2026-03-02", "2026-03-03"):
+            r = job.execute_in_process(
+                instance=instance, asset_selection=[dg.AssetKey("features_1m")], partition_key=day
+            )
+            assert r.success
+            assert all(c.passed for c in r.get_asset_check_evaluations()), r.get_asset_check_evaluations()
+    lake = Lake(s.lake)
+    engine = FeatureEngine(lake.read("reference"), lake.read("corporate_actions"))
+    continuous, _ = fold(engine, lake.read("bars_1m"))
+    import pyarrow.parquet as pq
+
+    backfilled = pq.read_table(f"{s.lake}/features_1m", partitioning=None)
+    assert backfilled.select(continuous.column_names).equals(continuous.replace_schema_metadata(None))
+    meta = pq.read_schema(f"{s.lake}/features_1m/date=2026-03-03/part-0.parquet").metadata
+    assert meta[b"tickwise.feature_set_version"].decode() == engine.version
