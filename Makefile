@@ -10,15 +10,17 @@ export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 export TICKWISE_REDIS_URL ?= redis://127.0.0.1:6390/0
 export TICKWISE_KAFKA_BOOTSTRAP ?= 127.0.0.1:19092
 
-.PHONY: setup demo test lint dev services services-stop bench clean
+.PHONY: setup dagster-home demo test lint dev services services-stop bench clean
 
 # Idempotent and fast when nothing changed: the stamp is newer than pyproject.toml and uv.lock.
 setup: $(VENV)/.stamp
 $(VENV)/.stamp: pyproject.toml uv.lock
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	UV_COMPILE_BYTECODE=1 uv sync --frozen --quiet
-	@mkdir -p $(DAGSTER_HOME) && [ -f $(DAGSTER_HOME)/dagster.yaml ] || cp infra/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 	@touch $@
+
+dagster-home:
+	@mkdir -p $(DAGSTER_HOME) && [ -f $(DAGSTER_HOME)/dagster.yaml ] || cp infra/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
 demo: setup
 	$(PY) scripts/demo.py
@@ -32,7 +34,7 @@ lint: setup
 test: lint
 	$(VENV)/bin/pytest
 
-dev: setup
+dev: setup dagster-home
 	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 services:

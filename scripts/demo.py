@@ -9,6 +9,7 @@ TICKWISE_DEMO_SYMBOLS=5000.
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,6 +22,7 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def main() -> None:
+    warnings.filterwarnings("ignore", message=".*is currently in beta.*")
     import dagster as dg
     from rich.console import Console
     from rich.table import Table
@@ -47,7 +49,10 @@ def main() -> None:
     console.rule(
         f"[bold]2/2 materializing the assets through Dagster ({first}..{last}) into {os.environ['DAGSTER_HOME']}"
     )
-    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    home = Path(os.environ["DAGSTER_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        (home / "dagster.yaml").write_text((ROOT / "infra" / "dagster.yaml").read_text())
     defs = build_definitions(s)
     job = defs.resolve_implicit_global_asset_job_def()
     instance = dg.DagsterInstance.get()
@@ -55,7 +60,7 @@ def main() -> None:
     for selection, tags in (
         (["reference", "corporate_actions"], {}),
         (
-            ["raw_trades", "raw_quotes", "bars_1m"],
+            ["raw_trades", "raw_quotes", "bars_1m", "features_1m"],
             {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
         ),
     ):
