@@ -1,0 +1,71 @@
+"""`tickwise bench features`: offline rate vs a per-symbol TA-Lib loop, online step latency, peak memory."""
+
+import resource
+import time
+
+import numpy as np
+import pyarrow as pa
+
+from features.batch import cross_sections
+from features.engine import FeatureEngine
+
+
+def talib_loop(bars: pa.Table) -> float:
+    """Seconds for TA-Lib computing the classic subset symbol by symbol (RSI, ROC x3, MACD, SMA, EMA, BBANDS,
+    ATR, OBV): the usual way people compute indicators."""
+    import talib
+
+    b = bars.sort_by([("symbol", "ascending"), ("ts", "ascending")])
+    sym = b.column("symbol").to_numpy(zero_copy_only=False)
+    cols = {c: b.column(c).to_numpy() for c in ("high", "low", "close", "volume")}
+    bounds = np.r_[0, np.flatnonzero(sym[1:] != sym[:-1]) + 1, len(sym)]
+    t0 = time.perf_counter()
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        c, h, low, v = (cols[k][lo:hi] for k in ("close", "high", "low", "volume"))
+        talib.RSI(c, 14)
+        for w in (1, 5, 15):
+            talib.ROC(c, w)
+        talib.MACD(c, 12, 26, 9)
+        talib.SMA(c, 20)
+        talib.EMA(c, 20)
+        talib.BBANDS(c, 20, 2, 2)
+        talib.ATR(h, low, c, 14)
+        talib.OBV(c, v)
+    return time.perf_counter() - t0
+
+
+def run(bars: pa.Table, reference: pa.Table | None, actions: pa.Table | None) -> dict:
+    from threadpoolctl import threadpool_limits
+
+    engine = FeatureEngine(reference, actions)
+    with threadpool_limits(1):
+        st = engine.new_state()
+        step_ms = []
+        t0 = time.perf_counter()
+        n_rows = 0
+        for t, syms, cols, halted in cross_sections(bars):
+            s0 = time.perf_counter()
+            st, vals = engine.step(st, t, syms, cols, halted)
+            step_ms.append((time.perf_counter() - s0) * 1e3)
+            n_rows += len(syms)
+        fold_s = time.perf_counter() - t0
+        ta_s = talib_loop(bars)
+    steady = np.array(step_ms[30:]) if len(step_ms) > 60 else np.array(step_ms)
+    rate = n_rows / fold_s
+    ta_rate = bars.num_rows / ta_s
+    return {
+        "rows": n_rows,
+        "symbols": len(st.symbols),
+        "features": len(engine.names),
+        "offline_rows_per_s": round(rate),
+        "talib_rows_per_s": round(ta_rate),
+        "ratio_vs_talib": round(rate / ta_rate, 3),
+        "online_step_p50_ms": round(float(np.percentile(steady, 50)), 3),
+        "online_step_p99_ms": round(float(np.percentile(steady, 99)), 3),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "targets": {
+            "ratio_vs_talib": ">= 1 (goal 3)",
+            "online_step_p99_ms": "<= 2 (goal 0.5)",
+            "peak_rss_mb": "< 4096",
+        },
+    }
