@@ -1,0 +1,140 @@
+"""Labels: triple barrier (binary and 3-class), fixed horizon, CUSUM event sampling, uniqueness weights.
+
+A label stamped ``t`` uses only prices strictly after ``t`` (the barrier test starts at the next minute) and
+sigma known at ``t``. A window never crosses the session close or a halt; a row whose window cannot complete
+(end of data, end of session, a halt inside) is dropped, never guessed.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from marketdata.schemas import LABELS, NS_PER_MIN, TS
+from modeling.grid import DayGrid, day_grids, ewm_vol
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    horizon: int = 5  # minutes to the vertical barrier
+    k_up: float = 1.5
+    k_dn: float = 1.5
+    vol_halflife: float = 30.0
+    kind: str = "triple_barrier"  # or "fixed_horizon"
+    theta: float = 0.001  # fixed-horizon threshold
+    three_class: bool = False
+    cusum: float | None = None  # CUSUM threshold in units of sigma; None = every bar is an event
+
+
+def _events(g: DayGrid, sig: np.ndarray, cusum: float | None) -> np.ndarray:
+    """(T, n) event mask: every live bar, or the symmetric CUSUM filter on log returns scaled by sigma."""
+    live = g.present & ~g.halted
+    if cusum is None:
+        return live
+    T, n = live.shape
+    out = np.zeros((T, n), bool)
+    pos, neg = np.zeros(n), np.zeros(n)
+    last = np.full(n, np.nan)
+    for t in range(T):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = np.where(live[t] & ~np.isnan(last), np.log(g.close[t] / last), 0.0)
+        pos, neg = np.maximum(0, pos + r), np.minimum(0, neg + r)
+        thr = cusum * np.nan_to_num(sig[t], nan=np.inf)
+        hit = live[t] & ((pos > thr) | (-neg > thr))
+        out[t] = hit
+        pos[hit], neg[hit] = 0.0, 0.0
+        last = np.where(live[t], g.close[t], last)
+    return out
+
+
+def label_day(g: DayGrid, sig: np.ndarray, cfg: LabelConfig, data_end: int) -> dict[str, np.ndarray]:
+    """Labels for one session grid (vectorized over symbols, a loop over the h minutes ahead).
+
+    ``data_end`` is the last bar stamp in the data: a window reaching past it cannot complete and is dropped.
+    """
+    T, n = g.close.shape
+    h = cfg.horizon
+    ev = _events(g, sig, cfg.cusum)
+    ev[max(T - h, 0):] = False  # the window would cross the close
+    c0 = g.close
+    up_b = c0 * np.exp(cfg.k_up * sig)
+    dn_b = c0 * np.exp(-cfg.k_dn * sig)
+    touch = np.zeros((T, n), np.int64)  # 0 = no touch yet; j = minutes to the first touch
+    side = np.zeros((T, n), np.int8)
+    bad = np.zeros((T, n), bool)
+    end_close = np.full((T, n), np.nan)  # close of the touching bar
+    last_close = c0.copy()  # last close inside the window (the vertical barrier's price)
+    for j in range(1, h + 1):
+        hi, lo, cl = (np.full((T, n), np.nan) for _ in range(3))
+        hal = np.zeros((T, n), bool)
+        hi[: T - j], lo[: T - j], cl[: T - j], hal[: T - j] = g.high[j:], g.low[j:], g.close[j:], g.halted[j:]
+        bad |= hal
+        fresh = touch == 0
+        hit_up, hit_dn = fresh & (hi >= up_b), fresh & (lo <= dn_b)
+        both = hit_up & hit_dn  # both inside one bar: the bar's close decides
+        new_side = np.where(both, np.sign(np.nan_to_num(cl - c0)), np.where(hit_up, 1, -1))
+        hit = hit_up | hit_dn
+        side = np.where(hit, new_side, side).astype(np.int8)
+        end_close = np.where(hit, cl, end_close)
+        touch = np.where(hit, j, touch)
+        last_close = np.where(~np.isnan(cl), cl, last_close)
+    keep = ev & ~bad & ~np.isnan(sig) & (sig > 0) & (g.stamps[:, None] + h * NS_PER_MIN <= data_end)
+    if cfg.kind == "fixed_horizon":
+        ret = np.log(last_close / c0)
+        label = (ret > cfg.theta).astype(np.int8)
+        t1_min = np.full((T, n), h)
+    else:
+        ret = np.log(np.where(touch > 0, end_close, last_close) / c0)
+        t1_min = np.where(touch > 0, touch, h)
+        label = side if cfg.three_class else (side == 1).astype(np.int8)
+    tt, ii = np.nonzero(keep)
+    ts = g.stamps[tt]
+    return {"symbol": g.symbols[ii], "ts": ts, "t1": ts + t1_min[tt, ii] * NS_PER_MIN,
+            "label": label[tt, ii].astype(np.int8), "ret": ret[tt, ii]}
+
+
+def uniqueness_weights(symbol: np.ndarray, ts: np.ndarray, t1: np.ndarray) -> np.ndarray:
+    """Average uniqueness (Lopez de Prado 4.4): mean over a label's minutes (ts, t1] of 1 / concurrency,
+    where concurrency counts the same symbol's labels whose spans cover the minute."""
+    w = np.ones(len(ts))
+    order = np.lexsort((ts, symbol))
+    sym_o = symbol[order]
+    starts = np.r_[0, np.flatnonzero(sym_o[1:] != sym_o[:-1]) + 1, len(order)]
+    for a, b in zip(starts[:-1], starts[1:], strict=True):
+        rows = order[a:b]
+        m0 = ts[rows] // NS_PER_MIN
+        base = m0.min()
+        s = (m0 - base).astype(np.int64)
+        e = (t1[rows] // NS_PER_MIN - base).astype(np.int64)
+        conc = np.zeros(e.max() + 2)
+        np.add.at(conc, s + 1, 1)
+        np.add.at(conc, e + 1, -1)
+        conc = np.cumsum(conc)
+        inv = np.where(conc > 0, 1.0 / np.maximum(conc, 1), 0.0)
+        pref = np.r_[0.0, np.cumsum(inv)]
+        w[rows] = (pref[e + 1] - pref[s + 1]) / np.maximum(e - s, 1)
+    return w
+
+
+def make_labels(bars: pa.Table, cfg: LabelConfig | None = None) -> pa.Table:
+    """Labels for every session in ``bars`` (contract ``labels`` table)."""
+    cfg = cfg or LabelConfig()
+    data_end = int(bars.column("ts").cast(pa.int64()).to_numpy().max())
+    parts = []
+    var = None
+    for g in day_grids(bars):
+        if var is not None:  # carry volatility across sessions, aligned by symbol
+            prev_syms, prev_var = var
+            m = dict(zip(prev_syms.tolist(), prev_var, strict=True))
+            init = np.array([m.get(s, np.nan) for s in g.symbols])
+        else:
+            init = None
+        sig, last_var = ewm_vol(g, cfg.vol_halflife, init)
+        var = (g.symbols, last_var)
+        parts.append(label_day(g, sig, cfg, data_end))
+    cols = {k: np.concatenate([p[k] for p in parts]) for k in ("symbol", "ts", "t1", "label", "ret")}
+    w = uniqueness_weights(cols["symbol"], cols["ts"], cols["t1"])
+    t = pa.table({"symbol": pa.array(cols["symbol"].tolist(), pa.string()),
+                  "ts": pa.array(cols["ts"], pa.int64()).cast(TS), "t1": pa.array(cols["t1"], pa.int64()).cast(TS),
+                  "label": pa.array(cols["label"], pa.int8()), "ret": cols["ret"], "weight": w}, schema=LABELS)
+    return t.sort_by([("ts", "ascending"), ("symbol", "ascending")])

@@ -1,0 +1,106 @@
+import datetime as dt
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from marketdata.calendar import bar_stamps
+from marketdata.schemas import BARS_1M, TS
+from modeling.labels import LabelConfig, make_labels, uniqueness_weights
+from tests.features.streams import random_stream
+
+M = 60_000_000_000
+
+
+def bars_from(closes, highs=None, lows=None, halted=None, day=dt.date(2026, 3, 3), start=0):
+    stamps = bar_stamps(day)[start:start + len(closes)]
+    n = len(closes)
+    c = np.asarray(closes, float)
+    hi = np.asarray(highs if highs is not None else c, float)
+    lo = np.asarray(lows if lows is not None else c, float)
+    return pa.table({"symbol": ["A"] * n, "ts": pa.array(stamps, pa.int64()).cast(TS), "open": c, "high": hi,
+                     "low": lo, "close": c, "volume": np.ones(n), "vwap": c, "trades": pa.array([1] * n, pa.int32()),
+                     "bid": c, "ask": c, "bid_size": np.ones(n), "ask_size": np.ones(n),
+                     "halted": np.asarray(halted if halted is not None else [False] * n)}, schema=BARS_1M)
+
+
+def noisy(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return 100 * np.exp(np.cumsum(rng.normal(0, 0.001, n)))
+
+
+def test_touches_timeouts_and_drops():
+    c = noisy(60)
+    hi, lo = c.copy(), c.copy()
+    cfg = LabelConfig(horizon=5, k_up=1.0, k_dn=1.0, vol_halflife=5)
+    base = make_labels(bars_from(c, hi, lo), cfg).to_pandas().set_index("ts")
+    t = base.index[30]
+    i = list(bars_from(c).column("ts").to_pylist()).index(t)
+    hi2, lo2 = hi.copy(), lo.copy()
+    hi2[i + 2] = c[i] * 1.5  # up-touch two minutes later
+    lab = make_labels(bars_from(c, hi2, lo2), cfg).to_pandas().set_index("ts")
+    assert lab.loc[t, "label"] == 1 and lab.loc[t, "t1"] - t == np.timedelta64(2, "m")
+    lo2[i + 1] = c[i] * 0.5  # ... but a down-touch comes first
+    lab = make_labels(bars_from(c, hi2, lo2), cfg).to_pandas().set_index("ts")
+    assert lab.loc[t, "label"] == 0 and lab.loc[t, "t1"] - t == np.timedelta64(1, "m")
+    three = make_labels(bars_from(c, hi2, lo2), LabelConfig(5, 1.0, 1.0, 5, three_class=True)).to_pandas()
+    assert three.set_index("ts").loc[t, "label"] == -1
+    # a halt inside the window drops the row; the last 5 minutes of data cannot complete
+    h = np.zeros(len(c), bool)
+    h[i + 3] = True
+    lab = make_labels(bars_from(c, halted=h), cfg).to_pandas().set_index("ts")
+    assert t not in lab.index
+    assert base.index.max() <= bars_from(c).column("ts")[-1].as_py() - dt.timedelta(minutes=5)
+
+
+def test_window_never_crosses_the_close():
+    c = noisy(30)
+    lab = make_labels(bars_from(c, start=390 - 30), LabelConfig(horizon=5, vol_halflife=5))
+    last = bar_stamps(dt.date(2026, 3, 3))[-1]
+    assert lab.column("t1").cast(pa.int64()).to_numpy().max() <= last
+    assert lab.column("ts").cast(pa.int64()).to_numpy().max() <= last - 5 * M
+
+
+@pytest.mark.parametrize("kind", ["triple_barrier", "fixed_horizon"])
+def test_labels_use_only_prices_after_t(kind):
+    bars, _, _ = random_stream(2, days=1)
+    cfg = LabelConfig(horizon=5, kind=kind)
+    base = make_labels(bars, cfg)
+    ts = np.unique(bars.column("ts").cast(pa.int64()).to_numpy())
+    cut = int(ts[len(ts) // 2])
+    # scramble everything after cut + h: labels stamped <= cut must not change
+    tsb = bars.column("ts").cast(pa.int64()).to_numpy()
+    far = tsb > cut + 5 * M
+    rng = np.random.default_rng(0)
+    cols = {k: bars.column(k).to_numpy(zero_copy_only=False).copy() for k in ("open", "high", "low", "close")}
+    f = rng.uniform(0.5, 2, far.sum())
+    for k in cols:
+        cols[k][far] = cols[k][far] * f
+    dirty = bars
+    for k, v in cols.items():
+        dirty = dirty.set_column(dirty.schema.get_field_index(k), k, pa.array(v))
+    a = base.filter(pc.less_equal(base.column("ts").cast(pa.int64()), cut))
+    b = make_labels(dirty, cfg)
+    b = b.filter(pc.less_equal(b.column("ts").cast(pa.int64()), cut))
+    for col in ("symbol", "ts", "t1", "label", "ret"):
+        assert a.column(col).equals(b.column(col)), col
+    # and the bar at t itself (its high/low) never decides the label at t
+    hi = bars.column("high").to_numpy().copy()
+    hi[tsb == cut] *= 3
+    c = make_labels(bars.set_column(bars.schema.get_field_index("high"), "high", pa.array(hi)), cfg)
+    at = lambda t: t.filter(pc.equal(t.column("ts").cast(pa.int64()), cut))  # noqa: E731
+    assert at(c).column("label").equals(at(base).column("label"))
+
+
+def test_uniqueness_weights_match_brute_force():
+    rng = np.random.default_rng(0)
+    sym = np.array(["A", "B"])[rng.integers(0, 2, 200)]
+    ts = rng.integers(0, 100, 200) * M
+    t1 = ts + rng.integers(1, 6, 200) * M
+    w = uniqueness_weights(sym, ts, t1)
+    for i in range(0, 200, 7):
+        mins = np.arange(ts[i] // M + 1, t1[i] // M + 1)
+        same = sym == sym[i]
+        conc = [((ts[same] // M < m) & (t1[same] // M >= m)).sum() for m in mins]
+        assert w[i] == pytest.approx(np.mean(1 / np.array(conc)))
