@@ -61,8 +61,15 @@ def purged_kfold(ts: np.ndarray, t1: np.ndarray, n_splits: int = 5, embargo_ns: 
         yield Split(purge(train, ts, t1, test, embargo_ns), test)
 
 
-def walk_forward(ts: np.ndarray, t1: np.ndarray, n_folds: int = 4, embargo_ns: int = 0, horizon_ns: int = 0,
-                 expanding: bool = True, min_train_blocks: int = 1) -> Iterator[Split]:
+def walk_forward(
+    ts: np.ndarray,
+    t1: np.ndarray,
+    n_folds: int = 4,
+    embargo_ns: int = 0,
+    horizon_ns: int = 0,
+    expanding: bool = True,
+    min_train_blocks: int = 1,
+) -> Iterator[Split]:
     """Train on the past only: test block k trains on blocks < k (all of them, or the last ``min_train_blocks``
     when rolling), ending at least ``horizon + embargo`` before the test starts, and purged."""
     blocks = _blocks(ts, n_folds + min_train_blocks)

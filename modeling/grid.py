@@ -29,8 +29,10 @@ def day_grids(bars: pa.Table) -> list[DayGrid]:
     ts = bars.column("ts").cast(pa.int64()).to_numpy()
     days = session_of(ts)
     symbols_all = np.asarray(bars.column("symbol").to_pylist(), dtype=object)
-    cols = {c: bars.column(c).to_numpy(zero_copy_only=False).astype(float)
-            for c in ("close", "open", "high", "low", "bid", "ask")}
+    cols = {
+        c: bars.column(c).to_numpy(zero_copy_only=False).astype(float)
+        for c in ("close", "open", "high", "low", "bid", "ask")
+    }
     halted = bars.column("halted").to_numpy(zero_copy_only=False).astype(bool)
     out = []
     for d in np.unique(days):
@@ -40,17 +42,29 @@ def day_grids(bars: pa.Table) -> list[DayGrid]:
         row_idx = np.searchsorted(stamps, ts[sel])
         shape = (len(stamps), len(syms))
 
-        def grid(v: np.ndarray, fill: float = np.nan) -> np.ndarray:
-            g = np.full(shape, fill)
-            g[row_idx, col_idx] = v
+        def grid(v: np.ndarray, shape=shape, r=row_idx, c=col_idx) -> np.ndarray:  # type: ignore[no-untyped-def]
+            g = np.full(shape, np.nan)
+            g[r, c] = v
             return g
 
         present = np.zeros(shape, bool)
         present[row_idx, col_idx] = True
         h = np.zeros(shape, bool)
         h[row_idx, col_idx] = halted[sel]
-        out.append(DayGrid(stamps, syms, grid(cols["close"][sel]), grid(cols["open"][sel]), grid(cols["high"][sel]),
-                           grid(cols["low"][sel]), h, present, grid(cols["bid"][sel]), grid(cols["ask"][sel])))
+        out.append(
+            DayGrid(
+                stamps,
+                syms,
+                grid(cols["close"][sel]),
+                grid(cols["open"][sel]),
+                grid(cols["high"][sel]),
+                grid(cols["low"][sel]),
+                h,
+                present,
+                grid(cols["bid"][sel]),
+                grid(cols["ask"][sel]),
+            )
+        )
     return out
 
 

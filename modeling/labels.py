@@ -1,5 +1,10 @@
 """Labels: triple barrier (binary and 3-class), fixed horizon, CUSUM event sampling, uniqueness weights.
 
+Binary triple-barrier labels are directional: 1 when the upper barrier is touched first, 0 when the lower is, and
+for a window that reaches the vertical barrier the sign of its return. "Up first vs anything else" would lump
+timeouts with downs and make the label predictable from volatility alone; this way a market with no direction
+to predict gives a 50/50 label whatever the features.
+
 A label stamped ``t`` uses only prices strictly after ``t`` (the barrier test starts at the next minute) and
 sigma known at ``t``. A window never crosses the session close or a halt; a row whose window cannot complete
 (end of data, end of session, a halt inside) is dropped, never guessed.
@@ -55,7 +60,7 @@ def label_day(g: DayGrid, sig: np.ndarray, cfg: LabelConfig, data_end: int) -> d
     T, n = g.close.shape
     h = cfg.horizon
     ev = _events(g, sig, cfg.cusum)
-    ev[max(T - h, 0):] = False  # the window would cross the close
+    ev[max(T - h, 0) :] = False  # the window would cross the close
     c0 = g.close
     up_b = c0 * np.exp(cfg.k_up * sig)
     dn_b = c0 * np.exp(-cfg.k_dn * sig)
@@ -86,11 +91,23 @@ def label_day(g: DayGrid, sig: np.ndarray, cfg: LabelConfig, data_end: int) -> d
     else:
         ret = np.log(np.where(touch > 0, end_close, last_close) / c0)
         t1_min = np.where(touch > 0, touch, h)
-        label = side if cfg.three_class else (side == 1).astype(np.int8)
+        if cfg.three_class:
+            label = side
+        else:
+            # direction: the barrier touched first, else the sign at the vertical barrier; a flat window has
+            # no direction and is dropped (counting it as "down" would make liquidity look predictive)
+            direction = np.where(touch > 0, side, np.sign(np.nan_to_num(ret)))
+            keep &= direction != 0
+            label = (direction > 0).astype(np.int8)
     tt, ii = np.nonzero(keep)
     ts = g.stamps[tt]
-    return {"symbol": g.symbols[ii], "ts": ts, "t1": ts + t1_min[tt, ii] * NS_PER_MIN,
-            "label": label[tt, ii].astype(np.int8), "ret": ret[tt, ii]}
+    return {
+        "symbol": g.symbols[ii],
+        "ts": ts,
+        "t1": ts + t1_min[tt, ii] * NS_PER_MIN,
+        "label": label[tt, ii].astype(np.int8),
+        "ret": ret[tt, ii],
+    }
 
 
 def uniqueness_weights(symbol: np.ndarray, ts: np.ndarray, t1: np.ndarray) -> np.ndarray:
@@ -126,7 +143,7 @@ def make_labels(bars: pa.Table, cfg: LabelConfig | None = None) -> pa.Table:
         if var is not None:  # carry volatility across sessions, aligned by symbol
             prev_syms, prev_var = var
             m = dict(zip(prev_syms.tolist(), prev_var, strict=True))
-            init = np.array([m.get(s, np.nan) for s in g.symbols])
+            init: np.ndarray | None = np.array([m.get(s, np.nan) for s in g.symbols])
         else:
             init = None
         sig, last_var = ewm_vol(g, cfg.vol_halflife, init)
@@ -134,7 +151,15 @@ def make_labels(bars: pa.Table, cfg: LabelConfig | None = None) -> pa.Table:
         parts.append(label_day(g, sig, cfg, data_end))
     cols = {k: np.concatenate([p[k] for p in parts]) for k in ("symbol", "ts", "t1", "label", "ret")}
     w = uniqueness_weights(cols["symbol"], cols["ts"], cols["t1"])
-    t = pa.table({"symbol": pa.array(cols["symbol"].tolist(), pa.string()),
-                  "ts": pa.array(cols["ts"], pa.int64()).cast(TS), "t1": pa.array(cols["t1"], pa.int64()).cast(TS),
-                  "label": pa.array(cols["label"], pa.int8()), "ret": cols["ret"], "weight": w}, schema=LABELS)
+    t = pa.table(
+        {
+            "symbol": pa.array(cols["symbol"].tolist(), pa.string()),
+            "ts": pa.array(cols["ts"], pa.int64()).cast(TS),
+            "t1": pa.array(cols["t1"], pa.int64()).cast(TS),
+            "label": pa.array(cols["label"], pa.int8()),
+            "ret": cols["ret"],
+            "weight": w,
+        },
+        schema=LABELS,
+    )
     return t.sort_by([("ts", "ascending"), ("symbol", "ascending")])

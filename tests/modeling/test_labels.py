@@ -14,15 +14,30 @@ M = 60_000_000_000
 
 
 def bars_from(closes, highs=None, lows=None, halted=None, day=dt.date(2026, 3, 3), start=0):
-    stamps = bar_stamps(day)[start:start + len(closes)]
+    stamps = bar_stamps(day)[start : start + len(closes)]
     n = len(closes)
     c = np.asarray(closes, float)
     hi = np.asarray(highs if highs is not None else c, float)
     lo = np.asarray(lows if lows is not None else c, float)
-    return pa.table({"symbol": ["A"] * n, "ts": pa.array(stamps, pa.int64()).cast(TS), "open": c, "high": hi,
-                     "low": lo, "close": c, "volume": np.ones(n), "vwap": c, "trades": pa.array([1] * n, pa.int32()),
-                     "bid": c, "ask": c, "bid_size": np.ones(n), "ask_size": np.ones(n),
-                     "halted": np.asarray(halted if halted is not None else [False] * n)}, schema=BARS_1M)
+    return pa.table(
+        {
+            "symbol": ["A"] * n,
+            "ts": pa.array(stamps, pa.int64()).cast(TS),
+            "open": c,
+            "high": hi,
+            "low": lo,
+            "close": c,
+            "volume": np.ones(n),
+            "vwap": c,
+            "trades": pa.array([1] * n, pa.int32()),
+            "bid": c,
+            "ask": c,
+            "bid_size": np.ones(n),
+            "ask_size": np.ones(n),
+            "halted": np.asarray(halted if halted is not None else [False] * n),
+        },
+        schema=BARS_1M,
+    )
 
 
 def noisy(n, seed=0):

@@ -1,0 +1,42 @@
+"""Features + labels -> a point-in-time training set (float32, events only)."""
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from features.pit import asof_join
+from modeling.labels import LabelConfig, make_labels
+from modeling.train import CATEGORICAL, Dataset
+
+NOT_FEATURES = {"symbol", "ts", "t1", "label", "ret", "weight", "fwd", "half_spread", "halted_bar"}
+
+
+def build_dataset(bars: pa.Table, features: pa.Table, cfg: LabelConfig) -> Dataset:
+    """Join each label event to the feature row stamped at or before it (never after), attach the fixed-horizon
+    forward return (for IC and the backtest) and the half spread at the event."""
+    labels = make_labels(bars, cfg)
+    fwd = make_labels(bars, LabelConfig(horizon=cfg.horizon, kind="fixed_horizon", vol_halflife=cfg.vol_halflife))
+    fwd = fwd.select(["symbol", "ts", "ret"]).rename_columns(["symbol", "ts", "fwd"])
+    quotes = bars.select(["symbol", "ts", "bid", "ask", "close"])
+    hs = pc.divide(pc.subtract(quotes.column("ask"), quotes.column("bid")), pc.multiply(quotes.column("close"), 2.0))
+    spread = pa.table({"symbol": quotes.column("symbol"), "ts": quotes.column("ts"), "half_spread": hs})
+    ev = asof_join(labels, features)
+    ev = asof_join(ev, fwd)
+    ev = asof_join(ev, spread)
+    names = [c for c in features.column_names if c not in NOT_FEATURES]
+    X = np.column_stack([ev.column(n).to_numpy(zero_copy_only=False).astype(np.float32) for n in names])
+    for c in CATEGORICAL:
+        if c in names:  # LightGBM categoricals must be non-negative: unknown sector (-1) becomes missing
+            j = names.index(c)
+            X[:, j] = np.where(X[:, j] < 0, np.nan, X[:, j])
+    ts = ev.column("ts").cast(pa.int64()).to_numpy()
+    t1 = ev.column("t1").cast(pa.int64()).to_numpy()
+    order = np.argsort(ts, kind="stable")
+    extra = {
+        "symbol": np.asarray(ev.column("symbol").to_pylist(), dtype=object),
+        "fwd": ev.column("fwd").to_numpy(zero_copy_only=False).astype(float),
+        "half_spread": ev.column("half_spread").to_numpy(zero_copy_only=False).astype(float),
+        "ret": ev.column("ret").to_numpy(),
+    }
+    d = Dataset(X, ev.column("label").to_numpy().astype(np.int8), ev.column("weight").to_numpy(), ts, t1, names, extra)
+    return d.take(order)

@@ -1,0 +1,53 @@
+"""Out-of-sample metrics: log-loss, ROC-AUC, F1, PR-AUC, IC/ICIR per minute, precision@K."""
+
+import numpy as np
+import polars as pl
+from sklearn.metrics import average_precision_score, f1_score, log_loss, roc_auc_score
+
+
+def ic_by_minute(ts: np.ndarray, p: np.ndarray, fwd: np.ndarray, min_names: int = 5) -> np.ndarray:
+    """Spearman rank correlation of ``p`` with the forward return, one value per minute with enough names."""
+    df = pl.DataFrame({"ts": ts, "p": p, "r": fwd}).filter(pl.col("r").is_finite())
+    g = (
+        df.with_columns(pl.col("p").rank().over("ts").alias("rp"), pl.col("r").rank().over("ts").alias("rr"))
+        .group_by("ts")
+        .agg(pl.corr("rp", "rr").alias("ic"), pl.len().alias("n"))
+        .filter(pl.col("n") >= min_names)
+        .sort("ts")
+    )
+    return g["ic"].drop_nans().drop_nulls().to_numpy()
+
+
+def precision_at_k(ts: np.ndarray, p: np.ndarray, y: np.ndarray, k: int) -> float:
+    """Per minute, the share of the top-K by ``p`` labelled up and of the bottom-K labelled not up; averaged."""
+    df = pl.DataFrame({"ts": ts, "p": p, "y": y})
+    ranked = df.with_columns(
+        pl.col("p").rank("ordinal", descending=True).over("ts").alias("top"),
+        pl.col("p").rank("ordinal").over("ts").alias("bot"),
+        pl.len().over("ts").alias("n"),
+    )
+    ranked = ranked.filter(pl.col("n") >= 2 * k)
+    top_rows = ranked.filter(pl.col("top") <= k)["y"].to_numpy()
+    bot_rows = ranked.filter(pl.col("bot") <= k)["y"].to_numpy()
+    if not len(top_rows) or not len(bot_rows):
+        return float("nan")
+    return float((top_rows.mean() + (1 - bot_rows.mean())) / 2)
+
+
+def classification_metrics(ts: np.ndarray, y: np.ndarray, p: np.ndarray, fwd: np.ndarray, k: int = 10) -> dict:
+    """Every metric the walk-forward reports, for one set of out-of-sample predictions."""
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    ics = ic_by_minute(ts, p, fwd)
+    two = len(np.unique(y)) == 2
+    return {
+        "n_test": int(len(y)),
+        "logloss": float(log_loss(y, p, labels=[0, 1])),
+        "auc": float(roc_auc_score(y, p)) if two else float("nan"),
+        "f1": float(f1_score(y, p > 0.5, zero_division=0)),
+        "pr_auc": float(average_precision_score(y, p)) if two else float("nan"),
+        "base_rate": float(np.mean(y)),
+        "ic": float(np.mean(ics)) if len(ics) else float("nan"),
+        "icir": float(np.mean(ics) / np.std(ics)) if len(ics) > 1 and np.std(ics) > 0 else float("nan"),
+        "precision_at_k": precision_at_k(ts, p, y, k),
+        "k": k,
+    }

@@ -1,0 +1,149 @@
+"""Walk-forward evaluation: features, labels, purged walk-forward folds, OOS predictions, metrics, backtest."""
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from features.batch import fold as feature_fold
+from features.engine import FeatureEngine
+from modeling.backtest import backtest, plot_equity
+from modeling.cv import random_kfold, walk_forward
+from modeling.dataset import build_dataset
+from modeling.labels import LabelConfig
+from modeling.metrics import classification_metrics
+from modeling.train import Dataset, fit_lgbm, fit_logistic, importance, predict_logistic
+
+log = logging.getLogger(__name__)
+M = 60_000_000_000
+
+
+@dataclass
+class WalkForwardConfig:
+    horizon: int = 5
+    folds: int = 4
+    trials: int = 0
+    embargo_minutes: int = 5
+    k: int = 10
+    fee_bps: float = 0.5
+    model: str = "lgbm"  # or "logistic"
+    split: str = "walk_forward"  # "random_kfold" only for the leakage control
+    storage: str | None = None
+
+
+@dataclass
+class WalkForwardResult:
+    metrics: dict
+    predictions: pa.Table
+    importance: list[tuple[str, float]]
+    baseline: dict
+    best_params: dict
+
+
+def evaluate(d: Dataset, cfg: WalkForwardConfig, progress: Callable[[str], None] = log.info) -> WalkForwardResult:
+    emb, hz = cfg.embargo_minutes * M, cfg.horizon * M
+    params: dict = {}
+    n_trials = 1
+    if cfg.split == "random_kfold":
+        splits = list(random_kfold(len(d.y), cfg.folds))
+    else:
+        splits = list(walk_forward(d.ts, d.t1, cfg.folds, emb, hz))
+    if cfg.trials > 0 and cfg.model == "lgbm":
+        from modeling.hpo import sweep
+
+        first_train = d.take(splits[0].train)
+        progress(f"sweep: {cfg.trials} Optuna trials on Ray over the first training window")
+        res = sweep(first_train, cfg.trials, emb, hz, storage=cfg.storage)
+        params, n_trials = res.best_params, res.n_trials
+    p = np.full(len(d.y), np.nan)
+    p_base = np.full(len(d.y), np.nan)
+    imp: dict[str, float] = {}
+    for i, s in enumerate(splits):
+        tr = d.take(s.train)
+        progress(f"fold {i + 1}/{len(splits)}: train {len(s.train):,} rows, test {len(s.test):,}")
+        base = fit_logistic(tr)
+        p_base[s.test] = predict_logistic(base, d.X[s.test])
+        if cfg.model == "lgbm":
+            model = fit_lgbm(tr, params, gap_ns=hz)
+            p[s.test] = model.predict(d.X[s.test])
+            for name, g in importance(model):
+                imp[name] = imp.get(name, 0.0) + g / len(splits)
+        else:
+            p[s.test] = p_base[s.test]
+    tested = ~np.isnan(p)
+    ts, y, fwd = d.ts[tested], d.y[tested], d.extra["fwd"][tested]
+    metrics = classification_metrics(ts, y, p[tested], fwd, cfg.k)
+    baseline = classification_metrics(ts, y, p_base[tested], fwd, cfg.k)
+    bt = backtest(
+        ts,
+        d.extra["symbol"][tested],
+        p[tested],
+        fwd,
+        d.extra["half_spread"][tested],
+        None,
+        cfg.k,
+        cfg.horizon,
+        cfg.fee_bps,
+        n_trials,
+    )
+    metrics.update({k: bt.metrics[k] for k in ("sharpe", "max_drawdown", "turnover", "dsr", "hit_rate")})
+    metrics.update(
+        {
+            "n_trials": n_trials,
+            "folds": len(splits),
+            "horizon": cfg.horizon,
+            "split": cfg.split,
+            "baseline_logloss": baseline["logloss"],
+            "baseline_auc": baseline["auc"],
+            "baseline_ic": baseline["ic"],
+        }
+    )
+    preds = pa.table(
+        {
+            "symbol": pa.array(d.extra["symbol"][tested].tolist(), pa.string()),
+            "ts": pa.array(ts, pa.int64()).cast(pa.timestamp("ns", tz="UTC")),
+            "p_up": pa.array(p[tested].astype(np.float32)),
+            "label": pa.array(y, pa.int8()),
+        }
+    )
+    result = WalkForwardResult(metrics, preds, sorted(imp.items(), key=lambda kv: -kv[1]), baseline, params)
+    result.backtest = bt  # type: ignore[attr-defined]
+    return result
+
+
+def run(
+    bars: pa.Table,
+    reference: pa.Table | None,
+    actions: pa.Table | None,
+    out: str,
+    cfg: WalkForwardConfig,
+    progress: Callable[[str], None] = log.info,
+) -> WalkForwardResult:
+    """The whole walk-forward on bars in the contract; writes metrics.json, predictions.parquet, backtest.png."""
+    import pyarrow.parquet as pq
+
+    t0 = time.perf_counter()
+    engine = FeatureEngine(reference, actions)
+    progress(f"features: folding {bars.num_rows:,} bars through the engine")
+    feats, _ = feature_fold(engine, bars)
+    progress("labels: triple barrier + point-in-time join")
+    d = build_dataset(bars, feats, LabelConfig(horizon=cfg.horizon))
+    progress(f"dataset: {len(d.y):,} events x {len(d.names)} features (float32, {d.X.nbytes / 1e6:.0f} MB)")
+    res = evaluate(d, cfg, progress)
+    res.metrics["feature_set_version"] = engine.version
+    res.metrics["seconds"] = round(time.perf_counter() - t0, 1)
+    o = Path(out)
+    o.mkdir(parents=True, exist_ok=True)
+    (o / "metrics.json").write_text(
+        json.dumps(
+            {**res.metrics, "config": asdict(cfg), "importance_top10": res.importance[:10]}, indent=2, default=float
+        )
+    )
+    pq.write_table(res.predictions, o / "predictions.parquet")
+    plot_equity(res.backtest, str(o / "backtest.png"))  # type: ignore[attr-defined]
+    return res
