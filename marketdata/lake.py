@@ -124,10 +124,15 @@ class Lake:
         dates: Iterable[dt.date] | None = None,
         symbols: Iterable[str] | None = None,
     ) -> pa.Table:
-        """Read ``dataset`` (optionally some dates and symbols), conformed to its contract schema."""
-        schema = schema_for(dataset)
+        """Read ``dataset`` (optionally some dates and symbols), in its contract schema when it has one
+        (derived datasets such as ``features_1m`` keep the schema they were written with)."""
+        from marketdata.schemas import SCHEMAS
+
         if not self.exists(dataset):
             raise FileNotFoundError(f"no dataset {dataset!r} in lake {self.root}")
+        if dataset not in SCHEMAS:
+            return self._read_derived(dataset, dates)
+        schema = schema_for(dataset)
         if dates is not None:
             paths = []
             for d in dates:
@@ -143,6 +148,17 @@ class Lake:
             )
         flt = pc.field("symbol").isin(list(symbols)) if symbols is not None else None
         return dset.to_table(filter=flt)
+
+    def _read_derived(self, dataset: str, dates: Iterable[dt.date] | None) -> pa.Table:
+        days = list(dates) if dates is not None else self.dates(dataset)
+        parts = []
+        for d in days:
+            p = f"{self.path(dataset, d)}/part-0.parquet"
+            if self.fs.get_file_info(p).type == pafs.FileType.File:
+                parts.append(pq.read_table(p, filesystem=self.fs))
+        if not parts:
+            raise FileNotFoundError(f"no {dataset} partitions for {days[:3]}... in lake {self.root}")
+        return pa.concat_tables(parts)
 
 
 def read_table(path: str, dataset: str) -> pa.Table:

@@ -11,10 +11,10 @@ from modeling.train import CATEGORICAL, Dataset
 NOT_FEATURES = {"symbol", "ts", "t1", "label", "ret", "weight", "fwd", "half_spread", "halted_bar"}
 
 
-def build_dataset(bars: pa.Table, features: pa.Table, cfg: LabelConfig) -> Dataset:
+def build_dataset(bars: pa.Table, features: pa.Table, cfg: LabelConfig, labels: pa.Table | None = None) -> Dataset:
     """Join each label event to the feature row stamped at or before it (never after), attach the fixed-horizon
     forward return (for IC and the backtest) and the half spread at the event."""
-    labels = make_labels(bars, cfg)
+    labels = labels if labels is not None else make_labels(bars, cfg)
     fwd = make_labels(bars, LabelConfig(horizon=cfg.horizon, kind="fixed_horizon", vol_halflife=cfg.vol_halflife))
     fwd = fwd.select(["symbol", "ts", "ret"]).rename_columns(["symbol", "ts", "fwd"])
     quotes = bars.select(["symbol", "ts", "bid", "ask", "close"])

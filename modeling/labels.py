@@ -29,6 +29,7 @@ class LabelConfig:
     theta: float = 0.001  # fixed-horizon threshold
     three_class: bool = False
     cusum: float | None = None  # CUSUM threshold in units of sigma; None = every bar is an event
+    min_obs: int = 5  # bars in the session before sigma is trusted
 
 
 def _events(g: DayGrid, sig: np.ndarray, cusum: float | None) -> np.ndarray:
@@ -83,7 +84,9 @@ def label_day(g: DayGrid, sig: np.ndarray, cfg: LabelConfig, data_end: int) -> d
         end_close = np.where(hit, cl, end_close)
         touch = np.where(hit, j, touch)
         last_close = np.where(~np.isnan(cl), cl, last_close)
-    keep = ev & ~bad & ~np.isnan(sig) & (sig > 0) & (g.stamps[:, None] + h * NS_PER_MIN <= data_end)
+    seen = np.cumsum(g.present & ~g.halted, axis=0)  # bars so far this session: sigma needs a few returns
+    keep = ev & ~bad & (seen >= cfg.min_obs) & ~np.isnan(sig) & (sig > 0)
+    keep &= g.stamps[:, None] + h * NS_PER_MIN <= data_end
     if cfg.kind == "fixed_horizon":
         ret = np.log(last_close / c0)
         label = (ret > cfg.theta).astype(np.int8)
@@ -138,16 +141,10 @@ def make_labels(bars: pa.Table, cfg: LabelConfig | None = None) -> pa.Table:
     cfg = cfg or LabelConfig()
     data_end = int(bars.column("ts").cast(pa.int64()).to_numpy().max())
     parts = []
-    var = None
     for g in day_grids(bars):
-        if var is not None:  # carry volatility across sessions, aligned by symbol
-            prev_syms, prev_var = var
-            m = dict(zip(prev_syms.tolist(), prev_var, strict=True))
-            init: np.ndarray | None = np.array([m.get(s, np.nan) for s in g.symbols])
-        else:
-            init = None
-        sig, last_var = ewm_vol(g, cfg.vol_halflife, init)
-        var = (g.symbols, last_var)
+        # sigma restarts every session: a day's labels depend on that day only, so a daily partition equals the
+        # continuous computation, and no overnight gap enters sigma
+        sig, _ = ewm_vol(g, cfg.vol_halflife)
         parts.append(label_day(g, sig, cfg, data_end))
     cols = {k: np.concatenate([p[k] for p in parts]) for k in ("symbol", "ts", "t1", "label", "ret")}
     w = uniqueness_weights(cols["symbol"], cols["ts"], cols["t1"])

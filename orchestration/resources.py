@@ -40,3 +40,9 @@ def _empty(dataset: str) -> pa.Table:
     from marketdata.schemas import schema_for
 
     return schema_for(dataset).empty_table()
+
+
+class MLflowResource(dg.ConfigurableResource):
+    """MLflow tracking/registry location (sqlite file by default; any tracking URI in production)."""
+
+    tracking_uri: str

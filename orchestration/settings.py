@@ -16,6 +16,9 @@ class TickwiseSettings(BaseSettings):
     partitions_start: dt.date = Field(dt.date(2026, 3, 2), description="First daily partition.")
     partitions_end: dt.date | None = Field(None, description="Day after the last partition (default: today).")
     deployment: str = Field("local", description="'local' (embedded default) or 'prod'.")
+    mlflow_tracking_uri: str = Field("sqlite:///mlflow.db", description="MLflow tracking + registry URI.")
+    window_days: int = Field(5, ge=1, description="Sessions in the rolling training window.")
+    retrain_cron: str = Field("0 6 * * 6", description="Weekly retrain schedule (cron, UTC).")
 
     @field_validator("deployment")
     @classmethod

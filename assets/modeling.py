@@ -1,0 +1,201 @@
+"""Labels, the training set, the model behind a gate, and its evaluation."""
+
+import tempfile
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pyarrow as pa
+from sklearn.metrics import log_loss
+
+from assets.plots import importance_png, png_md
+from modeling import registry
+from modeling.backtest import plot_equity
+from modeling.dataset import build_dataset
+from modeling.gate import champion_gate
+from modeling.labels import LabelConfig, make_labels
+from modeling.metrics import ic_by_minute
+from modeling.train import Dataset, fit_lgbm, fit_logistic, predict_logistic
+from modeling.walkforward import WalkForwardConfig, evaluate
+from orchestration.resources import LakeResource, MLflowResource
+
+M = 60_000_000_000
+
+
+class TrainConfig(dg.Config):
+    horizon: int = 5
+    trials: int = 0
+    holdout_frac: float = 0.25
+    embargo_minutes: int = 5
+
+
+def _concat(parts: dict[str, pa.Table]) -> pa.Table:
+    return pa.concat_tables([parts[k] for k in sorted(parts)])
+
+
+def _oos(d: Dataset, p: np.ndarray) -> dict:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    ics = ic_by_minute(d.ts, p, d.extra["fwd"])
+    return {"logloss": float(log_loss(d.y, p, labels=[0, 1])), "ic": float(np.mean(ics)) if len(ics) else 0.0}
+
+
+def build_model_assets(partitions: dg.TimeWindowPartitionsDefinition, window_days: int) -> list:
+    window = dg.TimeWindowPartitionMapping(start_offset=-(window_days - 1), end_offset=0)
+
+    @dg.asset(
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        metadata={"dataset": "labels"},
+        group_name="modeling",
+        kinds={"parquet"},
+    )
+    def triple_barrier_labels(context: dg.AssetExecutionContext, bars_1m: dict[str, pa.Table]) -> dict[str, pa.Table]:
+        """Directional triple-barrier labels per session (only prices after t; sigma known at t)."""
+        out = {k: make_labels(v) for k, v in bars_1m.items() if v.num_rows}
+        context.add_output_metadata(
+            {
+                "labels": sum(t.num_rows for t in out.values()),
+                "up_share": float(np.mean(np.concatenate([t.column("label").to_numpy() for t in out.values()])))
+                if out
+                else 0.0,
+            }
+        )
+        return out
+
+    @dg.asset(
+        partitions_def=partitions,
+        group_name="modeling",
+        io_manager_key="json_io_manager",
+        ins={
+            "features_1m": dg.AssetIn(partition_mapping=window),
+            "triple_barrier_labels": dg.AssetIn(partition_mapping=window),
+            "bars_1m": dg.AssetIn(partition_mapping=window),
+        },
+    )
+    def training_dataset(
+        context: dg.AssetExecutionContext,
+        lake: LakeResource,
+        features_1m: dict[str, pa.Table],
+        triple_barrier_labels: dict[str, pa.Table],
+        bars_1m: dict[str, pa.Table],
+    ) -> dict:
+        """A rolling window of sessions ending at the partition, labels joined point-in-time to features."""
+        d = build_dataset(_concat(bars_1m), _concat(features_1m), LabelConfig(), _concat(triple_barrier_labels))
+        folder = Path(lake.lake().base) / "training_dataset" / f"date={context.partition_key}"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = str(folder / "dataset.npz")
+        np.savez(
+            path,
+            X=d.X,
+            y=d.y,
+            w=d.w,
+            ts=d.ts,
+            t1=d.t1,
+            symbol=d.extra["symbol"].astype(str),
+            fwd=d.extra["fwd"],
+            half_spread=d.extra["half_spread"],
+            names=np.array(d.names),
+        )
+        context.add_output_metadata(
+            {
+                "events": len(d.y),
+                "features": len(d.names),
+                "days": len(features_1m),
+                "float32_mb": round(d.X.nbytes / 1e6, 1),
+            }
+        )
+        return {"path": path, "events": len(d.y), "days": sorted(features_1m)}
+
+    @dg.asset(
+        partitions_def=partitions,
+        group_name="modeling",
+        io_manager_key="json_io_manager",
+        check_specs=[
+            dg.AssetCheckSpec(
+                "champion_gate",
+                asset="direction_model",
+                blocking=True,
+                description="beats the logistic baseline and the champion OOS",
+            )
+        ],
+    )
+    def direction_model(
+        context: dg.AssetExecutionContext, config: TrainConfig, mlflow: MLflowResource, training_dataset: dict
+    ):  # type: ignore[no-untyped-def]
+        """LightGBM trained on the window before a purged holdout, registered as challenger, gated."""
+        d = _load(training_dataset["path"])
+        cut = np.quantile(d.ts, 1 - config.holdout_frac)
+        hz, emb = config.horizon * M, config.embargo_minutes * M
+        train = d.take(np.flatnonzero((d.t1 < cut) & (d.ts <= cut - hz - emb)))
+        hold = d.take(np.flatnonzero(d.ts >= cut))
+        params: dict = {}
+        if config.trials:
+            from modeling.hpo import sweep
+
+            params = sweep(train, config.trials, emb, hz).best_params
+        model = fit_lgbm(train, params, gap_ns=hz)
+        ch = _oos(hold, model.predict(hold.X))
+        base = _oos(hold, predict_logistic(fit_logistic(train), hold.X))
+        champ = None
+        if (v := registry.version_of("champion", mlflow.tracking_uri)) is not None:
+            cur = registry.load("champion", mlflow.tracking_uri)
+            if cur.feature_names == d.names:
+                champ = _oos(hold, cur.booster.predict(hold.X))
+        version = registry.register(
+            model,
+            {**params, "horizon": config.horizon},
+            {**ch, "baseline_logloss": base["logloss"], "baseline_ic": base["ic"]},
+            context.partition_key,
+            {},
+            mlflow.tracking_uri,
+        )
+        gate = champion_gate(ch, base, champ)
+        yield dg.Output(
+            {
+                "version": version,
+                "challenger": ch,
+                "baseline": base,
+                "champion": champ,
+                "champion_version": v,
+                "trees": model.num_trees(),
+            },
+            metadata={"model_version": version, "trees": model.num_trees(), "holdout_events": len(hold.y)},
+        )
+        yield dg.AssetCheckResult(
+            check_name="champion_gate", passed=gate.passed, metadata=gate.metadata, asset_key="direction_model"
+        )
+
+    @dg.asset(partitions_def=partitions, group_name="modeling", io_manager_key="json_io_manager")
+    def champion_model(context: dg.AssetExecutionContext, mlflow: MLflowResource, direction_model: dict) -> dict:
+        """The champion alias moved to the gated challenger (runs only when champion_gate passed)."""
+        registry.promote(direction_model["version"], mlflow.tracking_uri)
+        context.add_output_metadata({"champion_version": direction_model["version"]})
+        return {"version": direction_model["version"]}
+
+    @dg.asset(partitions_def=partitions, group_name="modeling", io_manager_key="json_io_manager")
+    def model_evaluation(context: dg.AssetExecutionContext, config: TrainConfig, training_dataset: dict) -> dict:
+        """Walk-forward OOS metrics and a cost-aware backtest over the window; equity and importance plots."""
+        d = _load(training_dataset["path"])
+        res = evaluate(d, WalkForwardConfig(horizon=config.horizon, folds=3))
+        with tempfile.TemporaryDirectory() as tmp:
+            eq = plot_equity(res.backtest, f"{tmp}/equity.png")  # type: ignore[attr-defined]
+            imp = importance_png(res.importance, f"{tmp}/importance.png")
+            md = {"equity_curve": png_md(eq, "equity curve and drawdown"), "importance": png_md(imp, "importance")}
+        m = {k: v for k, v in res.metrics.items() if isinstance(v, int | float)}
+        context.add_output_metadata({**md, **{k: float(v) for k, v in m.items()}})
+        return {"metrics": m, "importance": res.importance[:15]}
+
+    return [triple_barrier_labels, training_dataset, direction_model, champion_model, model_evaluation]
+
+
+def _load(path: str) -> Dataset:
+    z = np.load(path, allow_pickle=False)
+    return Dataset(
+        z["X"],
+        z["y"],
+        z["w"],
+        z["ts"],
+        z["t1"],
+        [str(n) for n in z["names"]],
+        {"symbol": z["symbol"].astype(object), "fwd": z["fwd"], "half_spread": z["half_spread"]},
+    )
