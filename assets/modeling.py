@@ -104,7 +104,11 @@ def build_model_assets(partitions: dg.TimeWindowPartitionsDefinition, window_day
                 "float32_mb": round(d.X.nbytes / 1e6, 1),
             }
         )
-        return {"path": path, "events": len(d.y), "days": sorted(features_1m)}
+        md = features_1m[max(features_1m)].schema.metadata or {}
+        version = md.get(b"tickwise.feature_set_version", b"").decode()
+        if not version:
+            raise dg.Failure("features_1m carries no feature-set version in its metadata; rematerialize it")
+        return {"path": path, "events": len(d.y), "days": sorted(features_1m), "feature_set_version": version}
 
     @dg.asset(
         partitions_def=partitions,
@@ -145,7 +149,7 @@ def build_model_assets(partitions: dg.TimeWindowPartitionsDefinition, window_day
             model,
             {**params, "horizon": config.horizon},
             {**ch, "baseline_logloss": base["logloss"], "baseline_ic": base["ic"]},
-            context.partition_key,
+            training_dataset["feature_set_version"],
             {},
             mlflow.tracking_uri,
         )

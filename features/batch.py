@@ -11,14 +11,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from features.engine import INPUTS, EngineState, FeatureEngine
-from marketdata.calendar import bar_stamps, session_of
+from marketdata.calendar import bar_stamps, is_session, session_of
 from marketdata.schemas import TS
 
 
 def minute_grid(ts: np.ndarray) -> np.ndarray:
     """Every session-minute stamp of the days present in ``ts``, plus any stamps of ``ts`` off that grid."""
     days = np.unique(session_of(ts))
-    grid = [bar_stamps(d.astype(object)) for d in days]
+    grid = [bar_stamps(d.astype(object)) for d in days if is_session(d.astype(object))]
     return np.union1d(np.concatenate(grid) if grid else np.empty(0, np.int64), np.unique(ts))
 
 

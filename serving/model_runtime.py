@@ -1,0 +1,48 @@
+"""The champion at run time: compiled trees (lleaves, cached by model checksum) or LightGBM's own predict."""
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from modeling.registry import LoadedModel
+
+log = logging.getLogger(__name__)
+
+
+class ModelRuntime:
+    """Predicts ``p_up`` for a cross-section. ``compiled`` tells whether native code is in use."""
+
+    def __init__(self, loaded: LoadedModel, compile_trees: bool = True, cache_dir: str | None = None):
+        self.loaded = loaded
+        self.version = loaded.version
+        self.feature_set_version = loaded.feature_set_version
+        self.feature_names = loaded.feature_names
+        self.compiled = False
+        self._lleaves = None
+        if compile_trees:
+            self._compile(Path(cache_dir or os.environ.get("TICKWISE_MODEL_CACHE", ".cache/models")))
+
+    def _compile(self, cache: Path) -> None:
+        try:
+            import lleaves
+        except ImportError:  # the compiler is optional: LightGBM's predict is the documented fallback
+            log.warning("lleaves not importable: using LightGBM's predict")
+            return
+        cache.mkdir(parents=True, exist_ok=True)
+        txt = cache / f"{self.loaded.checksum}.txt"
+        so = cache / f"{self.loaded.checksum}.so"
+        if not txt.exists():
+            txt.write_text(self.loaded.booster.model_to_string())
+        model = lleaves.Model(model_file=str(txt))
+        model.compile(cache=str(so))
+        self._lleaves = model
+        self.compiled = True
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        # the model sees the float32 rows that training used and the online store serves, nothing finer
+        X = np.ascontiguousarray(np.asarray(X, dtype=np.float32), dtype=np.float64)
+        if self._lleaves is not None:
+            return self._lleaves.predict(X, n_jobs=1)
+        return self.loaded.booster.predict(X, num_threads=1)

@@ -1,0 +1,53 @@
+"""Safety: a momentum-persistence fallback when the model fails, and a circuit breaker on degenerate output."""
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+def momentum_fallback(roc_5: np.ndarray, rv: np.ndarray, strength: float = 0.1) -> np.ndarray:
+    """``p_up = 0.5 + strength * tanh(z)``, z = the 5-bar return in units of 5-bar volatility; 0.5 if unknown.
+
+    >>> momentum_fallback(np.array([0.01, -0.01, np.nan]), np.array([0.002, 0.002, 0.002])).round(3).tolist()
+    [0.598, 0.402, 0.5]
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = roc_5 / (rv * np.sqrt(5.0))
+    return np.where(np.isfinite(z), 0.5 + strength * np.tanh(z), 0.5)
+
+
+@dataclass
+class CircuitBreaker:
+    """Trips when the cycle's mean ``p_up`` or its share above 0.5 leaves bounds for ``trip_after`` cycles in a
+    row; resets after ``reset_after`` healthy cycles. While tripped, signals are neutralized (``p_up = 0.5``)."""
+
+    mean_bounds: tuple[float, float] = (0.35, 0.65)
+    share_bounds: tuple[float, float] = (0.05, 0.95)
+    trip_after: int = 3
+    reset_after: int = 5
+    tripped: bool = False
+    _bad: int = 0
+    _good: int = 0
+    history: deque = field(default_factory=lambda: deque(maxlen=1000))
+
+    def healthy(self, p: np.ndarray) -> bool:
+        if len(p) == 0:
+            return True
+        m, share = float(np.mean(p)), float(np.mean(p > 0.5))
+        return self.mean_bounds[0] <= m <= self.mean_bounds[1] and self.share_bounds[0] <= share <= self.share_bounds[1]
+
+    def update(self, p: np.ndarray) -> tuple[bool, str | None]:
+        """Feed one cycle's predictions; returns (tripped now, an event: 'tripped' / 'reset' / None)."""
+        ok = self.healthy(p)
+        self.history.append((float(np.mean(p)) if len(p) else 0.5, ok))
+        event = None
+        if ok:
+            self._good, self._bad = self._good + 1, 0
+            if self.tripped and self._good >= self.reset_after:
+                self.tripped, event = False, "reset"
+        else:
+            self._bad, self._good = self._bad + 1, 0
+            if not self.tripped and self._bad >= self.trip_after:
+                self.tripped, event = True, "tripped"
+        return self.tripped, event

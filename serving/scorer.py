@@ -1,0 +1,204 @@
+"""The scoring step: a pure function of in-memory state and input (STYLE pattern 8).
+
+Ticks go into the SAME aggregator the batch path uses; a watermark finalizes bars; every session minute up to it
+steps the SAME feature engine; the cross-section is scored in one batch by the champion (or the momentum
+fallback when the model is missing, fails, returns non-finite values or runs past its budget); the circuit
+breaker neutralizes degenerate cycles; feature rows and signals are written to the online store and the sink.
+The Kafka loop around it (``serving.kafka_loop``) owns offsets, dead letters and checkpoints.
+"""
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from features.batch import minute_grid
+from features.engine import FeatureEngine
+from features.online import OnlineFeatures
+from marketdata.aggregate import BarAggregator
+from marketdata.schemas import BARS_1M, SIGNALS, TS
+from serving.model_runtime import ModelRuntime
+from serving.online_store import OnlineStore
+from serving.safety import CircuitBreaker, momentum_fallback
+from serving.sinks import SignalSink
+
+log = logging.getLogger(__name__)
+STAGES = ("finalize", "features", "inference", "store", "publish")
+
+
+@dataclass
+class CycleResult:
+    ts: int
+    symbols: list[str]
+    p_up: np.ndarray
+    source: str
+    model_version: str
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def _calendar(ts: int) -> np.ndarray:
+    from marketdata.calendar import bar_stamps, is_session, session_of
+
+    day = session_of(np.array([ts]))[0].astype(object)
+    return bar_stamps(day) if is_session(day) else np.empty(0, np.int64)
+
+
+class ModelRefused(ValueError):
+    """A model whose feature set differs from the engine's."""
+
+
+class Scorer:
+    def __init__(
+        self,
+        engine: FeatureEngine,
+        store: OnlineStore,
+        sink: SignalSink,
+        model: ModelRuntime | None = None,
+        breaker: CircuitBreaker | None = None,
+        alert: Callable[[str], None] | None = None,
+        model_budget_ms: float = 30.0,
+    ):
+        self.engine = engine
+        self.store, self.sink = store, sink
+        self.breaker = breaker or CircuitBreaker()
+        self.alert = alert or (lambda msg: log.warning("ALERT %s", msg))
+        self.model_budget_ms = model_budget_ms
+        self.agg = BarAggregator()
+        self.online = OnlineFeatures(engine)
+        self.last_minute = 0
+        self.model: ModelRuntime | None = None
+        self._pending: ModelRuntime | None = None
+        self.counters = {"cycles": 0, "fallback_cycles": 0, "breaker_cycles": 0, "rejected_ticks": 0}
+        self.latest: dict[str, tuple[int, float, str]] = {}
+        if model is not None:
+            self.set_model(model)
+        self._roc5 = engine.names.index("roc_5")
+        self._rv = engine.names.index("rv_ewm_30")
+
+    # ---- model ---------------------------------------------------------------------------------------------
+    def check_model(self, model: ModelRuntime) -> None:
+        if model.feature_set_version != self.engine.version or model.feature_names != self.engine.names:
+            raise ModelRefused(
+                f"model {model.version} was trained on feature set {model.feature_set_version}; "
+                f"this engine computes {self.engine.version}: refusing it"
+            )
+
+    def set_model(self, model: ModelRuntime) -> None:
+        self.check_model(model)
+        self.model = model
+
+    def offer_model(self, model: ModelRuntime) -> None:
+        """Hot reload: a model loaded (and compiled) off the hot path is swapped in between cycles."""
+        self.check_model(model)
+        self._pending = model
+
+    # ---- input ---------------------------------------------------------------------------------------------
+    def add_ticks(
+        self, trades: pa.Table | None = None, quotes: pa.Table | None = None, halts: pa.Table | None = None
+    ) -> pa.Table:
+        """Buffer ticks; returns what the aggregator refused (duplicates, late, bad values) with reasons."""
+        if halts is not None and halts.num_rows:
+            self.agg.add_halts(halts)
+        if trades is not None and trades.num_rows:
+            self.agg.add_trades(trades)
+        if quotes is not None and quotes.num_rows:
+            self.agg.add_quotes(quotes)
+        rej = self.agg.drain_rejects()
+        self.counters["rejected_ticks"] += rej.num_rows
+        return rej
+
+    def advance(self, watermark: int, bars: pa.Table | None = None) -> list[CycleResult]:
+        """Finalize bars up to ``watermark`` (or take finalized ``bars`` directly) and run a cycle for every
+        session minute in (last minute, watermark]."""
+        t0 = time.perf_counter()
+        if bars is None:
+            bars = self.agg.finalize(watermark)
+        fin_ms = (time.perf_counter() - t0) * 1e3
+        ts = bars.column("ts").cast(pa.int64()).to_numpy()
+        # the session minutes of the watermark's day (even ones no bar has reached yet), plus the bars' stamps;
+        # the watermark is never a stamp itself: the batch fold steps exactly these minutes too
+        grid = minute_grid(np.r_[ts, watermark])
+        if watermark not in ts and watermark not in _calendar(watermark):
+            grid = grid[grid != watermark]
+        grid = grid[(grid > self.last_minute) & (grid <= watermark)]
+        out = []
+        for t in grid:
+            minute_bars = (
+                bars.filter(pc.equal(bars.column("ts").cast(pa.int64()), int(t))) if len(ts) else BARS_1M.empty_table()
+            )
+            r = self.cycle(int(t), minute_bars.sort_by("symbol"))
+            r.timings_ms["finalize"] = fin_ms / max(len(grid), 1)
+            out.append(r)
+        return out
+
+    # ---- one cycle -----------------------------------------------------------------------------------------
+    def cycle(self, ts: int, bars: pa.Table) -> CycleResult:
+        if self._pending is not None:
+            self.model, self._pending = self._pending, None
+        timings = {}
+        t = time.perf_counter()
+        syms, rows = self.online.on_minute(ts, bars)
+        self.last_minute = ts
+        timings["features"] = (time.perf_counter() - t) * 1e3
+        t = time.perf_counter()
+        p, source = self._score(rows)
+        timings["inference"] = (time.perf_counter() - t) * 1e3
+        tripped, event = self.breaker.update(p) if source == "model" else (self.breaker.tripped, None)
+        if event:
+            self.alert(f"circuit breaker {event} at {ts}: mean p_up {np.mean(p):.3f}")
+        if tripped and source == "model":
+            p, source = np.full(len(p), 0.5), "breaker"
+        self.counters["cycles"] += 1
+        self.counters["fallback_cycles"] += source == "fallback"
+        self.counters["breaker_cycles"] += source == "breaker"
+        version = self.model.version if self.model is not None and source != "fallback" else "none"
+        t = time.perf_counter()
+        if syms:
+            self.store.write(syms, ts, rows.astype(np.float32))
+        timings["store"] = (time.perf_counter() - t) * 1e3
+        t = time.perf_counter()
+        if syms:
+            self.sink.publish(ts, self._signals(ts, syms, p, version, source))
+            for s, v in zip(syms, p, strict=True):
+                self.latest[s] = (ts, float(v), source)
+        timings["publish"] = (time.perf_counter() - t) * 1e3
+        return CycleResult(ts, syms, p, source, version, timings)
+
+    def _score(self, rows: np.ndarray) -> tuple[np.ndarray, str]:
+        if len(rows) == 0:
+            return np.empty(0), "model"
+        fallback = momentum_fallback(rows[:, self._roc5], rows[:, self._rv])
+        if self.model is None:
+            return fallback, "fallback"
+        t = time.perf_counter()
+        try:
+            p = self.model.predict(rows)
+        except (ValueError, RuntimeError, TypeError, MemoryError) as e:  # the documented safety policy
+            self.alert(f"model {self.model.version} failed ({e.__class__.__name__}: {e}); serving the fallback")
+            return fallback, "fallback"
+        took = (time.perf_counter() - t) * 1e3
+        if took > self.model_budget_ms:
+            self.alert(f"model {self.model.version} took {took:.1f} ms > {self.model_budget_ms} ms; fallback served")
+            return fallback, "fallback"
+        if not np.all(np.isfinite(p)):
+            self.alert(f"model {self.model.version} returned non-finite values; fallback served")
+            return fallback, "fallback"
+        return p, "model"
+
+    @staticmethod
+    def _signals(ts: int, syms: list[str], p: np.ndarray, version: str, source: str) -> pa.Table:
+        n = len(syms)
+        return pa.table(
+            {
+                "symbol": pa.array(syms, pa.string()),
+                "ts": pa.array([ts] * n, pa.int64()).cast(TS),
+                "p_up": pa.array(p.astype(np.float32)),
+                "model_version": pa.array([version] * n),
+                "source": pa.array([source] * n),
+            },
+            schema=SIGNALS,
+        )

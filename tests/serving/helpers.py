@@ -1,0 +1,29 @@
+"""A small trained model wrapped like a registry load, for serving tests (no MLflow needed)."""
+
+import lightgbm as lgb
+import numpy as np
+import pyarrow as pa
+
+from features.batch import fold
+from features.engine import FeatureEngine
+from modeling.dataset import build_dataset
+from modeling.labels import LabelConfig
+from modeling.registry import LoadedModel, checksum
+from modeling.train import fit_lgbm
+
+
+def trained_model(bars: pa.Table, engine: FeatureEngine, rounds: int = 40) -> LoadedModel:
+    feats, _ = fold(engine, bars)
+    d = build_dataset(bars, feats, LabelConfig())
+    booster = fit_lgbm(d, {"num_leaves": 15}, num_boost_round=rounds)
+    text = booster.model_to_string()
+    b = lgb.Booster(model_str=text)
+    return LoadedModel(b, "1", engine.version, b.feature_name(), checksum(text), b.num_trees(), 15)
+
+
+def offline_predictions(bars: pa.Table, engine: FeatureEngine, model: LoadedModel) -> dict:
+    feats, _ = fold(engine, bars)
+    X = np.column_stack([feats.column(n).to_numpy(zero_copy_only=False).astype(np.float64) for n in engine.names])
+    p = model.booster.predict(X.astype(np.float32).astype(np.float64))
+    keys = zip(feats.column("symbol").to_pylist(), feats.column("ts").cast(pa.int64()).to_pylist(), strict=True)
+    return dict(zip(keys, p, strict=True))

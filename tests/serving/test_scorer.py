@@ -1,0 +1,146 @@
+"""The scorer serves what the offline path computes, and its safety rules hold."""
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from features.engine import FeatureEngine
+from marketdata.lake import Lake
+from marketdata.pipeline import simulate_to_lake
+from marketdata.simulator import SimConfig
+from serving import checkpoint
+from serving.model_runtime import ModelRuntime
+from serving.online_store import InProcessOnlineStore
+from serving.replay import replay_day
+from serving.safety import CircuitBreaker
+from serving.scorer import ModelRefused, Scorer
+from serving.sinks import ListSink
+from tests.serving.helpers import offline_predictions, trained_model
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("serve") / "lake")
+    simulate_to_lake(SimConfig(symbols=40, days=2, seed=8), Lake(root), ticks=True)
+    lake = Lake(root)
+    engine = FeatureEngine(lake.read("reference"), lake.read("corporate_actions"))
+    bars = lake.read("bars_1m")
+    model = trained_model(bars, engine)
+    return lake, engine, bars, model
+
+
+def make_scorer(engine, model=None, **kw):
+    return Scorer(engine, InProcessOnlineStore(engine.version), ListSink(), model, **kw)
+
+
+def test_served_signals_equal_offline_predictions(world):
+    lake, engine, bars, model = world
+    runtime = ModelRuntime(model, compile_trees=False)
+    s = make_scorer(engine, runtime)
+    for day in lake.dates("trades"):
+        replay_day(s, lake, day)
+    served = s.sink.table()
+    offline = offline_predictions(bars, engine, model)
+    assert served.num_rows == bars.num_rows
+    keys = zip(served.column("symbol").to_pylist(), served.column("ts").cast(pa.int64()).to_pylist(), strict=True)
+    got = np.array([offline[k] for k in keys])
+    np.testing.assert_allclose(served.column("p_up").to_numpy(), got.astype(np.float32), rtol=0, atol=1e-6)
+    assert set(served.column("source").to_pylist()) <= {"model", "breaker"}
+
+
+def test_compiled_trees_equal_lightgbm(world, tmp_path):
+    _, engine, _, model = world
+    compiled = ModelRuntime(model, compile_trees=True, cache_dir=str(tmp_path))
+    assert compiled.compiled
+    X = np.random.default_rng(0).standard_normal((5000, len(engine.names)))
+    X[:, engine.names.index("symbol_id")] = np.random.default_rng(1).integers(0, 40, 5000)
+    np.testing.assert_allclose(compiled.predict(X), model.booster.predict(X), atol=1e-9)
+
+
+def test_restart_from_checkpoint_replays_to_the_same_signals(world):
+    lake, engine, _, model = world
+    day = lake.dates("trades")[0]
+    a = make_scorer(engine, ModelRuntime(model, compile_trees=False))
+    replay_day(a, lake, day)
+    b = make_scorer(engine, ModelRuntime(model, compile_trees=False))
+    trades = lake.read("trades", [day]).sort_by("ts")
+    half = trades.num_rows // 2
+    b.add_ticks(
+        trades.slice(0, half),
+        lake.read("quotes", [day]).sort_by("ts"),
+        lake.read("halts", [day]) if day in lake.dates("halts") else None,
+    )
+    blob = checkpoint.dumps(b, {"ticks.trades:0": half})
+    c = make_scorer(engine, ModelRuntime(model, compile_trees=False))
+    assert checkpoint.restore(c, blob) == {"ticks.trades:0": half}
+    c.add_ticks(trades.slice(half))
+    end = (
+        int(trades.column("ts").cast(pa.int64()).to_numpy().max()) // 60_000_000_000 * 60_000_000_000 + 120_000_000_000
+    )
+    c.advance(end)
+    assert c.sink.table().equals(a.sink.table())
+
+
+def test_missing_or_failing_model_serves_the_fallback(world):
+    lake, engine, _, model = world
+    alerts = []
+    s = make_scorer(engine, None, alert=alerts.append)
+    replay_day(s, lake, lake.dates("trades")[0])
+    t = s.sink.table()
+    assert set(t.column("source").to_pylist()) == {"fallback"}
+    p = t.column("p_up").to_numpy()
+    assert 0.4 <= p.min() and p.max() <= 0.6 and p.std() > 0
+
+    class Broken(ModelRuntime):
+        def predict(self, X):
+            raise RuntimeError("segfault in native code")
+
+    s2 = make_scorer(engine, Broken(model, compile_trees=False), alert=alerts.append)
+    res = s2.advance(*_first_minute(lake))
+    assert res[-1].source == "fallback" and any("segfault" in a for a in alerts)
+
+
+def _first_minute(lake):
+    day = lake.dates("bars_1m")[0]
+    bars = lake.read("bars_1m", [day])
+    t = int(bars.column("ts").cast(pa.int64()).to_numpy().min())
+    return t, bars.filter(pa.compute.equal(bars.column("ts").cast(pa.int64()), t))
+
+
+def test_breaker_trips_on_degenerate_predictions_and_resets(world):
+    lake, engine, _, model = world
+
+    class Stuck(ModelRuntime):
+        def predict(self, X):
+            return np.full(len(X), 0.97)
+
+    alerts = []
+    s = make_scorer(
+        engine,
+        Stuck(model, compile_trees=False),
+        alert=alerts.append,
+        breaker=CircuitBreaker(trip_after=3, reset_after=2),
+    )
+    replay_day(s, lake, lake.dates("trades")[0])
+    sources = [b.column("source")[0].as_py() for b in s.sink.batches]
+    assert sources[:2] == ["model", "model"] and "breaker" in sources
+    assert all(x == "breaker" for x in sources[3:])
+    assert (
+        s.sink.table().filter(pa.compute.equal(s.sink.table().column("source"), "breaker")).column("p_up").to_numpy()
+        == 0.5
+    ).all()
+    assert any("tripped" in a for a in alerts)
+    healthy = CircuitBreaker(trip_after=1, reset_after=2)
+    assert healthy.update(np.full(10, 0.99))[1] == "tripped"
+    healthy.update(np.linspace(0.3, 0.7, 10))
+    assert healthy.update(np.linspace(0.3, 0.7, 10)) == (False, "reset")
+
+
+def test_refuses_a_model_from_another_feature_set(world):
+    _, engine, _, model = world
+    model.feature_set_version, old = "deadbeef0000", model.feature_set_version
+    try:
+        with pytest.raises(ModelRefused, match="deadbeef0000"):
+            make_scorer(engine, ModelRuntime(model, compile_trees=False))
+    finally:
+        model.feature_set_version = old
