@@ -1,0 +1,57 @@
+"""Hot reload: poll the champion alias; load and compile a new version off the hot path; swap between cycles."""
+
+import logging
+import threading
+from collections.abc import Callable
+
+from modeling import registry
+from serving.model_runtime import ModelRuntime
+from serving.scorer import ModelRefused, Scorer
+
+log = logging.getLogger(__name__)
+
+
+def load_champion(tracking_uri: str | None, compile_trees: bool = True) -> ModelRuntime | None:
+    if registry.version_of("champion", tracking_uri) is None:
+        return None
+    return ModelRuntime(registry.load("champion", tracking_uri), compile_trees=compile_trees)
+
+
+class ChampionWatcher:
+    def __init__(
+        self,
+        scorer: Scorer,
+        tracking_uri: str | None,
+        every_s: float = 30.0,
+        compile_trees: bool = True,
+        alert: Callable[[str], None] | None = None,
+    ):
+        self.scorer, self.uri, self.every, self.compile = scorer, tracking_uri, every_s, compile_trees
+        self.alert = alert or (lambda m: log.warning("ALERT %s", m))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def check_once(self) -> str | None:
+        """Offer a newer champion to the scorer; returns the version offered, if any."""
+        current = self.scorer.model.version if self.scorer.model else None
+        v = registry.version_of("champion", self.uri)
+        if v is None or v == current:
+            return None
+        model = ModelRuntime(registry.load(v, self.uri), compile_trees=self.compile)
+        try:
+            self.scorer.offer_model(model)
+        except ModelRefused as e:
+            self.alert(str(e))
+            return None
+        return v
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self.check_once()
+
+    def start(self) -> "ChampionWatcher":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()

@@ -1,0 +1,127 @@
+"""Wiring for `tickwise serve`: build the scorer from settings and run it in-process or on Kafka."""
+
+import datetime as dt
+import logging
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from features.batch import features_table
+from features.engine import FeatureEngine
+from marketdata.lake import Lake
+from serving.http_api import Metrics, serve_http
+from serving.online_store import InProcessOnlineStore, OnlineStore, RedisOnlineStore
+from serving.reload import ChampionWatcher, load_champion
+from serving.scorer import STAGES, CycleResult, Scorer
+from serving.settings import ServeSettings
+from serving.sinks import KafkaSignalSink, ListSink, SignalSink
+
+log = logging.getLogger(__name__)
+
+
+def build_scorer(s: ServeSettings) -> Scorer:
+    lake = Lake(s.lake)
+    ref = lake.read("reference") if lake.exists("reference") else None
+    ca = lake.read("corporate_actions") if lake.exists("corporate_actions") else None
+    engine = FeatureEngine(ref, ca)
+    store: OnlineStore = (
+        RedisOnlineStore(s.redis_url, engine.version) if s.redis_url else InProcessOnlineStore(engine.version)
+    )
+    sink: SignalSink = KafkaSignalSink(s.kafka_bootstrap) if s.mode == "kafka" else ListSink()
+    model = load_champion(s.mlflow_tracking_uri, s.compile_trees)
+    scorer = Scorer(engine, store, sink, None)
+    if model is None:
+        scorer.alert("no champion in the registry: serving the momentum fallback")
+    else:
+        scorer.set_model(model)
+    return scorer
+
+
+def summarize(cycles: list[CycleResult]) -> dict[str, Any]:
+    busy = [c for c in cycles if c.symbols]
+    out: dict[str, Any] = {
+        "cycles": len(cycles),
+        "scored_cycles": len(busy),
+        "signals": sum(len(c.symbols) for c in busy),
+        "sources": {s: sum(c.source == s for c in busy) for s in ("model", "fallback", "breaker")},
+    }
+    if busy:
+        total = np.array([sum(c.timings_ms.get(st, 0.0) for st in STAGES) for c in busy])
+        out["p50_ms"], out["p99_ms"], out["max_ms"] = (
+            float(np.percentile(total, 50)),
+            float(np.percentile(total, 99)),
+            float(total.max()),
+        )
+        for st in STAGES:
+            v = np.array([c.timings_ms.get(st, 0.0) for c in busy])
+            out[f"{st}_p50_ms"], out[f"{st}_p99_ms"] = float(np.percentile(v, 50)), float(np.percentile(v, 99))
+    return out
+
+
+def shadow_write(lake: Lake, scorer: Scorer, day: dt.date, rows: list[tuple[int, list[str], np.ndarray]]) -> None:
+    """Shadow mode: log every served signal and feature row to the lake (`signals`, `features_served`)."""
+    if isinstance(scorer.sink, ListSink) and scorer.sink.batches:
+        lake.write_partition("signals", day, scorer.sink.table())
+    if rows:
+        syms = [s for _, ss, _ in rows for s in ss]
+        tss = [t for t, ss, _ in rows for _ in ss]
+        feats = features_table(scorer.engine, syms, tss, [r for _, _, r in rows])
+        feats = feats.replace_schema_metadata(scorer.engine.metadata(scorer.online.state))
+        lake.write_partition("features_served", day, feats)
+
+
+def run_serve(s: ServeSettings, date: str | None, idle_exit: float | None, console: Any) -> dict:
+    scorer = build_scorer(s)
+    metrics = Metrics()
+    server = serve_http(scorer, metrics, s.http_host, s.http_port) if s.http_port else None
+    watcher = ChampionWatcher(scorer, s.mlflow_tracking_uri, s.reload_every_s, s.compile_trees).start()
+    shadow: list[tuple[int, list[str], np.ndarray]] = []
+    orig = scorer.online.on_minute
+
+    def on_minute(ts: int, bars: pa.Table):  # type: ignore[no-untyped-def]
+        syms, rows = orig(ts, bars)
+        if syms:
+            shadow.append((ts, syms, rows.astype(np.float32)))
+        return syms, rows
+
+    scorer.online.on_minute = on_minute  # type: ignore[method-assign]
+    cycles: list[CycleResult] = []
+    try:
+        if s.mode == "inprocess":
+            from serving.replay import replay_day
+
+            lake = Lake(s.lake)
+            day = dt.date.fromisoformat(date) if date else lake.dates("bars_1m")[-1]
+            cycles = replay_day(scorer, lake, day)
+            for c in cycles:
+                metrics.observe(c)
+            shadow_write(lake, scorer, day, shadow)
+        else:
+            from serving.ingest import RecordProcessor
+            from serving.kafka_loop import CheckpointStore, KafkaScorerLoop
+
+            lake = Lake(s.lake)
+            universe = set(lake.read("reference").column("symbol").to_pylist()) if lake.exists("reference") else None
+            proc = RecordProcessor(scorer, universe, lateness_ns=s.lateness_ms * 1_000_000)
+
+            def seen(c: CycleResult) -> None:
+                cycles.append(c)
+                metrics.observe(c)
+
+            loop = KafkaScorerLoop(
+                proc, s.kafka_bootstrap, s.group, CheckpointStore(s.group, s.redis_url), on_cycle=seen
+            )
+            console.print(f"consuming ticks.trades/ticks.quotes as group {s.group!r} on {s.kafka_bootstrap}")
+            loop.run(idle_seconds=idle_exit)
+            loop.close()
+            if cycles:
+                day = dt.datetime.fromtimestamp(cycles[-1].ts / 1e9, dt.UTC).date()
+                shadow_write(lake, scorer, day, shadow)
+    finally:
+        watcher.stop()
+        if server:
+            server.shutdown()
+    summary = summarize(cycles)
+    console.print(summary)
+    return summary

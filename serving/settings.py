@@ -1,0 +1,21 @@
+"""Settings of the live scorer, parsed once at start-up (a bad value fails naming the field)."""
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServeSettings(BaseSettings):
+    """``tickwise serve`` settings: flags override ``TICKWISE_*`` env; validated at start-up."""
+
+    model_config = SettingsConfigDict(env_prefix="TICKWISE_", extra="ignore")
+    mode: str = Field("inprocess", pattern="^(inprocess|kafka)$")
+    lake: str = "data/lake"
+    kafka_bootstrap: str = "127.0.0.1:19092"
+    redis_url: str | None = None
+    mlflow_tracking_uri: str = "sqlite:///mlflow.db"
+    group: str = Field("tickwise-scorer", min_length=1)
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(8765, ge=0, le=65535)
+    lateness_ms: int = Field(2000, ge=0)
+    compile_trees: bool = True
+    reload_every_s: float = Field(30.0, gt=0)

@@ -1,0 +1,48 @@
+"""`tickwise bench scorer`."""
+
+import json
+import os
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+def bench_scorer(
+    symbols: int = typer.Option(5000, help="Cross-section size."),
+    cycles: int = typer.Option(60, help="Measured cycles (minutes) after a 30-minute warm-up."),
+    json_path: str = typer.Option("", "--json", help="Write the figures as JSON here."),
+    redis_url: str = typer.Option(
+        os.environ.get("TICKWISE_REDIS_URL", "redis://127.0.0.1:6390/0"),
+        help="Real Redis (start one with `make services`).",
+    ),
+    bootstrap: str = typer.Option(
+        os.environ.get("TICKWISE_KAFKA_BOOTSTRAP", "127.0.0.1:19092"),
+        help="Kafka for the signal publish ('' = in-process sink).",
+    ),
+    trees: int = typer.Option(500, help="Model trees."),
+    leaves: int = typer.Option(63, help="Model leaves per tree."),
+) -> None:
+    """Full cycles (finalize -> features -> inference -> Redis -> publish): p50/p99/max per stage and in total."""
+    from serving.bench import run
+
+    res = run(symbols, cycles, redis_url, bootstrap or None, trees, leaves, log=console.print)
+    t = Table(
+        title=f"scorer: {symbols:,} symbols, {res['trees']} trees x {res['leaves']} leaves, "
+        f"{res['scored_cycles']} cycles, store {res['store']}, sink {res['sink']}"
+    )
+    for c in ("stage", "p50 ms", "p99 ms"):
+        t.add_column(c, justify="right")
+    for st in ("finalize", "features", "inference", "store", "publish"):
+        t.add_row(st, f"{res[f'{st}_p50_ms']:.2f}", f"{res[f'{st}_p99_ms']:.2f}")
+    t.add_row("TOTAL", f"{res['p50_ms']:.2f}", f"{res['p99_ms']:.2f} (max {res['max_ms']:.2f})")
+    console.print(t)
+    console.print(
+        f"target P99 < 50 ms: {'met' if res['p99_ms'] < 50 else 'NOT met'}; goal <= 10 ms: "
+        f"{'met' if res['p99_ms'] <= 10 else 'not met'}"
+    )
+    if json_path:
+        Path(json_path).write_text(json.dumps(res, indent=2))

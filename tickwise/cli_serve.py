@@ -1,0 +1,75 @@
+"""Serving subcommands: serve, stream publish, bench scorer."""
+
+import datetime as dt
+import logging
+import time
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+console = Console()
+log = logging.getLogger("tickwise.serve")
+
+
+stream_app = typer.Typer(help="Kafka streams: replay lake ticks as a live feed.", no_args_is_help=True)
+
+
+@stream_app.command("publish")
+def publish(
+    lake: str = typer.Option("data/lake", help="Lake with trades/quotes."),
+    date: str = typer.Option(None, help="Day to publish (default: the last day with trades)."),
+    speed: float = typer.Option(60.0, help="Times real time (60 = a market minute per second; 0 = max)."),
+    bootstrap: str = typer.Option("127.0.0.1:19092", envvar="TICKWISE_KAFKA_BOOTSTRAP"),
+) -> None:
+    """Replay a day of lake ticks into ticks.trades / ticks.quotes keyed by symbol (batched producer)."""
+    from marketdata.lake import Lake
+    from serving import kafka_io
+    from serving.publish import publish_day
+
+    lk = Lake(lake)
+    day = dt.date.fromisoformat(date) if date else lk.dates("trades")[-1]
+    kafka_io.ensure_topics(bootstrap, ["ticks.trades", "ticks.quotes", "signals", "ticks.dlq"])
+    t0 = time.perf_counter()
+    n = publish_day(lk, day, bootstrap, speed)
+    console.print(f"published {n:,} ticks of {day} to {bootstrap} in {time.perf_counter() - t0:.1f} s")
+
+
+def serve(
+    mode: str = typer.Option(None, help="'inprocess' (lake replay, embedded) or 'kafka'."),
+    lake: str = typer.Option(None, help="Lake (reference, corporate actions; the replay source in-process)."),
+    date: str = typer.Option(None, help="In-process: the day to replay (default: the last)."),
+    kafka_bootstrap: str = typer.Option(None, help="Kafka bootstrap servers."),
+    redis_url: str = typer.Option(None, help="Redis URL for features/signals/checkpoints (default: in-process)."),
+    http_port: int = typer.Option(None, help="HTTP API port (0 = off)."),
+    idle_exit: float = typer.Option(None, help="Kafka mode: exit after this many idle seconds."),
+) -> None:
+    """Score the live cross-section each minute with the MLflow champion; serve features and signals."""
+    from serving.runtime import run_serve
+    from serving.settings import ServeSettings
+
+    flags = {
+        k: v
+        for k, v in {
+            "mode": mode,
+            "lake": lake,
+            "kafka_bootstrap": kafka_bootstrap,
+            "redis_url": redis_url,
+            "http_port": http_port,
+        }.items()
+        if v is not None
+    }
+    try:
+        settings = ServeSettings(**flags)
+    except ValidationError as e:
+        first = e.errors()[0]
+        raise ValueError(f"bad serve setting {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    run_serve(settings, date, idle_exit, console)
+
+
+def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+    app.add_typer(stream_app, name="stream")
+    app.command("serve")(serve)
+    from tickwise.cli_bench_scorer import bench_scorer
+
+    bench_app.command("scorer")(bench_scorer)
