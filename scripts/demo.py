@@ -91,8 +91,14 @@ def main() -> None:
     from serving.runtime import run_serve
     from serving.settings import ServeSettings
 
-    serve = run_serve(ServeSettings(mode="inprocess", lake=s.lake, mlflow_tracking_uri=s.mlflow_tracking_uri,
-                                    compile_trees=False, http_port=0), last, None, _C(quiet=True))
+    serve = run_serve(
+        ServeSettings(
+            mode="inprocess", lake=s.lake, mlflow_tracking_uri=s.mlflow_tracking_uri, compile_trees=False, http_port=0
+        ),
+        last,
+        None,
+        _C(quiet=True),
+    )
     evaluation = r.output_for_node("model_evaluation")["metrics"] if r.success else {}
     lake = Lake(s.lake)
     table = Table(title="tickwise demo — what exists so far")
@@ -108,8 +114,11 @@ def main() -> None:
     for key in ("auc", "logloss", "ic", "sharpe", "max_drawdown", "turnover", "dsr"):
         if key in evaluation:
             table.add_row(f"OOS {key} (walk-forward)", f"{evaluation[key]:.4f}")
-    table.add_row("scorer replay: cycles / signals", f"{serve['scored_cycles']} / {serve['signals']:,} "
-                  f"({', '.join(f'{k} {v}' for k, v in serve['sources'].items() if v)})")
+    table.add_row(
+        "scorer replay: cycles / signals",
+        f"{serve['scored_cycles']} / {serve['signals']:,} "
+        f"({', '.join(f'{k} {v}' for k, v in serve['sources'].items() if v)})",
+    )
     if "p50_ms" in serve:
         table.add_row("scorer cycle latency p50 / p99", f"{serve['p50_ms']:.1f} / {serve['p99_ms']:.1f} ms")
     table.add_row("MLflow", os.environ.get("MLFLOW_TRACKING_URI", s.mlflow_tracking_uri))

@@ -59,23 +59,40 @@ class InProcessOnlineStore(OnlineStore):
         return {s: unpack(self._data[self.key(s)]) for s in symbols if self.key(s) in self._data}
 
 
+def pack_many(ts_ns: int, rows: np.ndarray) -> list[bytes]:
+    """``pack`` for a whole cross-section in one numpy pass."""
+    rows = np.ascontiguousarray(rows, dtype="<f4")
+    n, f = rows.shape
+    buf = np.empty((n, HEADER.size + 4 * f), dtype=np.uint8)
+    buf[:, : HEADER.size] = np.frombuffer(HEADER.pack(ts_ns), dtype=np.uint8)
+    buf[:, HEADER.size :] = rows.view(np.uint8).reshape(n, 4 * f)
+    return [r.tobytes() for r in buf]
+
+
 class RedisOnlineStore(OnlineStore):
+    """One key per symbol, MSET/MGET. Event-time monotonic: the newest event time written per key is tracked in
+    memory (a scorer owns its symbols' partitions) and read back from Redis once per key on first sight, so an
+    older row never replaces a newer one, even one written before a restart."""
+
     def __init__(self, url: str, version: str):
         import redis
 
         super().__init__(version)
         self.r = redis.Redis.from_url(url)
+        self._newest: dict[str, int] = {}
 
     def write(self, symbols: list[str], ts_ns: int, rows: np.ndarray) -> int:
         keys = [self.key(s) for s in symbols]
-        current = self.r.mget(keys)
-        fresh = {
-            k: pack(ts_ns, r)
-            for k, r, old in zip(keys, rows, current, strict=True)
-            if old is None or unpack(old)[0] < ts_ns
-        }
+        unseen = [k for k in keys if k not in self._newest]
+        if unseen:
+            for k, old in zip(unseen, self.r.mget(unseen), strict=True):
+                self._newest[k] = unpack(old)[0] if old is not None else -1
+        blobs = pack_many(ts_ns, rows)
+        fresh = {k: b for k, b in zip(keys, blobs, strict=True) if self._newest[k] < ts_ns}
         if fresh:
             self.r.mset(fresh)
+            for k in fresh:
+                self._newest[k] = ts_ns
         return len(fresh)
 
     def read(self, symbols: list[str]) -> dict[str, tuple[int, np.ndarray]]:
