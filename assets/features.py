@@ -96,3 +96,44 @@ def _checks(out: dict[str, pa.Table], engine: FeatureEngine, counts: np.ndarray)
         checks.version_recorded(md, engine),
     ):
         yield dg.AssetCheckResult(check_name=o.name, asset_key="features_1m", passed=o.passed, metadata=o.metadata)
+
+
+def build_consistency_check(partitions: dg.TimeWindowPartitionsDefinition):  # type: ignore[no-untyped-def]
+    @dg.asset(
+        partitions_def=partitions,
+        group_name="serving",
+        io_manager_key="json_io_manager",
+        deps=["features_1m"],
+        check_specs=[dg.AssetCheckSpec("online_offline_consistency", asset="online_offline_consistency")],
+    )
+    def online_offline_consistency(context: dg.AssetExecutionContext, lake: LakeResource):  # type: ignore[no-untyped-def]
+        """Served feature rows (the scorer's shadow log) vs the offline features_1m, per feature (expect zero)."""
+        import datetime as _dt
+
+        from features.consistency import mismatches
+        from features.engine import FeatureEngine
+
+        lk = lake.lake()
+        days = [_dt.date.fromisoformat(k) for k in context.partition_keys]
+        logged = set(lk.dates("features_served")) if lk.exists("features_served") else set()
+        missing = [str(d) for d in days if d not in logged]
+        if missing:
+            raise dg.Failure(f"no served features logged for {missing}: run the scorer on that day first")
+        served, offline = lk.read("features_served", days), lk.read("features_1m", days)
+        ref = lk.read("reference") if lk.exists("reference") else None
+        m = mismatches(served, offline, FeatureEngine(ref).names)
+        bad = {k: v for k, v in m["per_feature"].items() if v}
+        md = {
+            "rows_compared": m["rows_compared"],
+            "mismatches": m["total"],
+            "served_only": m["served_only"],
+            "offline_only": m["offline_only"],
+            "features_with_mismatches": str(bad) if bad else "none",
+            "threshold": 0,
+        }
+        yield dg.Output(m, metadata=md)
+        yield dg.AssetCheckResult(
+            check_name="online_offline_consistency", passed=m["total"] == 0 and m["served_only"] == 0, metadata=md
+        )
+
+    return online_offline_consistency

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from assets.features import build_feature_assets
+from assets.features import build_consistency_check, build_feature_assets
 from assets.market_data import build_market_data_assets
 from assets.modeling import build_model_assets
 from jobs.retrain import build_retrain_job, build_retrain_schedule
@@ -21,14 +21,21 @@ def build_definitions(settings: TickwiseSettings | None = None) -> dg.Definition
         build_market_data_assets(partitions)
         + build_feature_assets(partitions)
         + build_model_assets(partitions, s.window_days)
+        + [build_consistency_check(partitions)]
     )
     retrain = build_retrain_job(partitions)
+    consistency = dg.define_asset_job(
+        "online_offline_consistency_job",
+        partitions_def=partitions,
+        selection=dg.AssetSelection.assets("online_offline_consistency"),
+        description="Compare the scorer's served features with features_1m for a day.",
+    )
     market_job = dg.define_asset_job(
         "market_data_job", selection=dg.AssetSelection.groups("market_data"), partitions_def=partitions
     )
     return dg.Definitions(
         assets=assets,
-        jobs=[market_job, retrain],
+        jobs=[market_job, retrain, consistency],
         schedules=[build_retrain_schedule(retrain, partitions, s.retrain_cron)],
         resources={
             "io_manager": LakeIOManager(root=s.lake),

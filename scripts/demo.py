@@ -99,6 +99,11 @@ def main() -> None:
         None,
         _C(quiet=True),
     )
+    cons = defs.resolve_job_def("online_offline_consistency_job").execute_in_process(
+        instance=instance, partition_key=last, run_config=QUIET
+    )
+    consistency = cons.output_for_node("online_offline_consistency")
+    checks += cons.get_asset_check_evaluations()
     evaluation = r.output_for_node("model_evaluation")["metrics"] if r.success else {}
     lake = Lake(s.lake)
     table = Table(title="tickwise demo — what exists so far")
@@ -118,6 +123,10 @@ def main() -> None:
         "scorer replay: cycles / signals",
         f"{serve['scored_cycles']} / {serve['signals']:,} "
         f"({', '.join(f'{k} {v}' for k, v in serve['sources'].items() if v)})",
+    )
+    table.add_row(
+        "online/offline feature mismatches",
+        f"{consistency['total']} in {consistency['rows_compared']:,} rows x {len(consistency['per_feature'])} features",
     )
     if "p50_ms" in serve:
         table.add_row("scorer cycle latency p50 / p99", f"{serve['p50_ms']:.1f} / {serve['p99_ms']:.1f} ms")

@@ -71,6 +71,21 @@ def shadow_write(lake: Lake, scorer: Scorer, day: dt.date, rows: list[tuple[int,
         lake.write_partition("features_served", day, feats)
 
 
+def restore_engine_state(scorer: Scorer, lake: Lake, day: dt.date) -> bool:
+    """Start from the engine state the batch path left after the previous session, when the lake has it, so the
+    served features continue exactly where `features_1m` did."""
+    from features.state_io import loads
+
+    earlier = [d for d in lake.dates("engine_state") if d < day] if lake.exists("engine_state") else []
+    if not earlier:
+        return False
+    path = f"{lake.path('engine_state', earlier[-1])}/state.npz"
+    with lake.fs.open_input_stream(path) as f:
+        scorer.online.state = loads(f.read())
+    scorer.last_minute = scorer.online.state.last_ts
+    return True
+
+
 def run_serve(s: ServeSettings, date: str | None, idle_exit: float | None, console: Any) -> dict:
     scorer = build_scorer(s)
     metrics = Metrics()
@@ -93,6 +108,7 @@ def run_serve(s: ServeSettings, date: str | None, idle_exit: float | None, conso
 
             lake = Lake(s.lake)
             day = dt.date.fromisoformat(date) if date else lake.dates("bars_1m")[-1]
+            restore_engine_state(scorer, lake, day)
             cycles = replay_day(scorer, lake, day)
             for c in cycles:
                 metrics.observe(c)
