@@ -15,7 +15,7 @@ from modeling.dataset import build_dataset
 from modeling.gate import champion_gate
 from modeling.labels import LabelConfig, make_labels
 from modeling.metrics import ic_by_minute
-from modeling.train import Dataset, fit_lgbm, fit_logistic, predict_logistic
+from modeling.train import Dataset, fit_lgbm, fit_logistic, importance, predict_logistic
 from modeling.walkforward import WalkForwardConfig, evaluate
 from orchestration.resources import LakeResource, MLflowResource
 
@@ -145,14 +145,16 @@ def build_model_assets(partitions: dg.TimeWindowPartitionsDefinition, window_day
             cur = registry.load("champion", mlflow.tracking_uri)
             if cur.feature_names == d.names:
                 champ = _oos(hold, cur.booster.predict(hold.X))
-        version = registry.register(
-            model,
-            {**params, "horizon": config.horizon},
-            {**ch, "baseline_logloss": base["logloss"], "baseline_ic": base["ic"]},
-            training_dataset["feature_set_version"],
-            {},
-            mlflow.tracking_uri,
-        )
+        with tempfile.TemporaryDirectory() as tmp:  # the MLflow run holds the plot the UI shows
+            plot = importance_png(importance(model), f"{tmp}/importance.png")
+            version = registry.register(
+                model,
+                {**params, "horizon": config.horizon},
+                {**ch, "baseline_logloss": base["logloss"], "baseline_ic": base["ic"]},
+                training_dataset["feature_set_version"],
+                {"importance": plot},
+                mlflow.tracking_uri,
+            )
         gate = champion_gate(ch, base, champ)
         yield dg.Output(
             {

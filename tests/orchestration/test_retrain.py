@@ -62,6 +62,12 @@ def test_champion_moves_only_through_the_gate(world):
     assert {"challenger_logloss", "baseline_logloss", "challenger_ic", "baseline_ic", "threshold"} <= set(md)
     v1 = registry.version_of("challenger", s.mlflow_tracking_uri)
     assert v1 is not None
+    import mlflow
+
+    mlflow.set_tracking_uri(s.mlflow_tracking_uri)
+    run_id = mlflow.MlflowClient().get_model_version(registry.MODEL_NAME, v1).run_id
+    logged = [a.path for a in mlflow.MlflowClient().list_artifacts(run_id, "plots")]
+    assert logged == ["plots/importance.png"]
     champ = registry.version_of("champion", s.mlflow_tracking_uri)
     promoted = [e for e in first.get_asset_materialization_events() if e.asset_key == dg.AssetKey("champion_model")]
     if gate[0].passed:
