@@ -10,38 +10,14 @@ a duplicate ``(symbol, seq)``, an event time behind the watermark, a non-positiv
 crossed quote, or a print the source marks corrected or cancelled.
 """
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from marketdata.buffers import _Buffer, _ffill_index, rejects_table
 from marketdata.schemas import BARS_1M, NS_PER_MIN, REJECTS, TS
 
 SEQ_BITS = 40
-
-
-@dataclass
-class _Buffer:
-    cols: dict[str, list[np.ndarray]] = field(default_factory=dict)
-
-    def append(self, **arrays: np.ndarray) -> None:
-        for k, v in arrays.items():
-            self.cols.setdefault(k, []).append(v)
-
-    def take(self) -> dict[str, np.ndarray]:
-        out = {k: np.concatenate(v) for k, v in self.cols.items()}
-        self.cols = {}
-        return out
-
-    def __len__(self) -> int:
-        return sum(len(a) for a in self.cols.get("ts", []))
-
-
-def _ffill_index(valid: np.ndarray) -> np.ndarray:
-    """For each position, the index of the last position at or before it where ``valid`` holds (-1 if none)."""
-    idx = np.where(valid, np.arange(len(valid)), -1)
-    return np.maximum.accumulate(idx) if len(idx) else idx
 
 
 class BarAggregator:
@@ -74,20 +50,7 @@ class BarAggregator:
     def _reject(self, source: str, table: pa.Table, mask: np.ndarray, reason: np.ndarray | str) -> None:
         if not mask.any():
             return
-        rows = table.filter(pa.array(mask))
-        reasons = np.broadcast_to(np.asarray(reason, dtype=object), mask.shape)[mask]
-        self._rejects.append(
-            pa.table(
-                {
-                    "source": pa.array([source] * rows.num_rows, pa.string()),
-                    "symbol": rows.column("symbol"),
-                    "ts": rows.column("ts"),
-                    "seq": rows.column("seq"),
-                    "reason": pa.array(reasons.tolist(), pa.string()),
-                },
-                schema=REJECTS,
-            )
-        )
+        self._rejects.append(rejects_table(source, table, mask, reason))
 
     def _screen(self, source: str, table: pa.Table, bad: np.ndarray, why: np.ndarray, buf: _Buffer) -> np.ndarray:
         """Reject bad, late and duplicate rows; return the codes of the rows to keep (and the keep mask)."""
