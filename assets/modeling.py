@@ -17,6 +17,7 @@ from modeling.labels import LabelConfig, make_labels
 from modeling.metrics import ic_by_minute
 from modeling.train import Dataset, fit_lgbm, fit_logistic, importance, predict_logistic
 from modeling.walkforward import WalkForwardConfig, evaluate
+from monitoring.report import html_report
 from orchestration.resources import LakeResource, MLflowResource
 
 M = 60_000_000_000
@@ -154,6 +155,7 @@ def build_model_assets(partitions: dg.TimeWindowPartitionsDefinition, window_day
                 training_dataset["feature_set_version"],
                 {"importance": plot},
                 mlflow.tracking_uri,
+                train_days=sorted(training_dataset["days"]),
             )
         gate = champion_gate(ch, base, champ)
         yield dg.Output(
@@ -179,17 +181,45 @@ def build_model_assets(partitions: dg.TimeWindowPartitionsDefinition, window_day
         return {"version": direction_model["version"]}
 
     @dg.asset(partitions_def=partitions, group_name="modeling", io_manager_key="json_io_manager")
-    def model_evaluation(context: dg.AssetExecutionContext, config: TrainConfig, training_dataset: dict) -> dict:
-        """Walk-forward OOS metrics and a cost-aware backtest over the window; equity and importance plots."""
+    def model_evaluation(
+        context: dg.AssetExecutionContext,
+        config: TrainConfig,
+        lake: LakeResource,
+        mlflow: MLflowResource,
+        training_dataset: dict,
+    ) -> dict:
+        """Walk-forward OOS metrics and a cost-aware backtest over the window; equity and importance plots in the
+        UI, in an MLflow evaluation run and on a static HTML page."""
         d = _load(training_dataset["path"])
         res = evaluate(d, WalkForwardConfig(horizon=config.horizon, folds=3))
-        with tempfile.TemporaryDirectory() as tmp:
-            eq = plot_equity(res.backtest, f"{tmp}/equity.png")  # type: ignore[attr-defined]
-            imp = importance_png(res.importance, f"{tmp}/importance.png")
-            md = {"equity_curve": png_md(eq, "equity curve and drawdown"), "importance": png_md(imp, "importance")}
+        out = Path(lake.lake().base) / "reports" / "evaluation" / f"date={context.partition_key}"
+        out.mkdir(parents=True, exist_ok=True)
+        eq = plot_equity(res.backtest, str(out / "equity.png"))  # type: ignore[attr-defined]
+        imp = importance_png(res.importance, str(out / "importance.png"))
         m = {k: v for k, v in res.metrics.items() if isinstance(v, int | float)}
-        context.add_output_metadata({**md, **{k: float(v) for k, v in m.items()}})
-        return {"metrics": m, "importance": res.importance[:15]}
+        run_id = registry.log_evaluation(
+            m,
+            {"equity": eq, "importance": imp},
+            {"partition": context.partition_key, "feature_set_version": training_dataset["feature_set_version"]},
+            mlflow.tracking_uri,
+        )
+        page = html_report(
+            str(out / "index.html"),
+            f"tickwise evaluation {context.partition_key}",
+            {"equity curve and drawdown (net of costs)": eq, "feature importance": imp},
+            {**m, "days": training_dataset["days"], "mlflow_run": run_id},
+            {},
+        )
+        context.add_output_metadata(
+            {
+                "equity_curve": png_md(eq, "equity curve and drawdown"),
+                "importance": png_md(imp, "importance"),
+                "report": dg.MetadataValue.path(page),
+                "mlflow_run": run_id,
+                **{k: float(v) for k, v in m.items()},
+            }
+        )
+        return {"metrics": m, "importance": res.importance[:15], "report": page, "mlflow_run": run_id}
 
     return [triple_barrier_labels, training_dataset, direction_model, champion_model, model_evaluation]
 

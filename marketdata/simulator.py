@@ -5,8 +5,8 @@ Student-t shocks (fat tails), GARCH(1,1) clustering within the day and log-AR(1)
 U-shaped intraday volatility, volume and spreads, liquidity tied to market cap, empty minutes for illiquid
 names, splits and cash dividends (raw prices jump on the ex-date), LULD-style halts, and a tunable lead-lag:
 a stock shows ``lead_lag`` of its systematic (leader-driven) return one minute late. With ``lead_lag=0`` the
-bars are a martingale and nothing is predictable. ``regime_shift_day`` raises volatility and changes the
-factor loadings from that day on.
+bars are a martingale and nothing is predictable. ``regime_shift_day`` starts a crisis regime from that day on:
+volatility and spreads jump and the factor loadings change.
 
 Bars here are built from the mid path (no bid-ask bounce). ``--ticks`` makes trades print at the bid or ask,
 and bars aggregated from them inherit the bounce, as real bars do.
@@ -26,6 +26,9 @@ from marketdata.universe import Universe, intraday_shape, make_universe
 MKT_VOL = 0.15 / np.sqrt(252 * 390)
 SEC_VOL = 0.10 / np.sqrt(252 * 390)
 T_DF = 4.0
+# A regime shift is a break well outside the day-to-day volatility clustering (a crisis: market and sector
+# volatility x2.5, idiosyncratic x2, spreads x2, market betas down, sector betas up, half the lead-lag).
+SHIFT_VOL, SHIFT_IDIO, SHIFT_SPREAD = 2.5, 2.0, 2.0
 
 
 @dataclass(frozen=True)
@@ -117,10 +120,10 @@ class MarketSimulator:
         # volatility clustering across days: log-AR(1) multipliers for the market and each symbol
         self.day_vol_mkt = 0.75 * self.day_vol_mkt + rng.normal(0, 0.3)
         self.day_vol_sym = 0.75 * self.day_vol_sym + rng.normal(0, 0.25, n)
-        shift_vol = 1.8 if shifted else 1.0
+        shift_vol = SHIFT_VOL if shifted else 1.0
         m_vol = MKT_VOL * np.exp(self.day_vol_mkt) * shift_vol
         s_vol = SEC_VOL * np.exp(self.day_vol_mkt / 2) * shift_vol
-        i_vol = u.idio_vol * np.exp(self.day_vol_sym) * (1.4 if shifted else 1.0)
+        i_vol = u.idio_vol * np.exp(self.day_vol_sym) * (SHIFT_IDIO if shifted else 1.0)
         beta_m = u.beta_mkt * (0.6 if shifted else 1.0)
         beta_s = np.where(u.is_etf, u.beta_sec, u.beta_sec * (1.8 if shifted else 1.0))
         sector = np.maximum(u.sector, 0)
@@ -149,6 +152,7 @@ class MarketSimulator:
         mid = np.exp(log_mid) * self.adj
         open_mid = np.exp(open_log) * self.adj
         halted = self._halts(mid, u.luld_band)
+        spread_u = spread_u * (SHIFT_SPREAD if shifted else 1.0)
         return self._assemble(d, stamps, mid, open_mid, sigma, halted, volume_u, spread_u)
 
     def _halts(self, mid: np.ndarray, band: np.ndarray) -> np.ndarray:

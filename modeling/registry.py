@@ -49,8 +49,11 @@ def register(
     plots: dict[str, str],
     tracking_uri: str | None = None,
     experiment: str = "tickwise",
+    train_days: list[str] | None = None,
 ) -> str:
-    """Log a training run and register a new ``direction_model`` version with alias ``challenger``."""
+    """Log a training run and register a new ``direction_model`` version with alias ``challenger``.
+
+    ``train_days`` (ISO dates) is kept on the version: drift reports compare live features with exactly them."""
     mlflow = _mlflow(tracking_uri)
     from mlflow import MlflowClient
 
@@ -87,9 +90,10 @@ def register(
         client.get_registered_model(MODEL_NAME)
     except mlflow.exceptions.MlflowException:
         client.create_registered_model(MODEL_NAME)
-    mv = client.create_model_version(
-        MODEL_NAME, source=source, run_id=run_id, tags={"feature_set_version": feature_set_version}
-    )
+    tags = {"feature_set_version": feature_set_version}
+    if train_days:
+        tags["train_days"] = ",".join(train_days)
+    mv = client.create_model_version(MODEL_NAME, source=source, run_id=run_id, tags=tags)
     client.set_registered_model_alias(MODEL_NAME, "challenger", mv.version)
     return str(mv.version)
 
@@ -139,3 +143,57 @@ def promote(version: str, tracking_uri: str | None = None) -> None:
     from mlflow import MlflowClient
 
     MlflowClient().set_registered_model_alias(MODEL_NAME, "champion", version)
+
+
+def version_info(alias_or_version: str = "champion", tracking_uri: str | None = None) -> dict | None:
+    """Version number, run id and tags of a version (None when the alias is not set)."""
+    mlflow = _mlflow(tracking_uri)
+    from mlflow import MlflowClient
+
+    c = MlflowClient()
+    try:
+        mv = (
+            c.get_model_version(MODEL_NAME, alias_or_version)
+            if alias_or_version.isdigit()
+            else c.get_model_version_by_alias(MODEL_NAME, alias_or_version)
+        )
+    except mlflow.exceptions.MlflowException:
+        return None
+    return {"version": str(mv.version), "run_id": mv.run_id, "tags": dict(mv.tags or {})}
+
+
+def log_plots(version: str, plots: dict[str, str], tracking_uri: str | None = None) -> None:
+    """Attach more plots (the evaluation's equity curve, the drift charts) to the run behind a version."""
+    mlflow = _mlflow(tracking_uri)
+    from mlflow import MlflowClient
+
+    info = version_info(version, tracking_uri)
+    if info is None:
+        raise ValueError(f"{MODEL_NAME} version {version} does not exist")
+    for path in plots.values():
+        MlflowClient().log_artifact(info["run_id"], path, artifact_path="plots")
+    del mlflow
+
+
+def log_evaluation(
+    metrics: dict,
+    plots: dict[str, str],
+    tags: dict[str, str],
+    tracking_uri: str | None = None,
+    experiment: str = "tickwise",
+) -> str:
+    """An evaluation run (walk-forward metrics + the same plots the Dagster UI shows); returns its run id."""
+    mlflow = _mlflow(tracking_uri)
+    mlflow.set_experiment(experiment)
+    with mlflow.start_run(run_name=f"evaluation {tags.get('partition', '')}".strip()) as run:
+        mlflow.set_tags({"kind": "evaluation", **tags})
+        mlflow.log_metrics(
+            {
+                k: float(v)
+                for k, v in metrics.items()
+                if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            }
+        )
+        for path in plots.values():
+            mlflow.log_artifact(path, artifact_path="plots")
+        return run.info.run_id

@@ -5,12 +5,22 @@ import dagster as dg
 from assets.features import build_consistency_check, build_feature_assets
 from assets.market_data import build_market_data_assets
 from assets.modeling import build_model_assets
+from assets.monitoring import build_monitoring_assets
+from jobs.alerts import psi_alert_job
 from jobs.retrain import build_retrain_job, build_retrain_schedule
 from orchestration.io_manager import LakeIOManager
 from orchestration.json_io import JsonIOManager
 from orchestration.partitions import trading_day_partitions
-from orchestration.resources import LakeResource, MarketSourceResource, MLflowResource
+from orchestration.resources import (
+    AlertSinkResource,
+    KafkaResource,
+    LakeResource,
+    MarketSourceResource,
+    MLflowResource,
+    RedisResource,
+)
 from orchestration.settings import TickwiseSettings
+from sensors.drift import build_adversarial_drift_sensor, build_psi_alert_sensor, run_failure_alert_sensor
 
 
 def build_definitions(settings: TickwiseSettings | None = None) -> dg.Definitions:
@@ -22,6 +32,7 @@ def build_definitions(settings: TickwiseSettings | None = None) -> dg.Definition
         + build_feature_assets(partitions)
         + build_model_assets(partitions, s.window_days)
         + [build_consistency_check(partitions)]
+        + build_monitoring_assets(partitions, s.window_days, s.psi_threshold, s.adversarial_auc_threshold)
     )
     retrain = build_retrain_job(partitions)
     consistency = dg.define_asset_job(
@@ -33,18 +44,50 @@ def build_definitions(settings: TickwiseSettings | None = None) -> dg.Definition
     market_job = dg.define_asset_job(
         "market_data_job", selection=dg.AssetSelection.groups("market_data"), partitions_def=partitions
     )
+    drift_job = dg.define_asset_job(
+        "drift_report_job",
+        partitions_def=partitions,
+        selection=dg.AssetSelection.assets("drift_report"),
+        description="Daily drift report (PSI, adversarial validation, served signals).",
+    )
     return dg.Definitions(
         assets=assets,
-        jobs=[market_job, retrain, consistency],
+        jobs=[market_job, retrain, consistency, drift_job, psi_alert_job],
         schedules=[build_retrain_schedule(retrain, partitions, s.retrain_cron)],
-        resources={
-            "io_manager": LakeIOManager(root=s.lake),
-            "lake": LakeResource(root=s.lake),
-            "market_source": MarketSourceResource(landing=s.landing),
-            "json_io_manager": JsonIOManager(root=s.lake),
-            "mlflow": MLflowResource(tracking_uri=s.mlflow_tracking_uri),
-        },
+        sensors=[
+            build_psi_alert_sensor(psi_alert_job, s.psi_threshold, s.psi_ignore),
+            build_adversarial_drift_sensor(retrain, s.adversarial_auc_threshold),
+            run_failure_alert_sensor,
+        ],
+        resources=_resources(s),
     )
+
+
+def _resources(s: TickwiseSettings) -> dict:
+    """Local values from the settings; in ``prod`` every location comes from the environment at run time
+    (``dg.EnvVar``), so secrets and endpoints never land in the Dagster UI or in code."""
+    if s.deployment == "prod":
+        lake, landing, uri = dg.EnvVar("TICKWISE_LAKE"), dg.EnvVar("TICKWISE_LANDING"), dg.EnvVar("MLFLOW_TRACKING_URI")
+        return {
+            "io_manager": LakeIOManager(root=lake),
+            "lake": LakeResource(root=lake),
+            "market_source": MarketSourceResource(landing=landing),
+            "json_io_manager": JsonIOManager(root=lake),
+            "mlflow": MLflowResource(tracking_uri=uri),
+            "redis": RedisResource(url=dg.EnvVar("TICKWISE_REDIS_URL")),
+            "kafka": KafkaResource(bootstrap_servers=dg.EnvVar("TICKWISE_KAFKA_BOOTSTRAP")),
+            "alert_sink": AlertSinkResource(webhook_url=dg.EnvVar("TICKWISE_ALERT_WEBHOOK_URL")),
+        }
+    return {
+        "io_manager": LakeIOManager(root=s.lake),
+        "lake": LakeResource(root=s.lake),
+        "market_source": MarketSourceResource(landing=s.landing),
+        "json_io_manager": JsonIOManager(root=s.lake),
+        "mlflow": MLflowResource(tracking_uri=s.mlflow_tracking_uri),
+        "redis": RedisResource(url=s.redis_url),
+        "kafka": KafkaResource(bootstrap_servers=s.kafka_bootstrap),
+        "alert_sink": AlertSinkResource(webhook_url=s.alert_webhook_url),
+    }
 
 
 @dg.definitions

@@ -46,3 +46,36 @@ class MLflowResource(dg.ConfigurableResource):
     """MLflow tracking/registry location (sqlite file by default; any tracking URI in production)."""
 
     tracking_uri: str
+
+
+class RedisResource(dg.ConfigurableResource):
+    """The online store's Redis (features and signals the scorer serves)."""
+
+    url: str
+
+    def client(self):  # type: ignore[no-untyped-def]
+        import redis
+
+        return redis.Redis.from_url(self.url)
+
+
+class KafkaResource(dg.ConfigurableResource):
+    """The tick/signal broker."""
+
+    bootstrap_servers: str
+
+    def producer(self):  # type: ignore[no-untyped-def]
+        from kafka import KafkaProducer
+
+        return KafkaProducer(bootstrap_servers=self.bootstrap_servers, api_version=(2, 8, 0))
+
+
+class AlertSinkResource(dg.ConfigurableResource):
+    """Where alerts go: the log always; a Slack-compatible webhook when ``webhook_url`` is set."""
+
+    webhook_url: str | None = None
+
+    def sink(self, log=None):  # type: ignore[no-untyped-def]
+        from monitoring.alerts import AlertSink
+
+        return AlertSink(self.webhook_url, log=log)

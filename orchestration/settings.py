@@ -19,6 +19,16 @@ class TickwiseSettings(BaseSettings):
     mlflow_tracking_uri: str = Field("sqlite:///mlflow.db", description="MLflow tracking + registry URI.")
     window_days: int = Field(5, ge=1, description="Sessions in the rolling training window.")
     retrain_cron: str = Field("0 6 * * 6", description="Weekly retrain schedule (cron, UTC).")
+    redis_url: str = Field("redis://127.0.0.1:6390/0", description="Online store Redis.")
+    kafka_bootstrap: str = Field("127.0.0.1:19092", description="Kafka bootstrap servers.")
+    alert_webhook_url: str | None = Field(None, description="Slack-compatible webhook for alerts (log only if unset).")
+    psi_threshold: float = Field(0.2, gt=0, description="PSI above which psi_alert_sensor alerts.")
+    psi_ignore: list[str] = Field(
+        ["mkt_vol"], description="Features shown in the PSI table but never alerted on (market-wide context)."
+    )
+    adversarial_auc_threshold: float = Field(
+        0.60, gt=0.5, lt=1.0, description="Adversarial AUC above which adversarial_drift_sensor retrains."
+    )
 
     @field_validator("deployment")
     @classmethod

@@ -139,5 +139,19 @@ def run_serve(s: ServeSettings, date: str | None, idle_exit: float | None, conso
         if server:
             server.shutdown()
     summary = summarize(cycles)
+    if cycles:
+        day = dt.datetime.fromtimestamp(cycles[-1].ts / 1e9, dt.UTC).date()
+        write_run_summary(Lake(s.lake), day, summary)
     console.print(summary)
     return summary
+
+
+def write_run_summary(lake: Lake, day: dt.date, summary: dict[str, Any]) -> None:
+    """The run's figures (cycles, sources, latency percentiles per stage) beside the shadow log, where the
+    drift report picks the latency up."""
+    import json
+
+    path = f"{lake.path('scorer_runs', day)}/summary.json"
+    lake.fs.create_dir(lake.path("scorer_runs", day), recursive=True)
+    with lake.fs.open_output_stream(path) as f:
+        f.write(json.dumps({"day": str(day), **summary}, indent=1).encode())

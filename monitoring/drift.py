@@ -1,0 +1,106 @@
+"""PSI drift between a reference (the model's training window) and a recent window, computed by evidently.
+
+Evidently computes the PSI per column (its ``ValueDrift(method="psi")``) and renders the HTML report people open;
+tickwise reads the values from the snapshot programmatically, never by scraping the HTML.
+
+>>> import numpy as np, pandas as pd
+>>> rng = np.random.default_rng(0)
+>>> ref = pd.DataFrame({"a": rng.normal(size=4000), "b": rng.normal(size=4000)})
+>>> cur = pd.DataFrame({"a": rng.normal(1.0, 1, size=4000), "b": rng.normal(size=4000)})
+>>> r = psi_drift(ref, cur, ["a", "b"])
+>>> r.drifted, r.psi["a"] > 0.2 > r.psi["b"]
+(['a'], True)
+"""
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+PSI_THRESHOLD = 0.2
+# Columns that describe *when* or *who* a row is, not the market: they differ between any two windows by design.
+NOT_DRIFT = ("symbol_id", "sector_id", "day_of_week", "minutes_since_open", "tod_sin", "tod_cos", "halted")
+
+
+@dataclass
+class PsiResult:
+    """PSI per column (descending), the columns over the threshold, and the evidently HTML when written."""
+
+    psi: dict[str, float]
+    threshold: float
+    html: str | None = None
+    rows: tuple[int, int] = (0, 0)
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def drifted(self) -> list[str]:
+        return [k for k, v in self.psi.items() if v > self.threshold]
+
+    @property
+    def worst(self) -> tuple[str, float] | None:
+        return next(iter(self.psi.items()), None)
+
+
+def drift_columns(names: list[str]) -> list[str]:
+    """The feature columns worth watching for drift (identity and clock columns excluded)."""
+    return [n for n in names if n not in NOT_DRIFT]
+
+
+def psi_drift(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    columns: list[str],
+    threshold: float = PSI_THRESHOLD,
+    html_path: str | None = None,
+) -> PsiResult:
+    """PSI of every column of ``columns`` (current vs reference) with evidently; optionally save its HTML report.
+
+    A column that is constant or all-missing on either side cannot be binned and is listed in ``skipped``.
+    """
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.metrics import ValueDrift
+
+    usable, skipped = [], []
+    for c in columns:
+        r, k = reference[c].dropna(), current[c].dropna()
+        (usable if len(r) and len(k) and r.nunique() > 1 else skipped).append(c)
+    if not usable:
+        raise ValueError(f"no column can be compared: {skipped} are constant or empty in one window")
+    dd = DataDefinition(numerical_columns=usable)
+    report = Report([ValueDrift(column=c, method="psi", threshold=threshold) for c in usable])
+    snap = report.run(
+        Dataset.from_pandas(current[usable].astype("float64"), data_definition=dd),
+        Dataset.from_pandas(reference[usable].astype("float64"), data_definition=dd),
+    )
+    values: dict[str, float] = {}
+    for m in snap.dict()["metrics"]:
+        cfg = m["config"]
+        if cfg.get("type", "").endswith("ValueDrift") and cfg.get("method") == "psi":
+            v = float(m["value"])
+            values[cfg["column"]] = v if math.isfinite(v) else float("inf")
+    missing = set(usable) - set(values)
+    if missing:
+        raise RuntimeError(f"evidently returned no PSI for {sorted(missing)}")
+    if html_path:
+        Path(html_path).parent.mkdir(parents=True, exist_ok=True)
+        snap.save_html(html_path)
+    ordered = dict(sorted(values.items(), key=lambda kv: -kv[1]))
+    return PsiResult(ordered, threshold, html_path, (len(reference), len(current)), skipped)
+
+
+def psi(reference: np.ndarray, current: np.ndarray, bins: int = 10) -> float:
+    """A plain quantile-binned PSI, used for the served ``p_up`` and as an independent check on evidently.
+
+    >>> rng = np.random.default_rng(1)
+    >>> round(psi(rng.normal(size=20000), rng.normal(size=20000)), 3) < 0.01
+    True
+    """
+    reference, current = reference[np.isfinite(reference)], current[np.isfinite(current)]
+    edges = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)))
+    edges[0], edges[-1] = -np.inf, np.inf
+    a = np.histogram(reference, edges)[0] / len(reference)
+    b = np.histogram(current, edges)[0] / len(current)
+    a, b = np.clip(a, 1e-4, None), np.clip(b, 1e-4, None)
+    return float(np.sum((b - a) * np.log(b / a)))
