@@ -83,6 +83,8 @@ def backtest(
             cohorts,
             {
                 "sharpe": float("nan"),
+                "sharpe_gross": float("nan"),
+                "cost_share": float("nan"),
                 "max_drawdown": float("nan"),
                 "turnover": float("nan"),
                 "hit_rate": float("nan"),
@@ -96,8 +98,12 @@ def backtest(
     dd = equity - np.maximum.accumulate(np.r_[0.0, equity])[1:]
     # turnover: per minute, sum of |weight changes| of the aggregated book (entries of one cohort, exits of another)
     turnover = float(book.group_by("ts").agg(pl.col("w").abs().sum())["w"].to_numpy().mean() * 2)
+    g = cohorts["gross"].to_numpy()
+    sr_gross = g.mean() / g.std(ddof=1) if g.std(ddof=1) > 0 else 0.0
     metrics = {
         "sharpe": float(sr * math.sqrt(MINUTES_PER_YEAR)),
+        "sharpe_gross": float(sr_gross * math.sqrt(MINUTES_PER_YEAR)),
+        "gross_return": float(g.sum()),
         "max_drawdown": float(dd.min()),
         "turnover": turnover,
         "hit_rate": float(np.mean(r > 0)),

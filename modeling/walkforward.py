@@ -91,7 +91,12 @@ def evaluate(d: Dataset, cfg: WalkForwardConfig, progress: Callable[[str], None]
         cfg.fee_bps,
         n_trials,
     )
-    metrics.update({k: bt.metrics[k] for k in ("sharpe", "max_drawdown", "turnover", "dsr", "hit_rate")})
+    metrics.update(
+        {
+            k: bt.metrics[k]
+            for k in ("sharpe", "sharpe_gross", "max_drawdown", "turnover", "dsr", "hit_rate", "cost_share")
+        }
+    )
     metrics.update(
         {
             "n_trials": n_trials,

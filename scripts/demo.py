@@ -1,9 +1,12 @@
 """`make demo`: the main job end to end on the embedded default.
 
-Simulates a market into the landing zone (ticks included), then materializes every asset through Dagster into
-DAGSTER_HOME (so `make dev` shows the runs, checks and lineage), and prints a summary. Sizes via env:
-TICKWISE_DEMO_SYMBOLS (default 200), TICKWISE_DEMO_DAYS (default 5); the full universe is
-TICKWISE_DEMO_SYMBOLS=5000.
+Simulates two weeks of a market into the landing zone (ticks included; the second week is a crisis regime), then
+materializes every asset through Dagster into DAGSTER_HOME (so `make dev` shows the runs, checks and lineage):
+data and features for both weeks, the weekly retrain at the end of week one (champion), the scorer replaying the
+last day, the drift report for it, then the sensors judge that report: psi_alert_sensor requests the alert run,
+adversarial_drift_sensor requests exactly one retrain, which promotes only through champion_gate. Prints a
+summary. Sizes via env: TICKWISE_DEMO_SYMBOLS (default 200), TICKWISE_DEMO_DAYS (default 10, the regime shift
+starts at day DAYS/2); the full universe is TICKWISE_DEMO_SYMBOLS=5000.
 """
 
 import os
@@ -25,7 +28,6 @@ def main() -> None:
     warnings.filterwarnings("ignore", message=".*is currently in beta.*")
     import dagster as dg
     from rich.console import Console
-    from rich.table import Table
 
     from marketdata.lake import Lake
     from marketdata.pipeline import simulate_to_lake
@@ -33,26 +35,27 @@ def main() -> None:
     from orchestration.definitions import build_definitions
     from orchestration.settings import TickwiseSettings
 
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 120)
     symbols = int(os.environ.get("TICKWISE_DEMO_SYMBOLS", "200"))
-    days = int(os.environ.get("TICKWISE_DEMO_DAYS", "5"))
+    days = int(os.environ.get("TICKWISE_DEMO_DAYS", "10"))
+    shift = days // 2
     s = TickwiseSettings()
     t0 = time.perf_counter()
-    console.rule(f"[bold]1/2 simulating {symbols} symbols x {days} sessions (ticks) into {s.landing}")
+    _fresh_start(console, s)
+    console.rule(f"[bold]1/6 simulating {symbols} symbols x {days} sessions (ticks; crisis regime from day {shift})")
     sim = simulate_to_lake(
-        SimConfig(symbols=symbols, days=days, seed=1, start=s.partitions_start),
+        SimConfig(symbols=symbols, days=days, seed=1, start=s.partitions_start, regime_shift_day=shift),
         Lake(s.landing),
         ticks=True,
         on_day=lambda d: console.print(f"  simulated {d}"),
     )
-    first, last = sim.dates[0].isoformat(), sim.dates[-1].isoformat()
-    console.rule(
-        f"[bold]2/2 materializing the assets through Dagster ({first}..{last}) into {os.environ['DAGSTER_HOME']}"
-    )
+    keys = [d.isoformat() for d in sim.dates]
+    first, last, week1 = keys[0], keys[-1], keys[shift - 1]
     home = Path(os.environ["DAGSTER_HOME"])
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():
         (home / "dagster.yaml").write_text((ROOT / "infra" / "dagster.yaml").read_text())
+    console.rule(f"[bold]2/6 raw ticks -> bars -> features -> labels through Dagster ({first}..{last})")
     defs = build_definitions(s)
     job = defs.resolve_implicit_global_asset_job_def()
     instance = dg.DagsterInstance.get()
@@ -70,8 +73,7 @@ def main() -> None:
         if not r.success:
             raise SystemExit(f"demo run failed: {selection}")
         results.append(r)
-    console.rule(f"[bold]weekly_retrain_job for {last}: training set, sweep on Ray, gate, champion, evaluation")
-    retrain = defs.resolve_job_def("weekly_retrain_job")
+    console.rule(f"[bold]3/6 weekly_retrain_job for {week1}: training set, sweep on Ray, gate, champion, evaluation")
     trials = int(os.environ.get("TICKWISE_DEMO_TRIALS", "4"))
     cfg = {
         "ops": {
@@ -79,13 +81,12 @@ def main() -> None:
             for k in ("direction_model", "model_evaluation")
         }
     }
-    r = retrain.execute_in_process(
-        instance=instance, partition_key=last, run_config={**QUIET, **cfg}, raise_on_error=False
+    retrain = defs.resolve_job_def("weekly_retrain_job")
+    weekly = retrain.execute_in_process(
+        instance=instance, partition_key=week1, run_config={**QUIET, **cfg}, raise_on_error=False
     )
-    results.append(r)
-    checks = [c for r in results for c in r.get_asset_check_evaluations()]
-    gate = next(c for c in checks if c.check_name == "champion_gate")
-    console.rule(f"[bold]scorer: replaying {last} in-process through the champion (embedded default)")
+    results.append(weekly)
+    console.rule(f"[bold]4/6 scorer: replaying {last} in-process through the champion (embedded default)")
     from rich.console import Console as _C
 
     from serving.runtime import run_serve
@@ -93,7 +94,12 @@ def main() -> None:
 
     serve = run_serve(
         ServeSettings(
-            mode="inprocess", lake=s.lake, mlflow_tracking_uri=s.mlflow_tracking_uri, compile_trees=False, http_port=0
+            mode="inprocess",
+            lake=s.lake,
+            mlflow_tracking_uri=s.mlflow_tracking_uri,
+            redis_url=None,  # the embedded default: the in-process online store, no Redis needed
+            compile_trees=False,
+            http_port=0,
         ),
         last,
         None,
@@ -102,49 +108,133 @@ def main() -> None:
     cons = defs.resolve_job_def("online_offline_consistency_job").execute_in_process(
         instance=instance, partition_key=last, run_config=QUIET
     )
+    results.append(cons)
     consistency = cons.output_for_node("online_offline_consistency")
-    checks += cons.get_asset_check_evaluations()
-    evaluation = r.output_for_node("model_evaluation")["metrics"] if r.success else {}
+    console.rule(f"[bold]5/6 drift_report for {last}, judged by psi_alert_sensor and adversarial_drift_sensor")
+    drift_run = defs.resolve_job_def("drift_report_job").execute_in_process(
+        instance=instance, partition_key=last, run_config=QUIET
+    )
+    results.append(drift_run)
+    drift = drift_run.output_for_node("drift_report")
+    requested = []
+    for name in ("psi_alert_sensor", "adversarial_drift_sensor"):
+        ctx = dg.build_sensor_context(
+            instance=instance, repository_def=defs.get_repository_def(), resources=defs.resources
+        )
+        tick = defs.resolve_sensor_def(name).evaluate_tick(ctx)
+        console.print(
+            f"  {name}: " + (f"{len(tick.run_requests)} run request(s)" if tick.run_requests else tick.skip_message)
+        )
+        requested += [(name, req) for req in tick.run_requests]
+    loop = None
+    for name, req in requested:
+        if name == "psi_alert_sensor":
+            a = defs.resolve_job_def("psi_alert_job").execute_in_process(
+                instance=instance, run_config={**QUIET, **req.run_config}, tags={"dagster/run_key": req.run_key}
+            )
+            results.append(a)
+        else:
+            console.rule(
+                f"[bold]6/6 drift-triggered weekly_retrain_job for {req.partition_key} (through champion_gate)"
+            )
+            loop = retrain.execute_in_process(
+                instance=instance,
+                partition_key=req.partition_key,
+                run_config={**QUIET, **cfg},
+                tags={**req.tags, "dagster/run_key": req.run_key},
+                raise_on_error=False,
+            )
+            results.append(loop)
+    _summary(console, s, sim, results, weekly, loop, serve, consistency, drift, requested, t0)
+
+
+def _fresh_start(console, s) -> None:  # type: ignore[no-untyped-def]
+    """The demo replays the same story each time: its own outputs from a previous run (the default lake, landing
+    zone and MLflow database inside the project) are removed first; the Dagster run history is kept."""
+    import shutil
+
+    for p in (s.lake, s.landing):
+        if Path(p).resolve().is_relative_to(ROOT / "data") and Path(p).exists():
+            shutil.rmtree(p)
+            console.print(f"  fresh start: removed {p}")
+    if s.mlflow_tracking_uri == "sqlite:///mlflow.db":
+        for p in (ROOT / "mlflow.db", ROOT / "mlruns"):
+            if p.is_file():
+                p.unlink()
+            elif p.is_dir():
+                shutil.rmtree(p)
+
+
+def _gate(run) -> str:  # type: ignore[no-untyped-def]
+    if run is None:
+        return "not run"
+    g = [c for c in run.get_asset_check_evaluations() if c.check_name == "champion_gate"]
+    if not g:
+        return "did not reach the gate (see the run in the UI)"
+    return ("passed: " if g[0].passed else "blocked: ") + str(g[0].metadata["reasons"].value)
+
+
+def _summary(console, s, sim, results, weekly, loop, serve, consistency, drift, requested, t0) -> None:  # type: ignore[no-untyped-def]
+    from rich.table import Table
+
+    from marketdata.lake import Lake
+
+    checks = [c for r in results for c in r.get_asset_check_evaluations()]
+    evaluation = weekly.output_for_node("model_evaluation") if weekly.success else {}
+    metrics = evaluation.get("metrics", {})
     lake = Lake(s.lake)
-    table = Table(title="tickwise demo — what exists so far")
+    table = Table(title="tickwise demo")
     table.add_column("item")
     table.add_column("value", justify="right")
-    table.add_row("sessions", f"{first} .. {last}")
+    table.add_row(
+        "sessions", f"{sim.dates[0]} .. {sim.dates[-1]} (crisis regime from {sim.dates[len(sim.dates) // 2]})"
+    )
     table.add_row("trades / quotes", f"{sim.trades:,} / {sim.quotes:,}")
     table.add_row("bars_1m rows", f"{lake.read('bars_1m').num_rows:,}")
     table.add_row("halts / corporate actions", f"{sim.halts} / {sim.corporate_actions}")
     table.add_row("features_1m rows x features", f"{_rows(s.lake, 'features_1m'):,} x {_n_features()}")
     table.add_row("asset checks passed", f"{sum(c.passed for c in checks)}/{len(checks)}")
-    table.add_row("champion_gate", ("passed: " if gate.passed else "blocked: ") + str(gate.metadata["reasons"].value))
-    for key in ("auc", "logloss", "ic", "sharpe", "max_drawdown", "turnover", "dsr"):
-        if key in evaluation:
-            table.add_row(f"OOS {key} (walk-forward)", f"{evaluation[key]:.4f}")
+    table.add_row("weekly retrain: champion_gate", _gate(weekly))
+    for key in ("auc", "logloss", "ic", "sharpe_gross", "sharpe", "max_drawdown", "turnover", "dsr"):
+        if key in metrics:
+            table.add_row(f"OOS {key} (walk-forward)", f"{metrics[key]:.4f}")
     table.add_row(
         "scorer replay: cycles / signals",
         f"{serve['scored_cycles']} / {serve['signals']:,} "
         f"({', '.join(f'{k} {v}' for k, v in serve['sources'].items() if v)})",
     )
+    if "p50_ms" in serve:
+        table.add_row("scorer cycle latency p50 / p99", f"{serve['p50_ms']:.1f} / {serve['p99_ms']:.1f} ms")
     table.add_row(
         "online/offline feature mismatches",
         f"{consistency['total']} in {consistency['rows_compared']:,} rows x {len(consistency['per_feature'])} features",
     )
-    if "p50_ms" in serve:
-        table.add_row("scorer cycle latency p50 / p99", f"{serve['p50_ms']:.1f} / {serve['p99_ms']:.1f} ms")
+    table.add_row("drift: worst PSI", f"{drift['psi_worst']} {drift['psi_max']:.2f} (vs {drift['reference_kind']})")
+    table.add_row("drift: features over PSI threshold", ", ".join(drift["drifted"]) or "none")
+    auc = drift["adversarial_auc"]
+    table.add_row("drift: adversarial AUC last vs this week", "n/a" if auc is None else f"{auc:.3f}")
+    table.add_row("sensor requests", ", ".join(f"{n} -> {r.run_key}" for n, r in requested) or "none")
+    table.add_row("drift-triggered retrain: champion_gate", _gate(loop))
     table.add_row("MLflow", os.environ.get("MLFLOW_TRACKING_URI", s.mlflow_tracking_uri))
     table.add_row(
         "note",
         "tick bars print at bid/ask: gross skill here is bid-ask bounce; the\n"
         "net Sharpe (half spread + fee per side) shows it cannot be traded",
     )
-    table.add_row("lake", str(Path(s.lake).resolve()))
+    table.add_row("drift report", drift["html"])
+    if evaluation.get("report"):
+        table.add_row("evaluation report", evaluation["report"])
     table.add_row("Dagster runs", ", ".join(r.run_id[:8] for r in results))
     table.add_row("wall time", f"{time.perf_counter() - t0:.0f} s")
     console.print(table)
     console.print("Next: [bold]make dev[/bold] and open http://127.0.0.1:3000 for the lineage, runs and checks.")
     data_checks = [c for c in checks if c.check_name != "champion_gate"]  # a blocked challenger is a valid outcome
-    if not all(c.passed for c in data_checks) or not r.success and gate.passed:
+    if not all(c.passed for c in data_checks):
         failed = [f"{c.asset_key.to_user_string()}:{c.check_name}" for c in data_checks if not c.passed]
         raise SystemExit(f"asset checks failed: {failed} (see the Dagster UI)")
+    for run in (weekly, loop):
+        if run is not None and not run.success and "passed" in _gate(run):
+            raise SystemExit(f"retrain run {run.run_id[:8]} failed after its gate passed (see the Dagster UI)")
 
 
 def _rows(lake: str, dataset: str) -> int:
