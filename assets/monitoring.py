@@ -119,6 +119,13 @@ def build_monitoring_assets(
             md["scorer_p50_ms"], md["scorer_p99_ms"] = float(latency["p50_ms"]), float(latency["p99_ms"])
         for name, path in s["figures"].items():
             md[name.replace(" ", "_")] = png_md(path, name)
+        run_id = registry.log_evaluation(
+            {k: v for k, v in (("psi_max", s["psi_max"]), ("adversarial_auc", s["adversarial_auc"])) if v is not None},
+            s["figures"],
+            {"kind": "drift", "partition": context.partition_key, "report": s["html"]},
+            mlflow.tracking_uri,
+        )
+        md["mlflow_run"] = run_id
         context.add_output_metadata(md)
         return s
 

@@ -182,10 +182,11 @@ def log_evaluation(
     tracking_uri: str | None = None,
     experiment: str = "tickwise",
 ) -> str:
-    """An evaluation run (walk-forward metrics + the same plots the Dagster UI shows); returns its run id."""
+    """An evaluation or drift run (metrics + the same plots the Dagster UI shows); returns its run id."""
     mlflow = _mlflow(tracking_uri)
     mlflow.set_experiment(experiment)
-    with mlflow.start_run(run_name=f"evaluation {tags.get('partition', '')}".strip()) as run:
+    kind = tags.get("kind", "evaluation")
+    with mlflow.start_run(run_name=f"{kind} {tags.get('partition', '')}".strip()) as run:
         mlflow.set_tags({"kind": "evaluation", **tags})
         mlflow.log_metrics(
             {

@@ -1,5 +1,7 @@
 """The one Definitions object (workspace.yaml loads this module)."""
 
+import os
+
 import dagster as dg
 
 from assets.features import build_consistency_check, build_feature_assets
@@ -76,7 +78,12 @@ def _resources(s: TickwiseSettings) -> dict:
             "mlflow": MLflowResource(tracking_uri=uri),
             "redis": RedisResource(url=dg.EnvVar("TICKWISE_REDIS_URL")),
             "kafka": KafkaResource(bootstrap_servers=dg.EnvVar("TICKWISE_KAFKA_BOOTSTRAP")),
-            "alert_sink": AlertSinkResource(webhook_url=dg.EnvVar("TICKWISE_ALERT_WEBHOOK_URL")),
+            # the webhook is optional: the log always gets the alert
+            "alert_sink": AlertSinkResource(
+                webhook_url=dg.EnvVar("TICKWISE_ALERT_WEBHOOK_URL")
+                if os.environ.get("TICKWISE_ALERT_WEBHOOK_URL")
+                else None
+            ),
         }
     return {
         "io_manager": LakeIOManager(root=s.lake),

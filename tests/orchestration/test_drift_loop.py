@@ -163,3 +163,14 @@ def test_run_failure_sensor_alerts_through_the_sink(world, hook):
     assert len(hook.received) == n + 1
     got = hook.received[-1]
     assert "failing_job" in got["text"] and got["tickwise"]["key"] == f"run-failure-{r.run_id}"
+
+
+def test_prod_resources_come_from_the_environment(monkeypatch):
+    monkeypatch.delenv("TICKWISE_ALERT_WEBHOOK_URL", raising=False)
+    defs = build_definitions(TickwiseSettings(deployment="prod"))
+    res = defs.resources
+    assert isinstance(res["redis"].url, dg.EnvVar) and res["redis"].url.env_var_name == "TICKWISE_REDIS_URL"
+    assert isinstance(res["kafka"].bootstrap_servers, dg.EnvVar)
+    assert isinstance(res["lake"].root, dg.EnvVar) and isinstance(res["mlflow"].tracking_uri, dg.EnvVar)
+    assert res["alert_sink"].webhook_url is None  # log-only until a webhook is configured
+    defs.get_repository_def()  # every job, sensor and schedule resolves
