@@ -62,7 +62,8 @@ def psi_drift(
     from evidently import DataDefinition, Dataset, Report
     from evidently.metrics import ValueDrift
 
-    usable, skipped = [], []
+    usable: list[str] = []
+    skipped: list[str] = []
     for c in columns:
         r, k = reference[c].dropna(), current[c].dropna()
         (usable if len(r) and len(k) and r.nunique() > 1 else skipped).append(c)
