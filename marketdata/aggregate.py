@@ -5,6 +5,10 @@ the bars a watermark finalizes. A bar stamped ``ts`` covers trades with event ti
 NBBO is the last quote with event time ``< ts``. The batch path (:func:`aggregate`) is the same class fed whole
 files and finalized once. Work is vectorized over ticks, so a day of a few million ticks aggregates in seconds.
 
+Each batch is folded on arrival into running partial bars, one row per (symbol, minute) not yet finalized (first
+and last print by event time and sequence, high, low, volume, notional, count; the last quote per minute), so
+finalizing a minute only selects rows: the live scorer's minute-close work does not grow with the tick count.
+
 Refused ticks are never dropped silently: each goes to :meth:`BarAggregator.drain_rejects` with its reason —
 a duplicate ``(symbol, seq)``, an event time behind the watermark, a non-positive or NaN price or size, a
 crossed quote, or a print the source marks corrected or cancelled.
@@ -14,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from marketdata.buffers import _Buffer, _ffill_index, rejects_table
+from marketdata.buffers import _ffill_index, rejects_table
 from marketdata.schemas import BARS_1M, NS_PER_MIN, REJECTS, TS
 
 SEQ_BITS = 40
@@ -27,8 +31,9 @@ class BarAggregator:
         self.watermark = np.iinfo(np.int64).min
         self._names: list[str] = []
         self._codes: dict[str, int] = {}
-        self._trades = _Buffer()
-        self._quotes = _Buffer()
+        self._tp: dict[str, np.ndarray] = _empty(TRADE_PARTS)  # partial bars, sorted by (code, end)
+        self._qp: dict[str, np.ndarray] = _empty(QUOTE_PARTS)  # last quote per (code, end)
+        self._held: dict[str, list[tuple[np.ndarray, int]]] = {"trades": [], "quotes": []}  # sorted keys, max end
         self._halts: np.ndarray = np.empty((0, 3), dtype=np.int64)  # code, start, end
         self._last_close: np.ndarray = np.full(0, np.nan)
         self._last_quote: np.ndarray = np.full((0, 4), np.nan)
@@ -52,7 +57,7 @@ class BarAggregator:
             return
         self._rejects.append(rejects_table(source, table, mask, reason))
 
-    def _screen(self, source: str, table: pa.Table, bad: np.ndarray, why: np.ndarray, buf: _Buffer) -> np.ndarray:
+    def _screen(self, source: str, table: pa.Table, bad: np.ndarray, why: np.ndarray) -> np.ndarray:
         """Reject bad, late and duplicate rows; return the codes of the rows to keep (and the keep mask)."""
         ts = table.column("ts").cast(pa.int64()).to_numpy()
         seq = table.column("seq").to_numpy()
@@ -60,15 +65,18 @@ class BarAggregator:
         late = ~bad & (ts < self.watermark)
         why = np.where(late, "event time behind watermark", why)
         keys = (codes << SEQ_BITS) | (seq & ((1 << SEQ_BITS) - 1))
-        held = np.concatenate(buf.cols.get("key", [np.empty(0, np.int64)]))
         _, first = np.unique(keys, return_index=True)
         repeat = np.ones(len(keys), bool)
         repeat[first] = False
-        dup = ~bad & ~late & (repeat | np.isin(keys, held))
+        dup = ~bad & ~late & (repeat | _seen(keys, self._held[source]))
         why = np.where(dup, "duplicate (symbol, seq)", why)
         rejected = bad | late | dup
         self._reject(source, table, rejected, why)
-        self._keep_codes, self._keep_keys = codes[~rejected], keys[~rejected]
+        self._keep_codes = codes[~rejected]
+        kept = keys[~rejected]
+        if len(kept):
+            end = (ts[~rejected] // NS_PER_MIN + 1) * NS_PER_MIN
+            self._held[source].append((np.sort(kept), int(end.max())))
         return ~rejected
 
     def add_trades(self, trades: pa.Table) -> None:
@@ -84,12 +92,17 @@ class BarAggregator:
         why[~(size > 0)] = "non-positive or NaN size"
         why[~(price > 0)] = "non-positive or NaN price"
         why[corr != 0] = "corrected or cancelled by the source"
-        keep = self._screen("trades", trades, why != "", why, self._trades)
+        keep = self._screen("trades", trades, why != "", why)
         ts = trades.column("ts").cast(pa.int64()).to_numpy()[keep]
         seq = trades.column("seq").to_numpy()[keep]
-        self._trades.append(
-            code=self._keep_codes, ts=ts, seq=seq, price=price[keep], size=size[keep], key=self._keep_keys
-        )
+        p, v = price[keep], size[keep]
+        end = (ts // NS_PER_MIN + 1) * NS_PER_MIN
+        pvi, pvr = _notional(p, v)
+        batch = dict(
+            code=self._keep_codes, end=end, fts=ts, fseq=seq, open=p, lts=ts, lseq=seq, close=p,
+            high=p, low=p, vol=v, pvi=pvi, pvr=pvr, n=np.ones(len(ts)),
+        )  # fmt: skip
+        self._tp = _reduce_trades(_concat(self._tp, batch))
 
     def add_quotes(self, quotes: pa.Table) -> None:
         """Buffer a batch of NBBO quotes (contract ``quotes`` columns)."""
@@ -103,12 +116,12 @@ class BarAggregator:
         )
         why[cols["bid"] > cols["ask"]] = "crossed quote (bid > ask)"
         why[~(cols["bid"] > 0) | ~(cols["ask"] > 0)] = "non-positive or NaN bid/ask"
-        keep = self._screen("quotes", quotes, why != "", why, self._quotes)
+        keep = self._screen("quotes", quotes, why != "", why)
         ts = quotes.column("ts").cast(pa.int64()).to_numpy()[keep]
         seq = quotes.column("seq").to_numpy()[keep]
-        self._quotes.append(
-            code=self._keep_codes, ts=ts, seq=seq, key=self._keep_keys, **{k: v[keep] for k, v in cols.items()}
-        )
+        end = (ts // NS_PER_MIN + 1) * NS_PER_MIN
+        batch = dict(code=self._keep_codes, end=end, ts=ts, seq=seq, **{k: v[keep] for k, v in cols.items()})
+        self._qp = _reduce_quotes(_concat(self._qp, batch))
 
     def add_halts(self, halts: pa.Table) -> None:
         """Register halt intervals; bars whose window overlaps one are marked ``halted``."""
@@ -134,47 +147,45 @@ class BarAggregator:
         if watermark < self.watermark:
             raise ValueError(f"watermark moved backwards: {watermark} < {self.watermark}")
         prev, self.watermark = self.watermark, watermark
-        t = self._take_ready(self._trades, lambda b: (b["ts"] // NS_PER_MIN + 1) * NS_PER_MIN <= watermark)
-        q = self._take_ready(self._quotes, lambda b: b["ts"] < watermark)
-        code, end, ohlc = self._trade_bars(t)
+        t, self._tp = _split(self._tp, self._tp["end"] <= watermark)
+        q, self._qp = _split(self._qp, self._qp["end"] <= watermark)
+        for source in self._held:  # keys of ticks in finalized minutes: any repeat is now late anyway
+            self._held[source] = [(k, e) for k, e in self._held[source] if e > watermark]
+        code, end = t["code"], t["end"]
+        vwap = (t["pvi"] / PV_SCALE + t["pvr"]) / np.where(t["vol"] > 0, t["vol"], np.nan)
+        cols = [t["open"], t["high"], t["low"], t["close"], t["vol"], vwap, t["n"]]
+        ohlc = np.column_stack(cols).reshape(len(code), 7)
         code, end, ohlc, halted = self._add_halted_minutes(code, end, ohlc, prev, watermark)
         nbbo = self._attach_quotes(code, end, q)
         return self._table(code, end, ohlc, halted, nbbo)
 
-    def _take_ready(self, buf: _Buffer, ready_fn) -> dict[str, np.ndarray]:  # type: ignore[no-untyped-def]
-        if not len(buf):
-            return {}
-        b = buf.take()
-        ready = ready_fn(b)
-        if not ready.all():
-            buf.append(**{k: v[~ready] for k, v in b.items()})
-        return {k: v[ready] for k, v in b.items()}
+    # ---- state (checkpoints) --------------------------------------------------------------------------------
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Everything a restart needs besides the names and the watermark, as plain arrays."""
+        out = {"halts": self._halts, "last_close": self._last_close, "last_quote": self._last_quote}
+        out.update({f"tp/{k}": v for k, v in self._tp.items()})
+        out.update({f"qp/{k}": v for k, v in self._qp.items()})
+        for source, chunks in self._held.items():
+            out[f"held/{source}/keys"] = np.concatenate([k for k, _ in chunks]) if chunks else np.empty(0, np.int64)
+            out[f"held/{source}/ends"] = np.array([e for _, e in chunks], np.int64)
+            out[f"held/{source}/sizes"] = np.array([len(k) for k, _ in chunks], np.int64)
+        return out
 
-    @staticmethod
-    def _trade_bars(t: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if not t or not len(t["ts"]):
-            return np.empty(0, np.int64), np.empty(0, np.int64), np.empty((0, 7))
-        end = (t["ts"] // NS_PER_MIN + 1) * NS_PER_MIN
-        order = np.lexsort((t["seq"], t["ts"], end, t["code"]))
-        code, end, price, size = t["code"][order], end[order], t["price"][order], t["size"][order]
-        new = np.ones(len(code), bool)
-        new[1:] = (code[1:] != code[:-1]) | (end[1:] != end[:-1])
-        starts = np.flatnonzero(new)
-        lasts = np.append(starts[1:], len(code)) - 1
-        vol = np.add.reduceat(size, starts)
-        pv = np.add.reduceat(price * size, starts)
-        ohlc = np.column_stack(
-            [
-                price[starts],
-                np.maximum.reduceat(price, starts),
-                np.minimum.reduceat(price, starts),
-                price[lasts],
-                vol,
-                pv / vol,
-                lasts - starts + 1,
-            ]
-        )
-        return code[starts], end[starts], ohlc
+    @classmethod
+    def from_state(cls, names: list[str], watermark: int, arrays: dict[str, np.ndarray]) -> "BarAggregator":
+        agg = cls()
+        agg._names = list(names)
+        agg._codes = {s: i for i, s in enumerate(agg._names)}
+        agg.watermark = int(watermark)
+        agg._halts, agg._last_close, agg._last_quote = (arrays[k].copy() for k in ("halts", "last_close", "last_quote"))
+        agg._tp = {k: arrays[f"tp/{k}"].copy() for k in TRADE_PARTS}
+        agg._qp = {k: arrays[f"qp/{k}"].copy() for k in QUOTE_PARTS}
+        for source in agg._held:
+            keys = arrays[f"held/{source}/keys"]
+            cuts = np.cumsum(arrays[f"held/{source}/sizes"])[:-1]
+            ends = arrays[f"held/{source}/ends"].tolist()
+            agg._held[source] = list(zip(np.split(keys, cuts), ends, strict=True)) if len(ends) else []
+        return agg
 
     def _add_halted_minutes(self, code, end, ohlc, prev: int, wm: int):  # type: ignore[no-untyped-def]
         halted: np.ndarray = np.zeros(len(code), bool)
@@ -223,29 +234,18 @@ class BarAggregator:
         return code, end, ohlc, halted
 
     def _attach_quotes(self, code: np.ndarray, end: np.ndarray, q: dict[str, np.ndarray]) -> np.ndarray:
-        out = self._last_quote[code] if len(code) else np.empty((0, 4))
-        if q and len(q["ts"]):
-            qv = np.column_stack([q["bid"], q["ask"], q["bid_size"], q["ask_size"]])
-            n_b = len(code)
-            all_code = np.concatenate([code, q["code"]])
-            all_ts = np.concatenate([end, q["ts"]])
-            kind = np.concatenate([np.zeros(n_b, np.int8), np.ones(len(q["ts"]), np.int8)])
-            seq = np.concatenate([np.zeros(n_b, np.int64), q["seq"]])
-            order = np.lexsort((seq, kind, all_ts, all_code))
-            is_q = order >= n_b
-            src = _ffill_index(is_q)
-            srow = np.maximum(src, 0)
-            hit = (src >= 0) & (all_code[order][srow] == all_code[order])
-            bar_pos = np.flatnonzero(~is_q)
-            found = hit[bar_pos]
-            q_index = order[srow[bar_pos]] - n_b
-            bar_index = order[bar_pos]
-            out = out.copy()
-            out[bar_index[found]] = qv[q_index[found]]
-            qo = np.lexsort((q["seq"], q["ts"], q["code"]))
-            qc = q["code"][qo]
-            last = np.append(qc[1:] != qc[:-1], True)
-            self._last_quote[qc[last]] = qv[qo][last]
+        """NBBO of each bar: the last quote with event time before the bar's end, carried across minutes."""
+        out = np.full((len(code), 4), np.nan)
+        qv = np.column_stack([q["bid"], q["ask"], q["bid_size"], q["ask_size"]]).reshape(len(q["code"]), 4)
+        ends = np.union1d(end, q["end"])
+        bo, qo = np.argsort(end, kind="stable"), np.argsort(q["end"], kind="stable")
+        b_lo, b_hi = np.searchsorted(end[bo], ends, "left"), np.searchsorted(end[bo], ends, "right")
+        q_lo, q_hi = np.searchsorted(q["end"][qo], ends, "left"), np.searchsorted(q["end"][qo], ends, "right")
+        for i in range(len(ends)):  # minute by minute: a minute's quotes count for its bars and all later ones
+            qi = qo[q_lo[i] : q_hi[i]]
+            self._last_quote[q["code"][qi]] = qv[qi]
+            bi = bo[b_lo[i] : b_hi[i]]
+            out[bi] = self._last_quote[code[bi]]
         return out
 
     def _table(self, code, end, ohlc, halted, nbbo) -> pa.Table:  # type: ignore[no-untyped-def]
@@ -277,6 +277,93 @@ class BarAggregator:
             },
             schema=BARS_1M,
         )
+
+
+TRADE_PARTS = ("code", "end", "fts", "fseq", "open", "lts", "lseq", "close", "high", "low", "vol", "pvi", "pvr", "n")
+QUOTE_PARTS = ("code", "end", "ts", "seq", "bid", "ask", "bid_size", "ask_size")
+_INT_PARTS = {"code", "end", "fts", "fseq", "lts", "lseq", "ts", "seq", "pvi"}
+PV_SCALE = 1e6  # notional in micro-dollars: exact integer sums, so a bar's VWAP never depends on batch boundaries
+
+
+def _notional(price: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each print's notional as exact integer micro-dollars when its price has at most 6 decimals and its size is
+    whole (every equity feed), else as a float remainder (summed in arrival order: the one inexact case).
+
+    >>> _notional(np.array([10.25, 1 / 3]), np.array([100.0, 3.0]))
+    (array([1025000000,          0]), array([0., 1.]))
+    """
+    p6 = np.rint(price * PV_SCALE)
+    ok = (np.abs(price * PV_SCALE - p6) < 1e-3) & (size == np.rint(size)) & (p6 * size < 2.0**53)
+    pvi = np.where(ok, p6 * size, 0.0).astype(np.int64)
+    return pvi, np.where(ok, 0.0, price * size)
+
+
+def _empty(names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    return {k: np.empty(0, np.int64 if k in _INT_PARTS else np.float64) for k in names}
+
+
+def _concat(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {k: np.concatenate([a[k], b[k]]) for k in a}
+
+
+def _split(p: dict[str, np.ndarray], mask: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    return {k: v[mask] for k, v in p.items()}, {k: v[~mask] for k, v in p.items()}
+
+
+def _seen(keys: np.ndarray, held: list[tuple[np.ndarray, int]]) -> np.ndarray:
+    """Which keys are already held (each chunk sorted)."""
+    out = np.zeros(len(keys), bool)
+    for chunk, _ in held:
+        i = np.minimum(np.searchsorted(chunk, keys), len(chunk) - 1)
+        out |= chunk[i] == keys
+    return out
+
+
+def _groups(*keys: np.ndarray) -> np.ndarray:
+    """Start flags of runs of equal key tuples (arrays already sorted by them)."""
+    new = np.ones(len(keys[0]), bool)
+    if len(new) > 1:
+        new[1:] = np.logical_or.reduce([k[1:] != k[:-1] for k in keys])
+    return new
+
+
+def _reduce_trades(p: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Merge partial bars into one row per (code, end): open from the earliest (ts, seq), close from the latest.
+
+    >>> r = _reduce_trades(dict(code=np.array([0, 0]), end=np.array([60, 60]), fts=np.array([5, 2]),
+    ...     fseq=np.array([1, 0]), open=np.array([10., 11.]), lts=np.array([9, 2]), lseq=np.array([3, 0]),
+    ...     close=np.array([12., 11.]), high=np.array([12., 11.]), low=np.array([9., 11.]), vol=np.array([3., 1.]),
+    ...     pvi=np.array([30, 11]), pvr=np.array([0., 0.]), n=np.array([2., 1.])))
+    >>> [float(r[k][0]) for k in ("open", "close", "high", "low", "vol", "n")]
+    [11.0, 12.0, 12.0, 9.0, 4.0, 3.0]
+    """
+    if not len(p["code"]):
+        return p
+    o = np.lexsort((p["fseq"], p["fts"], p["end"], p["code"]))
+    p = {k: v[o] for k, v in p.items()}
+    starts = np.flatnonzero(_groups(p["code"], p["end"]))
+    if len(starts) == len(p["code"]):
+        return p  # nothing to merge
+    gid = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(p["code"]))))
+    o2 = np.lexsort((p["lseq"], p["lts"], gid))
+    lasts = o2[np.append(gid[o2][1:] != gid[o2][:-1], True)]
+    out = {k: p[k][starts] for k in ("code", "end", "fts", "fseq", "open")}
+    out.update({k: p[k][lasts] for k in ("lts", "lseq", "close")})
+    out["high"] = np.maximum.reduceat(p["high"], starts)
+    out["low"] = np.minimum.reduceat(p["low"], starts)
+    for k in ("vol", "pvi", "pvr", "n"):
+        out[k] = np.add.reduceat(p[k], starts)
+    return {k: out[k] for k in TRADE_PARTS}
+
+
+def _reduce_quotes(p: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Keep the last quote (by ts, seq) per (code, end)."""
+    if not len(p["code"]):
+        return p
+    o = np.lexsort((p["seq"], p["ts"], p["end"], p["code"]))
+    p = {k: v[o] for k, v in p.items()}
+    last = np.append(_groups(p["code"], p["end"])[1:], True)
+    return {k: v[last] for k, v in p.items()}
 
 
 def aggregate(

@@ -8,6 +8,7 @@ from assets.features import build_consistency_check, build_feature_assets
 from assets.market_data import build_market_data_assets
 from assets.modeling import build_model_assets
 from assets.monitoring import build_monitoring_assets
+from assets.serving import build_serving_assets
 from jobs.alerts import psi_alert_job
 from jobs.retrain import build_retrain_job, build_retrain_schedule
 from orchestration.io_manager import LakeIOManager
@@ -35,6 +36,7 @@ def build_definitions(settings: TickwiseSettings | None = None) -> dg.Definition
         + build_model_assets(partitions, s.window_days)
         + [build_consistency_check(partitions)]
         + build_monitoring_assets(partitions, s.window_days, s.psi_threshold, s.adversarial_auc_threshold)
+        + build_serving_assets(partitions)
     )
     retrain = build_retrain_job(partitions)
     consistency = dg.define_asset_job(

@@ -71,6 +71,9 @@ def read_signals(kafka_bootstrap, topic):
 
 def test_kafka_day_equals_offline_and_dead_letters_are_coordinates(world, kafka_bootstrap, redis_url):
     lake, engine, bars, model, _ = world
+    import redis
+
+    redis.Redis.from_url(redis_url).flushdb()  # the store never overwrites a newer row: start without any
     g, sig, dlq = f"g{uuid.uuid4().hex[:6]}", f"signals.{uuid.uuid4().hex[:6]}", f"dlq.{uuid.uuid4().hex[:6]}"
     loop = make_loop(world, kafka_bootstrap, redis_url, g, sig, dlq)
     loop.run(idle_seconds=4)
