@@ -38,6 +38,7 @@ class BarAggregator:
         self._last_close: np.ndarray = np.full(0, np.nan)
         self._last_quote: np.ndarray = np.full((0, 4), np.nan)
         self._rejects: list[pa.Table] = []
+        self._rank: np.ndarray = np.empty(0, np.int64)
 
     # ---- input -------------------------------------------------------------------------------------------
     def _encode(self, symbols: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -250,8 +251,10 @@ class BarAggregator:
 
     def _table(self, code, end, ohlc, halted, nbbo) -> pa.Table:  # type: ignore[no-untyped-def]
         names = np.array(self._names, dtype=object)
-        rank = np.empty(len(names), np.int64)
-        rank[np.argsort(names)] = np.arange(len(names))
+        if len(self._rank) != len(names):  # symbols by name: recomputed only when a new symbol appears
+            self._rank = np.empty(len(names), np.int64)
+            self._rank[np.argsort(names)] = np.arange(len(names))
+        rank = self._rank
         order = np.lexsort((rank[code], end))  # minute by minute, symbols by name: independent of arrival order
         code, end, ohlc, halted, nbbo = code[order], end[order], ohlc[order], halted[order], nbbo[order]
 

@@ -56,6 +56,8 @@ def serve_http(scorer: Scorer, metrics: Metrics, host: str = "127.0.0.1", port: 
                         "model_version": m.version if m else None,
                         "compiled": bool(m and m.compiled),
                         "feature_set_version": scorer.engine.version,
+                        "store_healthy": getattr(scorer.store, "healthy", True),
+                        "store_outages": getattr(scorer.store, "outages", 0),
                         **scorer.counters,
                     },
                 )

@@ -8,6 +8,7 @@ The Kafka loop around it (``serving.kafka_loop``) owns offsets, dead letters and
 """
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,6 +48,44 @@ def _calendar(ts: int) -> np.ndarray:
     return bar_stamps(day) if is_session(day) else np.empty(0, np.int64)
 
 
+class LatestSignals:
+    """The newest signal per symbol for the HTTP API. Writing is O(1) per cycle (the cross-section is kept as
+    is); the per-symbol view is assembled only when someone reads it."""
+
+    def __init__(self) -> None:
+        self._view: dict[str, tuple[int, float, str]] = {}
+        self._pending: list[tuple[int, list[str], np.ndarray, str]] = []
+        self._lock = threading.Lock()
+
+    def update(self, ts: int, syms: list[str], p: np.ndarray, source: str) -> None:
+        with self._lock:
+            if self._pending and self._pending[-1][1] == syms:  # same cross-section: the older one is superseded
+                self._pending[-1] = (ts, syms, p, source)
+            else:
+                self._pending.append((ts, syms, p, source))
+            if len(self._pending) > 64:  # the cross-section keeps changing and nobody reads: bound the memory
+                self._fold()
+
+    def _fold(self) -> None:
+        for ts, syms, p, source in self._pending:
+            self._view.update(zip(syms, ((ts, v, source) for v in p.tolist()), strict=True))
+        self._pending = []
+
+    def snapshot(self) -> dict[str, tuple[int, float, str]]:
+        with self._lock:
+            self._fold()
+            return dict(self._view)
+
+    def items(self):  # type: ignore[no-untyped-def]
+        return self.snapshot().items()
+
+    def __contains__(self, symbol: str) -> bool:
+        return symbol in self.snapshot()
+
+    def __getitem__(self, symbol: str) -> tuple[int, float, str]:
+        return self.snapshot()[symbol]
+
+
 class ModelRefused(ValueError):
     """A model whose feature set differs from the engine's."""
 
@@ -73,7 +112,7 @@ class Scorer:
         self.model: ModelRuntime | None = None
         self._pending: ModelRuntime | None = None
         self.counters = {"cycles": 0, "fallback_cycles": 0, "breaker_cycles": 0, "rejected_ticks": 0}
-        self.latest: dict[str, tuple[int, float, str]] = {}
+        self.latest = LatestSignals()
         if model is not None:
             self.set_model(model)
         self._roc5 = engine.names.index("roc_5")
@@ -163,8 +202,7 @@ class Scorer:
         t = time.perf_counter()
         if syms:
             self.sink.publish(ts, self._signals(ts, syms, p, version, source))
-            for s, v in zip(syms, p, strict=True):
-                self.latest[s] = (ts, float(v), source)
+            self.latest.update(ts, syms, p, source)
         timings["publish"] = (time.perf_counter() - t) * 1e3
         return CycleResult(ts, syms, p, source, version, timings)
 
@@ -195,10 +233,10 @@ class Scorer:
         return pa.table(
             {
                 "symbol": pa.array(syms, pa.string()),
-                "ts": pa.array([ts] * n, pa.int64()).cast(TS),
+                "ts": pa.array(np.full(n, ts, np.int64)).cast(TS),
                 "p_up": pa.array(p.astype(np.float32)),
-                "model_version": pa.array([version] * n),
-                "source": pa.array([source] * n),
+                "model_version": pa.repeat(pa.scalar(version, pa.string()), n),
+                "source": pa.repeat(pa.scalar(source, pa.string()), n),
             },
             schema=SIGNALS,
         )
