@@ -110,6 +110,11 @@ def main() -> None:
     )
     results.append(cons)
     consistency = cons.output_for_node("online_offline_consistency")
+    paper_run = job.execute_in_process(
+        instance=instance, asset_selection=[dg.AssetKey("paper_trading_report")], partition_key=last, run_config=QUIET
+    )
+    results.append(paper_run)
+    paper = paper_run.output_for_node("paper_trading_report")
     console.rule(f"[bold]5/6 drift_report for {last}, judged by psi_alert_sensor and adversarial_drift_sensor")
     drift_run = defs.resolve_job_def("drift_report_job").execute_in_process(
         instance=instance, partition_key=last, run_config=QUIET
@@ -145,7 +150,7 @@ def main() -> None:
                 raise_on_error=False,
             )
             results.append(loop)
-    _summary(console, s, sim, results, weekly, loop, serve, consistency, drift, requested, t0)
+    _summary(console, s, sim, results, weekly, loop, serve, consistency, drift, requested, t0, paper)
 
 
 def _fresh_start(console, s) -> None:  # type: ignore[no-untyped-def]
@@ -174,7 +179,7 @@ def _gate(run) -> str:  # type: ignore[no-untyped-def]
     return ("passed: " if g[0].passed else "blocked: ") + str(g[0].metadata["reasons"].value)
 
 
-def _summary(console, s, sim, results, weekly, loop, serve, consistency, drift, requested, t0) -> None:  # type: ignore[no-untyped-def]
+def _summary(console, s, sim, results, weekly, loop, serve, consistency, drift, requested, t0, paper) -> None:  # type: ignore[no-untyped-def]
     from rich.table import Table
 
     from marketdata.lake import Lake
@@ -209,6 +214,11 @@ def _summary(console, s, sim, results, weekly, loop, serve, consistency, drift, 
         "online/offline feature mismatches",
         f"{consistency['total']} in {consistency['rows_compared']:,} rows x {len(consistency['per_feature'])} features",
     )
+    pm = paper["metrics"]
+    table.add_row(
+        "paper trading on served signals (last day)",
+        f"Sharpe gross {pm['sharpe_gross']:.1f} / net {pm['sharpe']:.1f}, return net {pm['total_return']:.4f}",
+    )
     table.add_row("drift: worst PSI", f"{drift['psi_worst']} {drift['psi_max']:.2f} (vs {drift['reference_kind']})")
     table.add_row("drift: features over PSI threshold", ", ".join(drift["drifted"]) or "none")
     auc = drift["adversarial_auc"]
@@ -222,6 +232,7 @@ def _summary(console, s, sim, results, weekly, loop, serve, consistency, drift, 
         "net Sharpe (half spread + fee per side) shows it cannot be traded",
     )
     table.add_row("drift report", drift["html"])
+    table.add_row("paper trading report", paper["report"])
     if evaluation.get("report"):
         table.add_row("evaluation report", evaluation["report"])
     table.add_row("Dagster runs", ", ".join(r.run_id[:8] for r in results))

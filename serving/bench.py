@@ -18,6 +18,7 @@ from marketdata.schemas import NS_PER_MIN
 from marketdata.simulator import MarketSimulator, SimConfig, SimDay
 from marketdata.ticks import ticks_for_day
 from modeling.registry import LoadedModel, checksum
+from serving.gc_tuning import between_cycles, freeze_heap
 from serving.model_runtime import ModelRuntime
 from serving.online_store import RedisOnlineStore
 from serving.runtime import summarize
@@ -89,6 +90,7 @@ def run(
     trades, quotes = ticks_for_day(day, np.random.default_rng(3))
     sink: SignalSink = KafkaSignalSink(bootstrap) if bootstrap else ListSink()
     scorer = Scorer(engine, RedisOnlineStore(redis_url, engine.version), sink, runtime, model_budget_ms=1e9)
+    trades, quotes = trades.sort_by("ts"), quotes.sort_by("ts")  # arrival order; polls are slices
     t_ns, q_ns = (x.column("ts").cast(pa.int64()).to_numpy() for x in (trades, quotes))
     start = int(day.bars.column("ts").cast(pa.int64()).to_numpy().min()) - NS_PER_MIN
     results = []
@@ -99,8 +101,8 @@ def run(
         lo, hi = start + m * NS_PER_MIN, start + (m + 1) * NS_PER_MIN
         spent = 0.0
         for a in range(lo, hi, step):  # ticks arrive through the minute in poll-sized batches, as from Kafka
-            tb = trades.filter(pa.array((t_ns >= a) & (t_ns < a + step)))
-            qb = quotes.filter(pa.array((q_ns >= a) & (q_ns < a + step)))
+            ti, qi = np.searchsorted(t_ns, [a, a + step]), np.searchsorted(q_ns, [a, a + step])
+            tb, qb = trades.slice(ti[0], ti[1] - ti[0]), quotes.slice(qi[0], qi[1] - qi[0])
             t0 = time.perf_counter()
             scorer.add_ticks(tb, qb)
             dt_ms = (time.perf_counter() - t0) * 1e3
@@ -109,10 +111,13 @@ def run(
                 ingest_ms.append(dt_ms)
         if m >= warmup_minutes:
             ingest_minute_ms.append(spent)
+        if m == warmup_minutes:
+            freeze_heap()  # as `tickwise serve` does once warm
         out = scorer.advance(hi)
         if m >= warmup_minutes:
             results.extend(out)
         sink.flush()
+        between_cycles()
     summary = summarize(results)
     summary.update(
         {

@@ -14,6 +14,18 @@ def producer(bootstrap: str) -> KafkaProducer:
     )
 
 
+def signal_producer(bootstrap: str) -> KafkaProducer:
+    """One large message per minute: sent at once (no linger), in a batch big enough for 5,000 rows."""
+    return KafkaProducer(
+        bootstrap_servers=bootstrap,
+        linger_ms=0,
+        batch_size=1024 * 1024,
+        max_request_size=8 * 1024 * 1024,
+        acks=1,
+        api_version=API_VERSION,
+    )
+
+
 def consumer(bootstrap: str, *topics: str, group: str | None, **kw: object) -> KafkaConsumer:
     return KafkaConsumer(
         *topics,

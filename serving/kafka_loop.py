@@ -12,6 +12,7 @@ from collections.abc import Callable
 from kafka import ConsumerRebalanceListener, TopicPartition
 
 from serving import checkpoint, kafka_io
+from serving.gc_tuning import between_cycles, freeze_heap
 from serving.ingest import Record, RecordProcessor
 from serving.scorer import CycleResult
 
@@ -79,6 +80,7 @@ class KafkaScorerLoop:
         self.consumer.subscribe(list(topics), listener=_Seek(self))
         self.producer = kafka_io.producer(bootstrap)
         self.dead = 0
+        freeze_heap()  # the scorer, model and state are built: keep full GC passes out of the cycles
 
     def poll_once(self, timeout_ms: int = 200) -> list[CycleResult]:
         batch = self.consumer.poll(timeout_ms=timeout_ms)
@@ -108,6 +110,7 @@ class KafkaScorerLoop:
                 commits[tp] = _meta(v)
         if commits:
             self.consumer.commit(commits)
+        between_cycles()
         return cycles
 
     def run(self, idle_seconds: float | None = None, max_cycles: int | None = None) -> int:

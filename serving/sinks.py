@@ -42,10 +42,10 @@ class KafkaSignalSink(SignalSink):
     """One message per cycle on ``topic``, key = the minute (ns), value = Arrow IPC of the signals."""
 
     def __init__(self, bootstrap: str, topic: str = "signals"):
-        from serving.kafka_io import producer
+        from serving.kafka_io import signal_producer
 
         self.topic = topic
-        self.producer = producer(bootstrap)
+        self.producer = signal_producer(bootstrap)
 
     def publish(self, ts: int, signals: pa.Table) -> None:
         self.producer.send(self.topic, key=str(ts).encode(), value=to_ipc(signals))

@@ -51,3 +51,39 @@ def bench_scorer(
     )
     if json_path:
         Path(json_path).write_text(json.dumps(res, indent=2))
+
+
+def bench_e2e(
+    symbols: int = typer.Option(500, help="Symbols in the replayed stream."),
+    minutes: int = typer.Option(5, help="Market minutes to replay."),
+    speed: float = typer.Option(1.0, help="Times real time (1 = a live feed)."),
+    lateness_ms: int = typer.Option(2000, help="Allowed lateness of the scorer's watermark."),
+    json_path: str = typer.Option("", "--json", help="Write the figures as JSON here."),
+    redis_url: str = typer.Option(
+        os.environ.get("TICKWISE_REDIS_URL", "redis://127.0.0.1:6390/0"), help="Real Redis ('' = in-process)."
+    ),
+    bootstrap: str = typer.Option(os.environ.get("TICKWISE_KAFKA_BOOTSTRAP", "127.0.0.1:19092"), help="Kafka."),
+) -> None:
+    """A tick's produce time to its signal on Kafka (real broker), per minute: p50/p99/max."""
+    from serving.bench_e2e import run
+
+    res = run(symbols, minutes, bootstrap, redis_url or None, speed, lateness_ms, log=console.print)
+    t = Table(
+        title=f"end to end: {symbols:,} symbols, {minutes} min at {speed}x, {res['signals_messages']} signal msgs"
+    )
+    for c in ("", "p50 ms", "p99 ms"):
+        t.add_column(c, justify="right")
+    t.add_row("last tick produced -> signal on Kafka", f"{res['e2e_p50_ms']:.1f}", f"{res['e2e_p99_ms']:.1f}")
+    t.add_row(
+        f"  of which the lateness wait ({lateness_ms} ms / {speed}x)",
+        f"{res['lateness_wait_ms']:.1f}",
+        f"{res['lateness_wait_ms']:.1f}",
+    )
+    t.add_row(
+        "  processing (broker, poll, aggregate, cycle, produce)",
+        f"{res['processing_p50_ms']:.1f}",
+        f"{res['processing_p99_ms']:.1f}",
+    )
+    console.print(t)
+    if json_path:
+        Path(json_path).write_text(json.dumps(res, indent=2))
