@@ -39,7 +39,8 @@ def build_feature_assets(partitions: dg.TimeWindowPartitionsDefinition) -> list:
         corporate_actions: pa.Table,
     ):  # type: ignore[no-untyped-def]
         """Every feature, one engine: the day's bars folded through the same step the live scorer runs."""
-        engine = FeatureEngine(reference, corporate_actions)
+        lk = lake.lake()  # an optional user-supplied VIX series (dataset `vix`) replaces the SPY-vol proxy
+        engine = FeatureEngine(reference, corporate_actions, vix=lk.read("vix") if lk.exists("vix") else None)
         keys = sorted(bars_1m)
         state = _previous_state(context, lake, partitions, keys[0])
         out: dict[str, pa.Table] = {}

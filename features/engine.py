@@ -80,6 +80,7 @@ class FeatureEngine:
         reference: pa.Table | None = None,
         corporate_actions: pa.Table | None = None,
         kernels: list[Kernel] | None = None,
+        vix: pa.Table | None = None,
     ):
         self.kernels = kernels if kernels is not None else default_kernels()
         self.specs: list[FeatureSpec] = [s for k in self.kernels for s in k.outputs()]
@@ -90,11 +91,18 @@ class FeatureEngine:
             self.kernel_cols.append((col, col + m, [s.name for s in k.outputs()]))
             col += m
         self.n_kernel_features = col
+        kernel_names = [s.name for s in self.specs]
+        self._mkt_vol_col = kernel_names.index("mkt_vol") if "mkt_vol" in kernel_names else -1
         self.names = [s.name for s in self.specs] + list(CONTEXT_FEATURES)
         self.warmup = np.array([s.warmup for s in self.specs])
         self.bounds = {s.name: (s.lo, s.hi) for s in self.specs} | dict(CONTEXT_BOUNDS)
         self._reference(reference)
         self._actions(corporate_actions)
+        self._vix_ts = np.empty(0, np.int64)
+        self._vix_val = np.empty(0)
+        self.uses_vix = vix is not None
+        if vix is not None:
+            self.add_vix(vix)
         self._index_cache: dict[str, int] = {}
         self._index_cache_owner: int | None = None
 
@@ -125,10 +133,41 @@ class FeatureEngine:
         ):
             self.actions.setdefault(d.toordinal(), []).append((s, float(r), float(div)))
 
+    def add_vix(self, vix: pa.Table) -> None:
+        """A user-supplied VIX series (``ts``: when the value became known, UTC; ``value``: index points). With
+        it, ``mkt_vol`` is the VIX as of each minute (the last value stamped at or before it, as a per-minute
+        volatility: VIX / 100 / sqrt(252 x 390)) instead of SPY's realized volatility; the feature-set version
+        changes with it. Online, a feed adapter appends values as they print (event time must move forward).
+
+        >>> import datetime as dt
+        >>> t = lambda m: dt.datetime(2026, 3, 2, 14, 30 + m, tzinfo=dt.UTC)
+        >>> e = FeatureEngine(vix=pa.table({"ts": [t(0), t(2)], "value": [20.0, 40.0]}))
+        >>> [round(float(e.vix_at(int(t(m).timestamp() * 1e9)) * np.sqrt(252 * 390) * 100), 6) for m in (1, 2, 3)]
+        [20.0, 40.0, 40.0]
+        """
+        ts = vix.column("ts").cast(pa.timestamp("ns", "UTC")).cast(pa.int64()).to_numpy()
+        val = vix.column("value").to_numpy(zero_copy_only=False).astype(np.float64)
+        order = np.argsort(ts, kind="stable")
+        ts, val = ts[order], val[order]
+        if len(self._vix_ts) and len(ts) and ts[0] <= self._vix_ts[-1]:
+            raise ValueError("VIX values must arrive in event-time order (a value at or before the last one)")
+        if np.any(~np.isfinite(val) | (val <= 0)):
+            raise ValueError("VIX values must be positive and finite")
+        self.uses_vix = True
+        self._vix_ts = np.concatenate([self._vix_ts, ts])
+        self._vix_val = np.concatenate([self._vix_val, val])
+
+    def vix_at(self, ts: int) -> float:
+        """Per-minute volatility implied by the last VIX value stamped at or before ``ts`` (NaN before any)."""
+        i = int(np.searchsorted(self._vix_ts, ts, side="right")) - 1
+        return float(self._vix_val[i] / 100.0 / np.sqrt(252 * 390)) if i >= 0 else float("nan")
+
     @property
     def version(self) -> str:
         """Hash of the specs and their parameters: prefixes Redis keys, recorded with every model."""
         desc = {"engine": ENGINE_VERSION, "names": self.names, "kernels": [[k.name, k.params()] for k in self.kernels]}
+        if self.uses_vix:
+            desc["mkt_vol_source"] = "vix"
         return hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()[:12]
 
     def metadata(self, state: EngineState) -> dict[str, str]:
@@ -249,6 +288,8 @@ class FeatureEngine:
             out = k.step(ks, x)
             for j, name in enumerate(names):
                 fresh[:, a + j] = out[name]
+        if self.uses_vix:
+            fresh[:, self._mkt_vol_col] = self.vix_at(ts)
         nupd = st.nupd + upd
         fresh[nupd[:, None] < self.warmup[None, :]] = np.nan
         np.copyto(st.last_out, fresh, where=upd[:, None])

@@ -28,6 +28,14 @@ def load_inputs(
     return bars, optional(reference, "reference"), optional(corporate_actions, "corporate_actions")
 
 
+def load_vix(bars_path: str, vix: str | None = None) -> pa.Table | None:
+    """The VIX series from an explicit path, else the lake's ``vix`` dataset when present, else None."""
+    if vix:
+        return read_table(vix, "vix")
+    lake = Lake(bars_path)
+    return lake.read("vix") if lake.exists("vix") else None
+
+
 def write_features(table: pa.Table, out_dir: str, engine: FeatureEngine, state: EngineState) -> list[str]:
     """Write ``features_1m`` day partitions under ``out_dir`` (atomic), each with the version in its metadata."""
     import numpy as np

@@ -114,6 +114,9 @@ LABELS = pa.schema(
     ]
 )
 
+# A user-supplied volatility index series (VIX): the value and when it became known. Unpartitioned.
+VIX = pa.schema([pa.field("ts", TS, nullable=False), pa.field("value", pa.float64(), nullable=False)])
+
 SCHEMAS: dict[str, pa.Schema] = {
     "trades": TRADES,
     "quotes": QUOTES,
@@ -124,6 +127,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     "rejects": REJECTS,
     "signals": SIGNALS,
     "labels": LABELS,
+    "vix": VIX,
 }
 
 # Datasets partitioned by day in the lake, and the column that decides the partition.

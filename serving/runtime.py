@@ -24,7 +24,8 @@ def build_scorer(s: ServeSettings) -> Scorer:
     lake = Lake(s.lake)
     ref = lake.read("reference") if lake.exists("reference") else None
     ca = lake.read("corporate_actions") if lake.exists("corporate_actions") else None
-    engine = FeatureEngine(ref, ca)
+    vix = lake.read("vix") if lake.exists("vix") else None  # live values: FeatureEngine.add_vix
+    engine = FeatureEngine(ref, ca, vix=vix)
     store: OnlineStore = (
         RedisOnlineStore(s.redis_url, engine.version) if s.redis_url else InProcessOnlineStore(engine.version)
     )

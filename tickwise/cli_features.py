@@ -11,24 +11,29 @@ _BARS = typer.Option(..., "--bars", help="bars_1m: a Parquet file, a folder of t
 _OUT = typer.Option(..., "--out", help="Output directory; features land in OUT/features_1m/date=.../part-0.parquet.")
 _REF = typer.Option(None, "--reference", help="reference table (sector, leader); default: the lake's, else SPY only.")
 _CA = typer.Option(None, "--corporate-actions", help="corporate_actions table; default: the lake's, else none.")
+_VIX = typer.Option(
+    None, "--vix", help="VIX series (Parquet: ts, value) for mkt_vol; default: the lake's `vix`, else SPY realized vol."
+)
 
 
-def _engine(bars: str, reference: str | None, ca: str | None):  # type: ignore[no-untyped-def]
+def _engine(bars: str, reference: str | None, ca: str | None, vix: str | None = None):  # type: ignore[no-untyped-def]
     from features.engine import FeatureEngine
-    from features.io import load_inputs
+    from features.io import load_inputs, load_vix
 
     table, ref, acts = load_inputs(bars, reference, ca)
-    return table, FeatureEngine(ref, acts)
+    return table, FeatureEngine(ref, acts, vix=load_vix(bars, vix))
 
 
-def features(bars: str = _BARS, out: str = _OUT, reference: str = _REF, corporate_actions: str = _CA) -> None:
+def features(
+    bars: str = _BARS, out: str = _OUT, reference: str = _REF, corporate_actions: str = _CA, vix: str = _VIX
+) -> None:
     """Offline: fold the feature engine over the bars and write features_1m (version in the file metadata)."""
     from rich.progress import Progress
 
     from features.batch import fold, minute_grid
     from features.io import write_features
 
-    table, engine = _engine(bars, reference, corporate_actions)
+    table, engine = _engine(bars, reference, corporate_actions, vix)
     total = len(minute_grid(table.column("ts").cast("int64").to_numpy()))
     t0 = time.perf_counter()
     with Progress(console=Console(stderr=True)) as p:
@@ -47,13 +52,14 @@ def replay(
     out: str = _OUT,
     reference: str = _REF,
     corporate_actions: str = _CA,
+    vix: str = _VIX,
     checkpoint_every: int = typer.Option(0, help="Checkpoint and restore the state every N minutes."),
 ) -> None:
     """Online: drive the live engine minute by minute exactly as the scorer will; write the rows it would serve."""
     from features.io import write_features
     from features.online import replay as run
 
-    table, engine = _engine(bars, reference, corporate_actions)
+    table, engine = _engine(bars, reference, corporate_actions, vix)
     t0 = time.perf_counter()
     feats, state = run(engine, table, checkpoint_every)
     paths = write_features(feats, out, engine, state)
