@@ -1,9 +1,10 @@
 """Optuna TPE sweeps whose trials run in parallel as Ray tasks, scored by purged-CV log-loss.
 
-Trials are asked in batches of ``parallel`` (ask/tell), each batch evaluated as plain Ray tasks (measured here:
-8 trials in 7.7 s vs 23 s through ray.tune). Every fold's loss is reported to the study as an intermediate
-value, and a trial is cut short (pruned) when the median pruner says so after a fold. The study persists in
-sqlite by default; the number of trials tried is returned (it feeds the deflated Sharpe ratio).
+Trials are asked in batches of ``parallel`` (ask/tell) and evaluated fold by fold as plain Ray tasks (measured
+here: 8 trials in 7.7 s vs 23 s through ray.tune). After each fold every live trial reports its loss to the study;
+a trial the median pruner cuts gets no further folds, so pruning saves real compute (``folds_run`` vs
+``folds_budget``). The study persists in sqlite by default; the number of trials tried is returned (it feeds the
+deflated Sharpe ratio).
 """
 
 import logging
@@ -25,6 +26,9 @@ class SweepResult:
     best_logloss: float
     n_trials: int
     study_name: str
+    folds_run: int = 0
+    folds_budget: int = 0
+    pruned: int = 0
 
 
 def suggest(trial: optuna.Trial) -> dict:
@@ -37,16 +41,19 @@ def suggest(trial: optuna.Trial) -> dict:
     }
 
 
-def cv_logloss(d: Dataset, params: dict, n_splits: int, embargo_ns: int, gap_ns: int) -> list[float]:
-    """Purged k-fold log-loss, fold by fold."""
+def fold_logloss(d: Dataset, params: dict, fold: int, n_splits: int, embargo_ns: int, gap_ns: int) -> float:
+    """Purged k-fold log-loss of one fold."""
     from sklearn.metrics import log_loss
 
-    out = []
-    for s in purged_kfold(d.ts, d.t1, n_splits, embargo_ns):
-        model = fit_lgbm(d.take(s.train), params, num_boost_round=200, gap_ns=gap_ns)
-        p = np.clip(model.predict(d.X[s.test]), 1e-6, 1 - 1e-6)
-        out.append(float(log_loss(d.y[s.test], p, labels=[0, 1], sample_weight=d.w[s.test])))
-    return out
+    s = list(purged_kfold(d.ts, d.t1, n_splits, embargo_ns))[fold]
+    model = fit_lgbm(d.take(s.train), params, num_boost_round=200, gap_ns=gap_ns)
+    p = np.clip(model.predict(d.X[s.test]), 1e-6, 1 - 1e-6)
+    return float(log_loss(d.y[s.test], p, labels=[0, 1], sample_weight=d.w[s.test]))
+
+
+def cv_logloss(d: Dataset, params: dict, n_splits: int, embargo_ns: int, gap_ns: int) -> list[float]:
+    """Purged k-fold log-loss, fold by fold."""
+    return [fold_logloss(d, params, i, n_splits, embargo_ns, gap_ns) for i in range(n_splits)]
 
 
 def sweep(
@@ -86,28 +93,35 @@ def sweep(
         data_ref = ray.put(d)
 
         @ray.remote(num_cpus=1)
-        def evaluate(data: Dataset, params: dict) -> list[float]:
-            return cv_logloss(data, params, n_splits, embargo_ns, gap_ns)
+        def evaluate(data: Dataset, params: dict, fold: int) -> float:
+            return fold_logloss(data, params, fold, n_splits, embargo_ns, gap_ns)
 
-        done = 0
+        done = folds_run = pruned = 0
         while done < n_trials:
             batch = [study.ask() for _ in range(min(parallel, n_trials - done))]
-            results = ray.get([evaluate.remote(data_ref, suggest(t)) for t in batch])
-            for trial, losses in zip(batch, results, strict=True):
-                pruned = False
-                for i, loss in enumerate(losses):
-                    trial.report(loss, i)
-                    if trial.should_prune():
-                        pruned = True
-                        break
-                if pruned:
-                    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-                else:
-                    study.tell(trial, float(np.mean(losses)))
+            params = {t.number: suggest(t) for t in batch}
+            losses: dict[int, list[float]] = {t.number: [] for t in batch}
+            alive = list(batch)
+            for fold in range(n_splits):
+                results = ray.get([evaluate.remote(data_ref, params[t.number], fold) for t in alive])
+                folds_run += len(alive)
+                still = []
+                for trial, loss in zip(alive, results, strict=True):
+                    losses[trial.number].append(loss)
+                    trial.report(loss, fold)
+                    if fold < n_splits - 1 and trial.should_prune():
+                        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                        pruned += 1
+                    else:
+                        still.append(trial)
+                alive = still
+            for trial in alive:
+                study.tell(trial, float(np.mean(losses[trial.number])))
             done += len(batch)
         scored = [(float(t.value), t.params) for t in study.trials if t.value is not None]
         best_loss, best_params = min(scored, key=lambda lp: lp[0]) if scored else (float("nan"), {})
-        return SweepResult(best_params, best_loss, len(study.trials), study_name)
+        log.info("sweep: %d trials, %d pruned, %d of %d folds run", done, pruned, folds_run, done * n_splits)
+        return SweepResult(best_params, best_loss, len(study.trials), study_name, folds_run, done * n_splits, pruned)
     finally:
         if started:
             ray.shutdown()

@@ -10,6 +10,7 @@ import pyarrow as pa
 from features.batch import features_table
 from features.engine import FeatureEngine
 from marketdata.lake import Lake
+from serving.gc_tuning import freeze_heap
 from serving.http_api import Metrics, serve_http
 from serving.online_store import InProcessOnlineStore, OnlineStore, RedisOnlineStore
 from serving.reload import ChampionWatcher, load_champion
@@ -89,6 +90,7 @@ def restore_engine_state(scorer: Scorer, lake: Lake, day: dt.date) -> bool:
 
 def run_serve(s: ServeSettings, date: str | None, idle_exit: float | None, console: Any) -> dict:
     scorer = build_scorer(s)
+    freeze_heap()  # built and warm: full GC passes stay out of the cycles
     metrics = Metrics()
     server = serve_http(scorer, metrics, s.http_host, s.http_port) if s.http_port else None
     watcher = ChampionWatcher(scorer, s.mlflow_tracking_uri, s.reload_every_s, s.compile_trees).start()

@@ -103,6 +103,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     app.command("walkforward")(walkforward)
     bench_app.command("walkforward")(bench_walkforward)
     bench_app.command("backtest")(bench_backtest)
+    bench_app.command("dataset")(bench_dataset)
 
 
 def bench_backtest(
@@ -152,3 +153,58 @@ def bench_backtest(
         from pathlib import Path
 
         Path(json_path).write_text(json.dumps(out, indent=2))
+
+
+def bench_dataset(
+    symbols: int = typer.Option(5000, help="Universe size."),
+    days: int = typer.Option(20, help="Sessions."),
+    cusum: float = typer.Option(2.0, help="CUSUM event threshold in sigmas (events sample the bars)."),
+    json_path: str = typer.Option("", "--json", help="Also write the figures as JSON here."),
+) -> None:
+    """Build the float32, event-sampled training set for a universe day by day; print its size and peak memory
+    (target: 5,000 symbols x 20 days in 8 GB)."""
+    import resource
+
+    import numpy as np
+    from rich.progress import Progress
+
+    from features.batch import fold
+    from features.engine import FeatureEngine
+    from marketdata.simulator import MarketSimulator, SimConfig
+    from modeling.dataset import build_dataset
+    from modeling.labels import LabelConfig
+
+    sim = MarketSimulator(SimConfig(symbols=symbols, days=days, seed=1))
+    engine = FeatureEngine(sim.reference(), sim.corporate_actions())
+    cfg = LabelConfig(cusum=cusum)
+    state, parts, bars_seen = None, [], 0
+    t0 = time.perf_counter()
+    with Progress(console=console) as p:
+        task = p.add_task("sessions", total=days)
+        for day in sim.days():  # one session at a time: features carry the engine state, labels are per session
+            feats, state = fold(engine, day.bars, state)
+            d = build_dataset(day.bars, feats, cfg)
+            parts.append((d.X, d.y, d.w, d.ts, d.t1))
+            bars_seen += day.bars.num_rows
+            del feats
+            p.advance(task)
+    X = np.concatenate([q[0] for q in parts])
+    secs = time.perf_counter() - t0
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    fig = {
+        "symbols": symbols,
+        "days": days,
+        "bars": bars_seen,
+        "events": int(len(X)),
+        "features": int(X.shape[1]),
+        "X_dtype": str(X.dtype),
+        "X_gb": round(X.nbytes / 1e9, 2),
+        "peak_rss_gb": round(rss, 2),
+        "seconds": round(secs, 1),
+        "target_gb": 8,
+    }
+    console.print(fig)
+    console.print(f"peak memory {rss:.2f} GB (target 8 GB: {'met' if rss < 8 else 'NOT met'})")
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(fig, f, indent=2)
