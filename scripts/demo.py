@@ -5,7 +5,7 @@ materializes every asset through Dagster into DAGSTER_HOME (so `make dev` shows 
 data and features for both weeks, the weekly retrain at the end of week one (champion), the scorer replaying the
 last day, the drift report for it, then the sensors judge that report: psi_alert_sensor requests the alert run,
 adversarial_drift_sensor requests exactly one retrain, which promotes only through champion_gate. Prints a
-summary. Sizes via env: TICKWISE_DEMO_SYMBOLS (default 200), TICKWISE_DEMO_DAYS (default 10, the regime shift
+summary. Sizes via env: TICKWISE_DEMO_SYMBOLS (default 150), TICKWISE_DEMO_DAYS (default 10, the regime shift
 starts at day DAYS/2); the full universe is TICKWISE_DEMO_SYMBOLS=5000.
 """
 
@@ -36,13 +36,15 @@ def main() -> None:
     from orchestration.settings import TickwiseSettings
 
     console = Console(width=None if sys.stdout.isatty() else 120)
-    symbols = int(os.environ.get("TICKWISE_DEMO_SYMBOLS", "200"))
+    symbols = int(os.environ.get("TICKWISE_DEMO_SYMBOLS", "150"))
     days = int(os.environ.get("TICKWISE_DEMO_DAYS", "10"))
     shift = days // 2
     s = TickwiseSettings()
     t0 = time.perf_counter()
     _fresh_start(console, s)
-    console.rule(f"[bold]1/6 simulating {symbols} symbols x {days} sessions (ticks; crisis regime from day {shift})")
+    console.rule(
+        f"[bold][{time.perf_counter() - t0:4.0f} s] 1/6 simulating {symbols} symbols x {days} sessions (ticks; crisis regime from day {shift})"
+    )
     sim = simulate_to_lake(
         SimConfig(symbols=symbols, days=days, seed=1, start=s.partitions_start, regime_shift_day=shift),
         Lake(s.landing),
@@ -55,7 +57,9 @@ def main() -> None:
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():
         (home / "dagster.yaml").write_text((ROOT / "infra" / "dagster.yaml").read_text())
-    console.rule(f"[bold]2/6 raw ticks -> bars -> features -> labels through Dagster ({first}..{last})")
+    console.rule(
+        f"[bold][{time.perf_counter() - t0:4.0f} s] 2/6 raw ticks -> bars -> features -> labels through Dagster ({first}..{last})"
+    )
     defs = build_definitions(s)
     job = defs.resolve_implicit_global_asset_job_def()
     instance = dg.DagsterInstance.get()
@@ -73,7 +77,9 @@ def main() -> None:
         if not r.success:
             raise SystemExit(f"demo run failed: {selection}")
         results.append(r)
-    console.rule(f"[bold]3/6 weekly_retrain_job for {week1}: training set, sweep on Ray, gate, champion, evaluation")
+    console.rule(
+        f"[bold][{time.perf_counter() - t0:4.0f} s] 3/6 weekly_retrain_job for {week1}: training set, sweep on Ray, gate, champion, evaluation"
+    )
     trials = int(os.environ.get("TICKWISE_DEMO_TRIALS", "4"))
     cfg = {
         "ops": {
@@ -86,7 +92,9 @@ def main() -> None:
         instance=instance, partition_key=week1, run_config={**QUIET, **cfg}, raise_on_error=False
     )
     results.append(weekly)
-    console.rule(f"[bold]4/6 scorer: replaying {last} in-process through the champion (embedded default)")
+    console.rule(
+        f"[bold][{time.perf_counter() - t0:4.0f} s] 4/6 scorer: replaying {last} in-process through the champion (embedded default)"
+    )
     from rich.console import Console as _C
 
     from serving.runtime import run_serve
@@ -115,7 +123,9 @@ def main() -> None:
     )
     results.append(paper_run)
     paper = paper_run.output_for_node("paper_trading_report")
-    console.rule(f"[bold]5/6 drift_report for {last}, judged by psi_alert_sensor and adversarial_drift_sensor")
+    console.rule(
+        f"[bold][{time.perf_counter() - t0:4.0f} s] 5/6 drift_report for {last}, judged by psi_alert_sensor and adversarial_drift_sensor"
+    )
     drift_run = defs.resolve_job_def("drift_report_job").execute_in_process(
         instance=instance, partition_key=last, run_config=QUIET
     )
@@ -140,7 +150,7 @@ def main() -> None:
             results.append(a)
         else:
             console.rule(
-                f"[bold]6/6 drift-triggered weekly_retrain_job for {req.partition_key} (through champion_gate)"
+                f"[bold][{time.perf_counter() - t0:4.0f} s] 6/6 drift-triggered weekly_retrain_job for {req.partition_key} (through champion_gate)"
             )
             loop = retrain.execute_in_process(
                 instance=instance,
