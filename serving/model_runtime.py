@@ -2,6 +2,7 @@
 
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -44,5 +45,22 @@ class ModelRuntime:
         # the model sees the float32 rows that training used and the online store serves, nothing finer
         X = np.ascontiguousarray(np.asarray(X, dtype=np.float32), dtype=np.float64)
         if self._lleaves is not None:
-            return self._lleaves.predict(X, n_jobs=1)
+            chunks = min(_THREADS, max(1, len(X) // 1000))
+            if chunks == 1:
+                return self._lleaves.predict(X, n_jobs=1)
+            # rows are independent: split them over a persistent pool (the native call releases the GIL);
+            # lleaves' own n_jobs builds a new pool per call (STACK.md), this one is built once
+            parts = [_pool().submit(self._lleaves.predict, c, 1) for c in np.array_split(X, chunks)]
+            return np.concatenate([f.result() for f in parts])
         return self.loaded.booster.predict(X, num_threads=1)
+
+
+_THREADS = max(1, min(2, os.cpu_count() or 1))
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(_THREADS, thread_name_prefix="lleaves")
+    return _POOL
