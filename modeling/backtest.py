@@ -47,9 +47,12 @@ def backtest(
     horizon: int = 5,
     fee_bps: float = 0.5,
     n_trials: int = 1,
+    threshold: float | None = None,
 ) -> BacktestResult:
     """``fwd`` is each row's return from ts to ts + horizon; ``half_spread`` is the quoted half spread as a
-    fraction of price at ts."""
+    fraction of price at ts. By default each minute goes long the top ``k`` and short the bottom ``k`` by ``p``;
+    with ``threshold`` it goes long every name with ``p >= threshold`` and short every name with
+    ``p <= 1 - threshold`` instead (each minute's cohort has unit gross exposure either way)."""
     df = pl.DataFrame(
         {
             "ts": ts,
@@ -66,11 +69,14 @@ def backtest(
         pl.col("p").rank("ordinal").over("ts").alias("bot"),
         pl.len().over("ts").alias("n"),
     )
-    df = df.filter(pl.col("n") >= 2 * k)
-    side = pl.when(pl.col("top") <= k).then(1.0).when(pl.col("bot") <= k).then(-1.0).otherwise(0.0)
+    if threshold is None:
+        df = df.filter(pl.col("n") >= 2 * k)
+        side = pl.when(pl.col("top") <= k).then(1.0).when(pl.col("bot") <= k).then(-1.0).otherwise(0.0)
+    else:
+        side = pl.when(pl.col("p") >= threshold).then(1.0).when(pl.col("p") <= 1 - threshold).then(-1.0).otherwise(0.0)
     book = df.with_columns(side.alias("side")).filter(pl.col("side") != 0)
     cost = 2 * (pl.col("hs") + fee_bps * 1e-4)  # in and out
-    book = book.with_columns(w=pl.col("side") / (2 * k * horizon))
+    book = book.with_columns(w=pl.col("side") / (pl.len().over("ts") * horizon))
     cohorts = (
         book.group_by("ts")
         .agg((pl.col("w") * pl.col("fwd")).sum().alias("gross"), (pl.col("w").abs() * cost).sum().alias("cost"))

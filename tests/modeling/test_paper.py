@@ -48,3 +48,18 @@ def test_a_signal_only_trades_the_return_starting_at_its_own_minute(day):
     late = fwd.set_column(1, "ts", pc.add(fwd.column("ts"), pa.scalar(30_000_000_000, pa.duration("ns"))))
     with_late = paper_trade(_signals(day, np.full(late.num_rows, 0.6), late), day)
     assert with_late.metrics["n_minutes"] == 0
+
+
+def test_threshold_mode_trades_only_confident_names(day):
+    from modeling.backtest import backtest
+
+    fwd = make_labels(day, LabelConfig(horizon=5, kind="fixed_horizon"))
+    ret = fwd.column("ret").to_numpy()
+    ts = fwd.column("ts").cast(pa.int64()).to_numpy()
+    sym = np.asarray(fwd.column("symbol").to_pylist(), dtype=object)
+    oracle = 1 / (1 + np.exp(-ret * 1e4))
+    hs = np.full(len(ret), 1e-4)
+    top = backtest(ts, sym, oracle, ret, hs, k=10, fee_bps=0.0)
+    thr = backtest(ts, sym, oracle, ret, hs, fee_bps=0.0, threshold=0.9)
+    assert thr.metrics["sharpe_gross"] > 10 and top.metrics["sharpe_gross"] > 10
+    assert backtest(ts, sym, np.full(len(ret), 0.5), ret, hs, threshold=0.6).metrics["n_minutes"] == 0
