@@ -37,3 +37,16 @@ def build_retrain_schedule(job: Any, partitions: dg.TimeWindowPartitionsDefiniti
         return dg.RunRequest(run_key=f"weekly-{key}", partition_key=key)
 
     return weekly_retrain_schedule
+
+
+def build_drift_schedule(job: Any, partitions: dg.TimeWindowPartitionsDefinition, cron: str) -> dg.ScheduleDefinition:
+    """Every trading day after the close: the day's drift report (which the drift sensors then judge)."""
+
+    @dg.schedule(name="daily_drift_schedule", cron_schedule=cron, job=job, execution_timezone="UTC")
+    def daily_drift_schedule(context: dg.ScheduleEvaluationContext):  # type: ignore[no-untyped-def]
+        key = latest_partition(partitions, context.scheduled_execution_time + dt.timedelta(days=1))
+        if key is None:
+            return dg.SkipReason("no trading-day partition has ended yet")
+        return dg.RunRequest(run_key=f"drift-{key}", partition_key=key)
+
+    return daily_drift_schedule

@@ -10,7 +10,7 @@ from assets.modeling import build_model_assets
 from assets.monitoring import build_monitoring_assets
 from assets.serving import build_serving_assets
 from jobs.alerts import psi_alert_job
-from jobs.retrain import build_retrain_job, build_retrain_schedule
+from jobs.retrain import build_drift_schedule, build_retrain_job, build_retrain_schedule
 from orchestration.io_manager import LakeIOManager
 from orchestration.json_io import JsonIOManager
 from orchestration.partitions import trading_day_partitions
@@ -57,7 +57,10 @@ def build_definitions(settings: TickwiseSettings | None = None) -> dg.Definition
     return dg.Definitions(
         assets=assets,
         jobs=[market_job, retrain, consistency, drift_job, psi_alert_job],
-        schedules=[build_retrain_schedule(retrain, partitions, s.retrain_cron)],
+        schedules=[
+            build_retrain_schedule(retrain, partitions, s.retrain_cron),
+            build_drift_schedule(drift_job, partitions, s.drift_cron),
+        ],
         sensors=[
             build_psi_alert_sensor(psi_alert_job, s.psi_threshold, s.psi_ignore),
             build_adversarial_drift_sensor(retrain, s.adversarial_auc_threshold),

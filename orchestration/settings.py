@@ -19,6 +19,7 @@ class TickwiseSettings(BaseSettings):
     mlflow_tracking_uri: str = Field("sqlite:///mlflow.db", description="MLflow tracking + registry URI.")
     window_days: int = Field(5, ge=1, description="Sessions in the rolling training window.")
     retrain_cron: str = Field("0 6 * * 6", description="Weekly retrain schedule (cron, UTC).")
+    drift_cron: str = Field("30 22 * * 1-5", description="Daily drift report, after the close (cron, UTC).")
     redis_url: str = Field("redis://127.0.0.1:6390/0", description="Online store Redis.")
     kafka_bootstrap: str = Field("127.0.0.1:19092", description="Kafka bootstrap servers.")
     alert_webhook_url: str | None = Field(None, description="Slack-compatible webhook for alerts (log only if unset).")

@@ -174,3 +174,16 @@ def test_prod_resources_come_from_the_environment(monkeypatch):
     assert isinstance(res["lake"].root, dg.EnvVar) and isinstance(res["mlflow"].tracking_uri, dg.EnvVar)
     assert res["alert_sink"].webhook_url is None  # log-only until a webhook is configured
     defs.get_repository_def()  # every job, sensor and schedule resolves
+
+
+def test_daily_drift_schedule_reports_the_day_that_just_closed(world):
+    _, defs, instance, days = world
+    sched = defs.resolve_schedule_def("daily_drift_schedule")
+    d = dt.date.fromisoformat(days[-1])
+    ctx = dg.build_schedule_context(
+        instance=instance,
+        scheduled_execution_time=dt.datetime(d.year, d.month, d.day, 22, 30, tzinfo=dt.UTC),
+        repository_def=defs.get_repository_def(),
+    )
+    req = sched.evaluate_tick(ctx).run_requests[0]
+    assert req.partition_key == days[-1] and req.run_key == f"drift-{days[-1]}"
