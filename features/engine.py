@@ -26,6 +26,7 @@ from features.kernels.momentum import MACD, ROC, RSI, MovingAverages
 from features.kernels.volatility import ATR, Bollinger, RealizedVol
 from features.kernels.volume import OBV, VolumeTimeOfDay, VWAPDeviation
 from features.spec import FeatureSpec, Kernel, State, StepInput
+from features.vix import VixSeries
 from marketdata.calendar import session_bounds_ns
 
 ENGINE_VERSION = 1
@@ -98,8 +99,7 @@ class FeatureEngine:
         self.bounds = {s.name: (s.lo, s.hi) for s in self.specs} | dict(CONTEXT_BOUNDS)
         self._reference(reference)
         self._actions(corporate_actions)
-        self._vix_ts = np.empty(0, np.int64)
-        self._vix_val = np.empty(0)
+        self.vix = VixSeries()
         self.uses_vix = vix is not None
         if vix is not None:
             self.add_vix(vix)
@@ -134,33 +134,12 @@ class FeatureEngine:
             self.actions.setdefault(d.toordinal(), []).append((s, float(r), float(div)))
 
     def add_vix(self, vix: pa.Table) -> None:
-        """A user-supplied VIX series (``ts``: when the value became known, UTC; ``value``: index points). With
-        it, ``mkt_vol`` is the VIX as of each minute (the last value stamped at or before it, as a per-minute
-        volatility: VIX / 100 / sqrt(252 x 390)) instead of SPY's realized volatility; the feature-set version
-        changes with it. Online, a feed adapter appends values as they print (event time must move forward).
-
-        >>> import datetime as dt
-        >>> t = lambda m: dt.datetime(2026, 3, 2, 14, 30 + m, tzinfo=dt.UTC)
-        >>> e = FeatureEngine(vix=pa.table({"ts": [t(0), t(2)], "value": [20.0, 40.0]}))
-        >>> [round(float(e.vix_at(int(t(m).timestamp() * 1e9)) * np.sqrt(252 * 390) * 100), 6) for m in (1, 2, 3)]
-        [20.0, 40.0, 40.0]
-        """
-        ts = vix.column("ts").cast(pa.timestamp("ns", "UTC")).cast(pa.int64()).to_numpy()
-        val = vix.column("value").to_numpy(zero_copy_only=False).astype(np.float64)
-        order = np.argsort(ts, kind="stable")
-        ts, val = ts[order], val[order]
-        if len(self._vix_ts) and len(ts) and ts[0] <= self._vix_ts[-1]:
-            raise ValueError("VIX values must arrive in event-time order (a value at or before the last one)")
-        if np.any(~np.isfinite(val) | (val <= 0)):
-            raise ValueError("VIX values must be positive and finite")
+        """Append a user-supplied VIX series (see :mod:`features.vix`); ``mkt_vol`` follows it from now on."""
+        self.vix.add(vix)
         self.uses_vix = True
-        self._vix_ts = np.concatenate([self._vix_ts, ts])
-        self._vix_val = np.concatenate([self._vix_val, val])
 
     def vix_at(self, ts: int) -> float:
-        """Per-minute volatility implied by the last VIX value stamped at or before ``ts`` (NaN before any)."""
-        i = int(np.searchsorted(self._vix_ts, ts, side="right")) - 1
-        return float(self._vix_val[i] / 100.0 / np.sqrt(252 * 390)) if i >= 0 else float("nan")
+        return self.vix.at(ts)
 
     @property
     def version(self) -> str:
