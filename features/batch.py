@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from features.engine import INPUTS, EngineState, FeatureEngine
+from features.fused.fold import compiled_fold
 from marketdata.calendar import bar_stamps, is_session, session_of
 from marketdata.schemas import TS
 
@@ -34,12 +35,17 @@ def cross_sections(bars: pa.Table) -> Iterator[tuple[int, list[str], dict[str, n
         yield int(t), sym[lo:hi].tolist(), {c: v[lo:hi] for c, v in cols.items()}, halted[lo:hi]
 
 
-def features_table(engine: FeatureEngine, symbols: list, ts: list, rows: list[np.ndarray]) -> pa.Table:
+def features_table(engine: FeatureEngine, symbols, ts, rows: list[np.ndarray] | np.ndarray) -> pa.Table:
     """Feature rows as a ``features_1m`` table (float32 columns, in the engine's order)."""
-    values = np.vstack(rows) if rows else np.empty((0, len(engine.names)))
-    arrays = {"symbol": pa.array(symbols, pa.string()), "ts": pa.array(np.asarray(ts, np.int64), pa.int64()).cast(TS)}
+    if isinstance(rows, np.ndarray):
+        values = rows
+    else:
+        values = np.vstack(rows) if rows else np.empty((0, len(engine.names)))
+    sym = symbols if isinstance(symbols, pa.ChunkedArray | pa.Array) else pa.array(symbols, pa.string())
+    stamp = ts.cast(TS) if isinstance(ts, pa.ChunkedArray | pa.Array) else pa.array(np.asarray(ts, np.int64)).cast(TS)
+    arrays = {"symbol": sym.cast(pa.string()), "ts": stamp}
     for j, name in enumerate(engine.names):
-        v = values[:, j].astype(np.float32)
+        v = values[:, j].astype(np.float32, copy=False)
         arrays[name] = pa.array(v, pa.float32(), mask=np.isnan(v))
     return pa.table(arrays)
 
@@ -58,6 +64,13 @@ def fold(
     st = state if state is not None else engine.new_state()
     if st.last_ts:
         bars = bars.filter(pc.greater(bars.column("ts").cast(pa.int64()), st.last_ts))
+    if engine.fused is not None:
+        bars = bars.sort_by([("ts", "ascending"), ("symbol", "ascending")])
+        grid = minute_grid(bars.column("ts").cast(pa.int64()).to_numpy())
+        values, nupd = compiled_fold(engine, bars, grid, st, on_minute)
+        if counts is not None:
+            counts.append(nupd)
+        return features_table(engine, bars.column("symbol"), bars.column("ts"), values), st
     out_sym: list = []
     out_ts: list = []
     rows: list[np.ndarray] = []

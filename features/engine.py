@@ -18,19 +18,21 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from features.context import CONTEXT_BOUNDS, CONTEXT_FEATURES, context_columns
+from features import fused
+from features.calendar_cache import open_ns
+from features.context import CONTEXT_BOUNDS, CONTEXT_FEATURES
+from features.fused import core as fused_core
 from features.kernels.crossasset import CrossAsset
 from features.kernels.ffd import FFD
 from features.kernels.micro import SpreadImbalance
 from features.kernels.momentum import MACD, ROC, RSI, MovingAverages
 from features.kernels.volatility import ATR, Bollinger, RealizedVol
 from features.kernels.volume import OBV, VolumeTimeOfDay, VWAPDeviation
-from features.spec import FeatureSpec, Kernel, State, StepInput
+from features.reference_step import INPUTS, reference_step
+from features.spec import FeatureSpec, Kernel, State
 from features.vix import VixSeries
-from marketdata.calendar import session_bounds_ns
 
 ENGINE_VERSION = 1
-INPUTS = ("open", "high", "low", "close", "volume", "vwap", "bid", "ask", "bid_size", "ask_size")
 
 
 def default_kernels() -> list[Kernel]:
@@ -82,6 +84,7 @@ class FeatureEngine:
         corporate_actions: pa.Table | None = None,
         kernels: list[Kernel] | None = None,
         vix: pa.Table | None = None,
+        compiled: bool = True,
     ):
         self.kernels = kernels if kernels is not None else default_kernels()
         self.specs: list[FeatureSpec] = [s for k in self.kernels for s in k.outputs()]
@@ -93,7 +96,7 @@ class FeatureEngine:
             col += m
         self.n_kernel_features = col
         kernel_names = [s.name for s in self.specs]
-        self._mkt_vol_col = kernel_names.index("mkt_vol") if "mkt_vol" in kernel_names else -1
+        self.mkt_vol_col = kernel_names.index("mkt_vol") if "mkt_vol" in kernel_names else -1
         self.names = [s.name for s in self.specs] + list(CONTEXT_FEATURES)
         self.warmup = np.array([s.warmup for s in self.specs])
         self.bounds = {s.name: (s.lo, s.hi) for s in self.specs} | dict(CONTEXT_BOUNDS)
@@ -103,7 +106,11 @@ class FeatureEngine:
         self.uses_vix = vix is not None
         if vix is not None:
             self.add_vix(vix)
+        # the compiled step (features.fused) for the default kernel list; the numpy kernels otherwise
+        use = compiled and fused.supports(self.kernels)
+        self.fused = fused.params(self.kernels, self.warmup) if use else None
         self._index_cache: dict[str, int] = {}
+        self._rows_cache: tuple | None = None
         self._index_cache_owner: int | None = None
 
     # ---- configuration -------------------------------------------------------------------------------------
@@ -216,73 +223,66 @@ class FeatureEngine:
 
         Returns the state (updated in place) and the feature rows ``(len(symbols), n_features)`` in input order.
         """
+        day, minute, rows = self.begin_minute(st, ts, symbols)
+        if self.fused is None:
+            return st, reference_step(self, st, ts, day, minute, rows, cols, np.asarray(halted, bool))
+        x = np.empty((len(rows), len(INPUTS)))
+        for k, c in enumerate(INPUTS):
+            x[:, k] = cols[c]
+        out = np.empty((len(rows), len(self.names)))
+        extra = self.extra_arrays(st)
+        fused_core.minute(
+            ts,
+            minute,
+            day.weekday(),
+            st.session,
+            self.vix_at(ts) if self.uses_vix else np.nan,
+            self.uses_vix,
+            rows,
+            x,
+            np.asarray(halted, bool),
+            extra["leader"],
+            extra["spy"],
+            extra["sector_id"],
+            self.engine_arrays(st),
+            fused.state_tuples(self.kernels, st.kernels),
+            self.fused,
+            out,
+        )
+        st.last_ts = ts
+        return st, out
+
+    def begin_minute(self, st: EngineState, ts: int, symbols: list[str]) -> tuple[dt.date, int, np.ndarray]:
+        """Checks, the session's corporate actions, registration; the UTC date, minutes since the open, and the
+        registry row of each symbol."""
         if ts <= st.last_ts:
             raise ValueError(f"minute {ts} is not after the last one stepped ({st.last_ts})")
         day = dt.datetime.fromtimestamp(ts / 1e9, dt.UTC).date()
         if day.toordinal() != st.session:
             self._start_session(st, day.toordinal())
-        self._register(st, symbols)
-        idx = st.index()
-        rows = np.fromiter((idx[s] for s in symbols), np.int64, len(symbols))
-        n = len(st.symbols)
-        present = np.zeros(n, bool)
-        present[rows] = True
-        h = np.zeros(n, bool)
-        h[rows] = halted
-        upd = present & ~h
-        full = {c: np.full(n, np.nan) for c in INPUTS}
-        for c in INPUTS:
-            full[c][rows] = cols[c]
-        first_today = st.last_session != st.session
-        prev_close = np.where(first_today | np.isnan(st.last_close), full["open"], st.last_close)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ret1 = np.where(upd, np.log(full["close"] / prev_close), 0.0)
-        o, _ = session_bounds_ns(day)
-        minute = int((ts - o) // 60_000_000_000)
-        extra = self._extra(st)
-        extra["session"] = st.session
-        x = StepInput(
-            ts,
-            present,
-            upd,
-            h,
-            full["open"],
-            full["high"],
-            full["low"],
-            full["close"],
-            full["volume"],
-            full["vwap"],
-            full["bid"],
-            full["ask"],
-            full["bid_size"],
-            full["ask_size"],
-            prev_close,
-            ret1,
-            minute,
-            bool(first_today[rows].any()) if len(rows) else False,
-            extra,
-        )
-        fresh = np.empty((n, self.n_kernel_features))
-        for k, ks, (a, _b, names) in zip(self.kernels, st.kernels, self.kernel_cols, strict=True):
-            out = k.step(ks, x)
-            for j, name in enumerate(names):
-                fresh[:, a + j] = out[name]
-        if self.uses_vix:
-            fresh[:, self._mkt_vol_col] = self.vix_at(ts)
-        nupd = st.nupd + upd
-        fresh[nupd[:, None] < self.warmup[None, :]] = np.nan
-        np.copyto(st.last_out, fresh, where=upd[:, None])
-        st.nupd = nupd
-        st.last_close = np.where(upd, full["close"], st.last_close)
-        st.last_session = np.where(upd, st.session, st.last_session)
-        st.last_upd_ts = np.where(upd, ts, st.last_upd_ts)
-        st.last_ts = ts
-        stale = (ts - st.last_upd_ts[rows]) / 60e9
-        sector = extra["sector_id"][rows]
-        ctx = context_columns(minute, day.weekday(), halted, stale, rows, sector)
-        return st, np.hstack([st.last_out[rows], ctx])
+        return day, int((ts - open_ns(day)) // 60_000_000_000), self._rows(st, symbols)
 
-    def _extra(self, st: EngineState) -> dict:
+    def _rows(self, st: EngineState, symbols: list[str]) -> np.ndarray:
+        """Registry rows of ``symbols``, registering new ones; reused while the minute's symbol list repeats
+        (a live cross-section usually does), which saves a dictionary look-up per symbol per minute."""
+        c = self._rows_cache
+        if c is not None and c[0] is st.symbols and c[1] == len(st.symbols) and c[2] == symbols:
+            return c[3]
+        idx = st.index()
+        try:
+            rows = np.fromiter(map(idx.__getitem__, symbols), np.int64, len(symbols))
+        except KeyError:  # a symbol not seen before: register the newcomers, then look up again
+            self._register(st, symbols)
+            idx = st.index()
+            rows = np.fromiter(map(idx.__getitem__, symbols), np.int64, len(symbols))
+        self._rows_cache = (st.symbols, len(st.symbols), list(symbols), rows)
+        return rows
+
+    @staticmethod
+    def engine_arrays(st: EngineState) -> tuple:
+        return (st.last_close, st.last_session, st.last_upd_ts, st.nupd, st.last_out)
+
+    def extra_arrays(self, st: EngineState) -> dict:
         """Leader and sector indices aligned with the registry (cached until the registry grows)."""
         if self._index_cache_owner != len(st.symbols) or getattr(self, "_cache_id", None) != id(st):
             idx = st.index()

@@ -115,13 +115,14 @@ def scramble_after(bars: pa.Table, cut: int, seed: int) -> pa.Table:
     return t.filter(pa.array(keep))
 
 
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "numpy-reference"])
 @pytest.mark.parametrize("seed", [0, 5])
-def test_future_poisoning_every_feature(seed):
+def test_future_poisoning_every_feature(seed, compiled):
     bars, ref, ca = random_stream(seed, days=2)
     ts = np.unique(bars.column("ts").cast(pa.int64()).to_numpy())
     cut = int(ts[len(ts) // 2 + 3])
-    clean, _ = fold(FeatureEngine(ref, ca), bars)
-    dirty, _ = fold(FeatureEngine(ref, ca), scramble_after(bars, cut, seed))
+    clean, _ = fold(FeatureEngine(ref, ca, compiled=compiled), bars)
+    dirty, _ = fold(FeatureEngine(ref, ca, compiled=compiled), scramble_after(bars, cut, seed))
     engine = FeatureEngine(ref, ca)
 
     def upto(t: pa.Table) -> pa.Table:

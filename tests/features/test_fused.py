@@ -1,0 +1,78 @@
+"""The compiled step (features.fused) against the numpy reference kernels, and against itself online/offline."""
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from features.batch import cross_sections, fold
+from features.engine import FeatureEngine
+from features.fused.sort import stable_argsort
+from features.state_io import dumps, loads
+from tests.features.streams import random_stream
+
+
+def stepped(engine: FeatureEngine, bars: pa.Table, switch_every: int = 0, other: FeatureEngine | None = None):
+    """Float64 rows of the online step; with ``other``, the engines alternate every ``switch_every`` minutes on
+    one state (they share its format), each restoring what the other saved."""
+    st = engine.new_state()
+    rows = []
+    for k, (t, syms, cols, halted) in enumerate(cross_sections(bars)):
+        eng = other if other is not None and switch_every and (k // switch_every) % 2 else engine
+        if other is not None and switch_every and k % switch_every == 0:
+            st = loads(dumps(st))
+        st, vals = eng.step(st, t, syms, cols, halted)
+        rows.append(vals)
+    return np.vstack(rows)
+
+
+def assert_close(a: np.ndarray, b: np.ndarray, names: list[str]) -> None:
+    for j, name in enumerate(names):
+        x, y = a[:, j], b[:, j]
+        assert np.array_equal(np.isnan(x), np.isnan(y)), f"{name}: NaN pattern differs"
+        ok = ~np.isnan(x)
+        rel = np.abs(x[ok] - y[ok]) / np.maximum(1.0, np.abs(x[ok]))
+        assert rel.max(initial=0.0) <= 1e-9, f"{name}: max relative difference {rel.max()}"
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 6])
+def test_compiled_step_equals_the_numpy_reference(seed):
+    bars, ref, ca = random_stream(seed, days=3)
+    fast, slow = FeatureEngine(ref, ca), FeatureEngine(ref, ca, compiled=False)
+    assert fast.fused is not None and slow.fused is None
+    assert fast.version == slow.version  # the same feature set, two implementations
+    a, b = stepped(fast, bars), stepped(slow, bars)
+    assert a.shape == (bars.num_rows, len(fast.names))
+    assert (~np.isnan(a)).sum() > 0.8 * a.size  # mostly warmed up: the comparison is not of NaNs
+    assert_close(a, b, fast.names)
+
+
+def test_engines_share_the_state_format():
+    bars, ref, ca = random_stream(7, days=2)
+    fast, slow = FeatureEngine(ref, ca), FeatureEngine(ref, ca, compiled=False)
+    assert_close(stepped(fast, bars, 13, slow), stepped(slow, bars), fast.names)
+
+
+def test_compiled_fold_is_the_online_step_bit_for_bit():
+    bars, ref, ca = random_stream(8, days=3)
+    eng = FeatureEngine(ref, ca)
+    table, st = fold(eng, bars)
+    online = stepped(FeatureEngine(ref, ca), bars).astype(np.float32)
+    batch = np.column_stack([table.column(n).to_numpy(zero_copy_only=False) for n in eng.names])
+    assert np.array_equal(batch, online, equal_nan=True)
+    _, st_ref = fold(FeatureEngine(ref, ca, compiled=False), bars)
+    np.testing.assert_allclose(st.last_out, st_ref.last_out, rtol=1e-9, atol=1e-12)  # same state at the end
+
+
+def test_a_custom_kernel_list_runs_the_numpy_kernels():
+    from features.kernels.momentum import RSI
+
+    assert FeatureEngine(kernels=[RSI()]).fused is None
+
+
+def test_stable_argsort_matches_numpy():
+    rng = np.random.default_rng(0)
+    for trial in range(300):
+        v = np.round(rng.standard_normal(int(rng.integers(1, 400))) * rng.choice([1e-4, 1.0, 1e6]), 2)
+        if trial % 3 == 0:
+            v[rng.random(len(v)) < 0.3] = -0.0  # ties, and -0.0 equal to 0.0
+        assert np.array_equal(stable_argsort(v), np.argsort(v, kind="stable")), trial
