@@ -132,6 +132,7 @@ def run(
             "ingest_per_minute_ms": float(np.mean(ingest_minute_ms)) if ingest_minute_ms else 0.0,
             "sink": "kafka" if bootstrap else "in-process",
             "store": "redis",
+            "per_cycle_ms": [{k: round(v, 2) for k, v in c.timings_ms.items()} for c in results if c.symbols],
             "target_p99_ms": 50,
             "goal_p99_ms": 10,
         }
