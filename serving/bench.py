@@ -117,6 +117,7 @@ def run(
         if m >= warmup_minutes:
             results.extend(out)
         sink.flush()
+        scorer.idle()
         between_cycles()
     summary = summarize(results)
     summary.update(

@@ -110,6 +110,7 @@ class KafkaScorerLoop:
                 commits[tp] = _meta(v)
         if commits:
             self.consumer.commit(commits)
+        self.proc.scorer.idle()
         between_cycles()
         return cycles
 

@@ -33,9 +33,11 @@ def replay_day(scorer: Scorer, lake: Lake, day: dt.date, use_ticks: bool | None 
                 quotes.slice(qi[k], qi[k + 1] - qi[k]) if quotes is not None else None,
             )
             out.extend(scorer.advance(m + NS_PER_MIN))
+            scorer.idle()
         return out
     bars = lake.read("bars_1m", [day])
     ts = bars.column("ts").cast(pa.int64())
     for m in np.unique(ts.to_numpy()):
         out.extend(scorer.advance(int(m), bars.filter(pc.equal(ts, int(m)))))
+        scorer.idle()
     return out

@@ -66,6 +66,12 @@ class LatestSignals:
             if len(self._pending) > 64:  # the cross-section keeps changing and nobody reads: bound the memory
                 self._fold()
 
+    def compact(self) -> None:
+        """Fold pending cycles into the view; the loops call it between cycles (via :meth:`Scorer.idle`), so the
+        backstop fold in :meth:`update` (65 cycles x 5,000 symbols: a 70-80 ms stall) never lands in a cycle."""
+        with self._lock:
+            self._fold()
+
     def _fold(self) -> None:
         for ts, syms, p, source in self._pending:
             self._view.update(zip(syms, ((ts, v, source) for v in p.tolist()), strict=True))
@@ -226,6 +232,10 @@ class Scorer:
             self.alert(f"model {self.model.version} returned non-finite values; fallback served")
             return fallback, "fallback"
         return p, "model"
+
+    def idle(self) -> None:
+        """Housekeeping for the time between cycles."""
+        self.latest.compact()
 
     @staticmethod
     def _signals(ts: int, syms: list[str], p: np.ndarray, version: str, source: str) -> pa.Table:
