@@ -19,7 +19,6 @@ import numpy as np
 import pyarrow as pa
 
 from features import fused
-from features.calendar_cache import open_ns
 from features.context import CONTEXT_BOUNDS, CONTEXT_FEATURES
 from features.fused import core as fused_core
 from features.kernels.crossasset import CrossAsset
@@ -31,6 +30,7 @@ from features.kernels.volume import OBV, VolumeTimeOfDay, VWAPDeviation
 from features.reference_step import INPUTS, reference_step
 from features.spec import FeatureSpec, Kernel, State
 from features.vix import VixSeries
+from marketdata.calendar import session_bounds_ns
 
 ENGINE_VERSION = 1
 
@@ -108,7 +108,7 @@ class FeatureEngine:
             self.add_vix(vix)
         # the compiled step (features.fused) for the default kernel list; the numpy kernels otherwise
         use = compiled and fused.supports(self.kernels)
-        self.fused = fused.params(self.kernels, self.warmup) if use else None
+        self.fused = fused.params(self.kernels, self.warmup, self.kernel_cols) if use else None
         self._index_cache: dict[str, int] = {}
         self._rows_cache: tuple | None = None
         self._index_cache_owner: int | None = None
@@ -260,7 +260,7 @@ class FeatureEngine:
         day = dt.datetime.fromtimestamp(ts / 1e9, dt.UTC).date()
         if day.toordinal() != st.session:
             self._start_session(st, day.toordinal())
-        return day, int((ts - open_ns(day)) // 60_000_000_000), self._rows(st, symbols)
+        return day, int((ts - session_bounds_ns(day)[0]) // 60_000_000_000), self._rows(st, symbols)
 
     def _rows(self, st: EngineState, symbols: list[str]) -> np.ndarray:
         """Registry rows of ``symbols``, registering new ones; reused while the minute's symbol list repeats

@@ -97,8 +97,9 @@ def sessions(start: dt.date, count: int) -> list[dt.date]:
     return out
 
 
+@lru_cache(maxsize=512)
 def session_bounds_ns(d: dt.date) -> tuple[int, int]:
-    """Open and close of session ``d`` as UTC epoch nanoseconds."""
+    """Open and close of session ``d`` as UTC epoch nanoseconds (cached: the feature engine asks every minute)."""
     o = dt.datetime.combine(d, OPEN, NY).astimezone(UTC)
     c = dt.datetime.combine(d, close_time(d), NY).astimezone(UTC)
     return int(o.timestamp()) * 1_000_000_000, int(c.timestamp()) * 1_000_000_000

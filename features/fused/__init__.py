@@ -51,7 +51,7 @@ class Params(NamedTuple):
     vtod_floor: float
     micro_alpha: float
     ffd_w: np.ndarray
-    ffd_col: int
+    col: np.ndarray  # first output column of each kernel (the engine's kernel_cols)
     x_windows: np.ndarray
     x_beta_alpha: float
     x_vol_alpha: float
@@ -63,7 +63,7 @@ def supports(kernels: list[Kernel]) -> bool:
     return tuple(type(k) for k in kernels) == FUSED_KERNELS
 
 
-def params(kernels: list[Kernel], warmup: np.ndarray) -> Params:
+def params(kernels: list[Kernel], warmup: np.ndarray, kernel_cols: list[tuple[int, int, list[str]]]) -> Params:
     roc, rsi, macd, ma = (
         cast(ROC, kernels[0]),
         cast(RSI, kernels[1]),
@@ -78,7 +78,6 @@ def params(kernels: list[Kernel], warmup: np.ndarray) -> Params:
     )
     vtod, mic, ffd = cast(VolumeTimeOfDay, kernels[8]), cast(SpreadImbalance, kernels[10]), cast(FFD, kernels[11])
     xa = cast(CrossAsset, kernels[12])
-    ffd_col = sum(len(k.outputs()) for k in kernels[:11])
     return Params(
         roc_w=np.array(roc.windows, np.int64),
         rsi_p=int(rsi.period),
@@ -96,7 +95,7 @@ def params(kernels: list[Kernel], warmup: np.ndarray) -> Params:
         vtod_floor=float(SD_FLOOR),
         micro_alpha=ewm_alpha(mic.halflife),
         ffd_w=np.ascontiguousarray(ffd.w, np.float64),
-        ffd_col=int(ffd_col),
+        col=np.array([a for a, _, _ in kernel_cols], np.int64),
         x_windows=np.array(xa.windows, np.int64),
         x_beta_alpha=ewm_alpha(xa.beta_halflife),
         x_vol_alpha=ewm_alpha(xa.vol_halflife),

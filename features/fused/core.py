@@ -63,44 +63,42 @@ def minute(ts, minute_, weekday, session, vix, use_vix, rows, X, halted, leader,
         uj[nu], pcs[nu] = j, pc
         nu += 1
     # ---- the per-symbol kernels, one kernel at a time over the updated symbols (few memory streams each)
-    c_rsi = p.roc_w.shape[0]
-    c_rv = c_rsi + 1 + 3 + 2 + 2 + 1
-    c_obv = c_rv + p.rv_alpha.shape[0]
+    col = p.col  # first column of each kernel, in default_kernels() order
     for q in range(nu):
         j = uj[q]
         i = rows[j]
-        roc(i, ret1[i], ks[0], p.roc_w, last_out[i], 0)
+        roc(i, ret1[i], ks[0], p.roc_w, last_out[i], col[0])
     for q in range(nu):
         j = uj[q]
         i = rows[j]
-        rsi(i, X[j, 3] - pcs[q], ks[1], p.rsi_p, last_out[i], c_rsi)
-        macd(i, X[j, 3], ks[2], p.macd_fast, p.macd_slow, p.macd_signal, last_out[i], c_rsi + 1)
+        rsi(i, X[j, 3] - pcs[q], ks[1], p.rsi_p, last_out[i], col[1])
+        macd(i, X[j, 3], ks[2], p.macd_fast, p.macd_slow, p.macd_signal, last_out[i], col[2])
     for q in range(nu):
         j = uj[q]
         i = rows[j]
-        moving_averages(i, X[j, 3], ks[3], p.ma_w, last_out[i], c_rsi + 4)
+        moving_averages(i, X[j, 3], ks[3], p.ma_w, last_out[i], col[3])
     for q in range(nu):
         j = uj[q]
         i = rows[j]
-        bollinger(i, X[j, 3], ks[4], p.bb_k, last_out[i], c_rsi + 6)
+        bollinger(i, X[j, 3], ks[4], p.bb_k, last_out[i], col[4])
     for q in range(nu):
         j = uj[q]
         i = rows[j]
-        atr(i, X[j, 1], X[j, 2], X[j, 3], pcs[q], ks[5], p.atr_p, last_out[i], c_rsi + 8)
-        realized_vol(i, ret1[i], ks[6], p.rv_alpha, last_out[i], c_rv)
-        obv(i, ret1[i], X[j, 4], ks[7], p.obv_w, p.obv_alpha, last_out[i], c_obv)
+        atr(i, X[j, 1], X[j, 2], X[j, 3], pcs[q], ks[5], p.atr_p, last_out[i], col[5])
+        realized_vol(i, ret1[i], ks[6], p.rv_alpha, last_out[i], col[6])
+        obv(i, ret1[i], X[j, 4], ks[7], p.obv_w, p.obv_alpha, last_out[i], col[7])
     for q in range(nu):
         j = uj[q]
         i = rows[j]
-        volume_tod(i, X[j, 4], minute_, ks[8], p.vtod_a_day, p.vtod_a_all, p.vtod_floor, last_out[i], c_obv + 1)
+        volume_tod(i, X[j, 4], minute_, ks[8], p.vtod_a_day, p.vtod_a_all, p.vtod_floor, last_out[i], col[8])
     for q in range(nu):
         j = uj[q]
         i = rows[j]
-        vwap_dev(i, X[j, 3], X[j, 5], X[j, 4], session, ks[9], last_out[i], c_obv + 2)
+        vwap_dev(i, X[j, 3], X[j, 5], X[j, 4], session, ks[9], last_out[i], col[9])
     for q in range(nu):
         j = uj[q]
         i = rows[j]
-        micro(i, X[j, 6], X[j, 7], X[j, 8], X[j, 9], ks[10], p.micro_alpha, last_out[i], c_obv + 4)
+        micro(i, X[j, 6], X[j, 7], X[j, 8], X[j, 9], ks[10], p.micro_alpha, last_out[i], col[10])
     for q in range(nu):
         j = uj[q]
         i = rows[j]
@@ -148,8 +146,7 @@ def minute(ts, minute_, weekday, session, vix, use_vix, rows, X, halted, leader,
         order = stable_argsort(vals)
         for q in range(cnt):
             rank[idx[order[q]]] = q / (cnt - 1)
-    ffd_col = p.ffd_col
-    xc = ffd_col + 1
+    ffd_col, xc = col[11], col[12]
     for j in range(m):
         i = rows[j]
         if not upd[i]:

@@ -16,9 +16,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from features import fused
-from features.calendar_cache import open_ns
 from features.fused.core import fold_minutes
 from features.reference_step import INPUTS
+from marketdata.calendar import session_bounds_ns
 
 if TYPE_CHECKING:
     from features.engine import EngineState, FeatureEngine
@@ -65,7 +65,7 @@ def compiled_fold(
         if a in starts:
             idx = st.index()
             reg_of = np.array([idx.get(s, -1) for s in uniq], np.int64)
-        minutes = (grid[a:b] - open_ns(dt.date.fromordinal(EPOCH_ORDINAL + int(day[a])))) // 60_000_000_000
+        minutes = (grid[a:b] - session_bounds_ns(dt.date.fromordinal(EPOCH_ORDINAL + int(day[a])))[0]) // 60_000_000_000
         weekdays = (day[a:b] + 3) % 7  # 1970-01-01 was a Thursday (weekday 3)
         lo, hi = bounds[a], bounds[b]
         extra = engine.extra_arrays(st)
