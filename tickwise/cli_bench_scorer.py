@@ -1,12 +1,12 @@
 """`tickwise bench scorer`."""
 
-import json
 import os
-from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from tickwise.bench_io import JSON_OPTION, write_json
 
 console = Console()
 
@@ -14,7 +14,7 @@ console = Console()
 def bench_scorer(
     symbols: int = typer.Option(5000, help="Cross-section size."),
     cycles: int = typer.Option(60, help="Measured cycles (minutes) after a 30-minute warm-up."),
-    json_path: str = typer.Option("", "--json", help="Write the figures as JSON here."),
+    json_path: str = JSON_OPTION,
     redis_url: str = typer.Option(
         os.environ.get("TICKWISE_REDIS_URL", "redis://127.0.0.1:6390/0"),
         help="Real Redis (start one with `make services`).",
@@ -49,8 +49,7 @@ def bench_scorer(
         f"target P99 < 50 ms: {'met' if res['p99_ms'] < 50 else 'NOT met'}; goal <= 10 ms: "
         f"{'met' if res['p99_ms'] <= 10 else 'not met'}"
     )
-    if json_path:
-        Path(json_path).write_text(json.dumps(res, indent=2))
+    write_json(json_path, res)
 
 
 def bench_e2e(
@@ -58,7 +57,7 @@ def bench_e2e(
     minutes: int = typer.Option(5, help="Market minutes to replay."),
     speed: float = typer.Option(1.0, help="Times real time (1 = a live feed)."),
     lateness_ms: int = typer.Option(2000, help="Allowed lateness of the scorer's watermark."),
-    json_path: str = typer.Option("", "--json", help="Write the figures as JSON here."),
+    json_path: str = JSON_OPTION,
     redis_url: str = typer.Option(
         os.environ.get("TICKWISE_REDIS_URL", "redis://127.0.0.1:6390/0"), help="Real Redis ('' = in-process)."
     ),
@@ -85,5 +84,4 @@ def bench_e2e(
         f"{res['processing_p99_ms']:.1f}",
     )
     console.print(t)
-    if json_path:
-        Path(json_path).write_text(json.dumps(res, indent=2))
+    write_json(json_path, res)

@@ -1,14 +1,14 @@
 """Data subcommands: simulate, ingest, aggregate, validate, bench simulator."""
 
 import datetime as dt
-import json
 import time
-from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from tickwise.bench_io import JSON_OPTION, write_json
 
 console = Console()
 
@@ -231,7 +231,7 @@ bench_app = typer.Typer(help="Benchmarks that print the figures the issues name.
 @bench_app.command("simulator")
 def bench_simulator(
     out: str = typer.Option("", help="Scratch lake (default: a temp dir, removed after)."),
-    json_path: str = typer.Option("", "--json", help="Also write the figures as JSON here."),
+    json_path: str = JSON_OPTION,
 ) -> None:
     """Bars for 5,000 symbols x 1 day (target <= 10 s) and ticks for 500 symbols x 1 day (target <= 60 s)."""
     import tempfile
@@ -269,8 +269,7 @@ def bench_simulator(
         str(ticks_s <= 60),
     )
     console.print(t)
-    if json_path:
-        Path(json_path).write_text(json.dumps(res, indent=2))
+    write_json(json_path, res)
 
 
 def register(app: typer.Typer) -> None:

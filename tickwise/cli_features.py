@@ -5,6 +5,8 @@ import time
 import typer
 from rich.console import Console
 
+from tickwise.bench_io import JSON_OPTION, write_json
+
 console = Console()
 
 _BARS = typer.Option(..., "--bars", help="bars_1m: a Parquet file, a folder of them, or a lake root.")
@@ -71,14 +73,12 @@ def replay(
 
 def bench_features(
     symbols: int = typer.Option(5000, help="Universe size for the simulated day."),
-    json_path: str = typer.Option("", "--json", help="Also write the figures as JSON here."),
+    json_path: str = JSON_OPTION,
 ) -> None:
     """Offline rate (one core) vs a per-symbol TA-Lib loop, online step p50/p99, peak memory, on 1 simulated day.
 
     The offline rate is the whole batch fold (bars in, features_1m table out) with the compiled engine; the numpy
     reference kernels' rate is printed beside it."""
-    import json
-    from pathlib import Path
 
     import pyarrow as pa
     from rich.table import Table
@@ -101,8 +101,7 @@ def bench_features(
     t.add_row("online step p99 (ms)", f"{res['online_step_p99_ms']}", "<= 2, goal <= 0.5")
     t.add_row("peak RSS (MB)", f"{res['peak_rss_mb']:,}", "< 4096")
     console.print(t)
-    if json_path:
-        Path(json_path).write_text(json.dumps(res, indent=2))
+    write_json(json_path, res)
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:

@@ -1,11 +1,12 @@
 """Modeling subcommands: walkforward (and its benchmark)."""
 
-import json
 import time
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from tickwise.bench_io import JSON_OPTION, peak_rss_gb, write_json
 
 console = Console()
 
@@ -66,10 +67,9 @@ def walkforward(
 def bench_walkforward(
     symbols: int = typer.Option(500, help="Universe size."),
     days: int = typer.Option(20, help="Sessions."),
-    json_path: str = typer.Option("", "--json", help="Also write the figures as JSON here."),
+    json_path: str = JSON_OPTION,
 ) -> None:
     """Wall time and peak memory of a walk-forward on a simulated market (target: 500 x 20 in < 10 minutes)."""
-    import resource
     import tempfile
 
     import pyarrow as pa
@@ -83,7 +83,7 @@ def bench_walkforward(
     with tempfile.TemporaryDirectory() as tmp:
         res = run(bars, sim.reference(), sim.corporate_actions(), tmp, WalkForwardConfig())
     secs = time.perf_counter() - t0
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = peak_rss_gb() * 1024
     fig = {
         "symbols": symbols,
         "days": days,
@@ -94,9 +94,7 @@ def bench_walkforward(
         "target_seconds": 600,
     }
     console.print(fig)
-    if json_path:
-        with open(json_path, "w") as f:
-            json.dump(fig, f, indent=2)
+    write_json(json_path, fig)
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
@@ -110,17 +108,13 @@ def bench_backtest(
     symbols: int = typer.Option(5000, help="Cross-section size."),
     days: int = typer.Option(21, help="Sessions (21 = one month)."),
     k: int = typer.Option(50, help="Names per side per minute."),
-    json_path: str = typer.Option("", "--json", help="Also write the figures as JSON here."),
+    json_path: str = JSON_OPTION,
 ) -> None:
     """The cost-aware backtest on a month of out-of-sample predictions for the whole universe (< 60 s target)."""
-    import resource
 
     import numpy as np
 
     from modeling.backtest import backtest
-
-    def peak_rss_gb() -> float:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
     rng = np.random.default_rng(0)
     n_min = days * 390
@@ -149,21 +143,17 @@ def bench_backtest(
         f"backtest of {rows:,} rows in [bold]{took:.1f} s[/bold] (target < 60 s: {'met' if took < 60 else 'NOT met'}); "
         f"peak RSS {out['peak_rss_gb']} GB; {res.metrics['n_minutes']:,} minutes traded"
     )
-    if json_path:
-        from pathlib import Path
-
-        Path(json_path).write_text(json.dumps(out, indent=2))
+    write_json(json_path, out)
 
 
 def bench_dataset(
     symbols: int = typer.Option(5000, help="Universe size."),
     days: int = typer.Option(20, help="Sessions."),
     cusum: float = typer.Option(2.0, help="CUSUM event threshold in sigmas (events sample the bars)."),
-    json_path: str = typer.Option("", "--json", help="Also write the figures as JSON here."),
+    json_path: str = JSON_OPTION,
 ) -> None:
     """Build the float32, event-sampled training set for a universe day by day; print its size and peak memory
     (target: 5,000 symbols x 20 days in 8 GB)."""
-    import resource
 
     import numpy as np
     from rich.progress import Progress
@@ -190,7 +180,7 @@ def bench_dataset(
             p.advance(task)
     X = np.concatenate([q[0] for q in parts])
     secs = time.perf_counter() - t0
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    rss = peak_rss_gb()
     fig = {
         "symbols": symbols,
         "days": days,
@@ -205,6 +195,4 @@ def bench_dataset(
     }
     console.print(fig)
     console.print(f"peak memory {rss:.2f} GB (target 8 GB: {'met' if rss < 8 else 'NOT met'})")
-    if json_path:
-        with open(json_path, "w") as f:
-            json.dump(fig, f, indent=2)
+    write_json(json_path, fig)
