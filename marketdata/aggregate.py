@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from marketdata.buffers import _ffill_index, rejects_table
+from marketdata.buffers import _ffill_index, bars_table, rejects_table
 from marketdata.partials import (
     PV_SCALE,
     QUOTE_PARTS,
@@ -33,7 +33,7 @@ from marketdata.partials import (
     held_from_arrays,
     held_to_arrays,
 )
-from marketdata.schemas import BARS_1M, NS_PER_MIN, REJECTS, TS
+from marketdata.schemas import NS_PER_MIN, REJECTS
 
 SEQ_BITS = 40
 
@@ -261,32 +261,7 @@ class BarAggregator:
         if len(self._rank) != len(names):  # symbols by name: recomputed only when a new symbol appears
             self._rank = np.empty(len(names), np.int64)
             self._rank[np.argsort(names)] = np.arange(len(names))
-        rank = self._rank
-        order = np.lexsort((rank[code], end))  # minute by minute, symbols by name: independent of arrival order
-        code, end, ohlc, halted, nbbo = code[order], end[order], ohlc[order], halted[order], nbbo[order]
-
-        def f(a: np.ndarray) -> pa.Array:
-            return pa.array(a, pa.float64(), mask=np.isnan(a))
-
-        return pa.table(
-            {
-                "symbol": pa.array(names[code].tolist() if len(code) else [], pa.string()),
-                "ts": pa.array(end, pa.int64()).cast(TS),
-                "open": ohlc[:, 0],
-                "high": ohlc[:, 1],
-                "low": ohlc[:, 2],
-                "close": ohlc[:, 3],
-                "volume": ohlc[:, 4],
-                "vwap": ohlc[:, 5],
-                "trades": ohlc[:, 6].astype(np.int32),
-                "bid": f(nbbo[:, 0]),
-                "ask": f(nbbo[:, 1]),
-                "bid_size": f(nbbo[:, 2]),
-                "ask_size": f(nbbo[:, 3]),
-                "halted": halted,
-            },
-            schema=BARS_1M,
-        )
+        return bars_table(names, self._rank, code, end, ohlc, halted, nbbo)
 
 
 def aggregate(

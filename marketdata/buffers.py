@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from marketdata.schemas import REJECTS
+from marketdata.schemas import BARS_1M, REJECTS, TS
 
 
 @dataclass
@@ -44,4 +44,34 @@ def rejects_table(source: str, table: pa.Table, mask: np.ndarray, reason: np.nda
             "reason": pa.array(reasons.tolist(), pa.string()),
         },
         schema=REJECTS,
+    )
+
+
+def bars_table(names, rank, code, end, ohlc, halted, nbbo) -> pa.Table:  # type: ignore[no-untyped-def]
+    """Finalized bar arrays as a ``bars_1m`` table, minute by minute, symbols by name (``rank``), so the table
+    does not depend on arrival order."""
+    order = np.lexsort((rank[code], end))  # minute by minute, symbols by name: independent of arrival order
+    code, end, ohlc, halted, nbbo = code[order], end[order], ohlc[order], halted[order], nbbo[order]
+
+    def f(a: np.ndarray) -> pa.Array:
+        return pa.array(a, pa.float64(), mask=np.isnan(a))
+
+    return pa.table(
+        {
+            "symbol": pa.array(names[code].tolist() if len(code) else [], pa.string()),
+            "ts": pa.array(end, pa.int64()).cast(TS),
+            "open": ohlc[:, 0],
+            "high": ohlc[:, 1],
+            "low": ohlc[:, 2],
+            "close": ohlc[:, 3],
+            "volume": ohlc[:, 4],
+            "vwap": ohlc[:, 5],
+            "trades": ohlc[:, 6].astype(np.int32),
+            "bid": f(nbbo[:, 0]),
+            "ask": f(nbbo[:, 1]),
+            "bid_size": f(nbbo[:, 2]),
+            "ask_size": f(nbbo[:, 3]),
+            "halted": halted,
+        },
+        schema=BARS_1M,
     )
