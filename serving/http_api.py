@@ -71,8 +71,9 @@ def serve_http(scorer: Scorer, metrics: Metrics, host: str = "127.0.0.1", port: 
                 self._json(200, {s: {"ts": t, "p_up": p, "source": src} for s, (t, p, src) in scorer.latest.items()})
             elif path.startswith("/signals/"):
                 sym = path.split("/", 2)[2]
-                if sym in scorer.latest:
-                    t, p, src = scorer.latest[sym]
+                hit = scorer.latest.get(sym)
+                if hit is not None:
+                    t, p, src = hit
                     self._json(200, {"symbol": sym, "ts": t, "p_up": p, "source": src})
                 else:
                     self._json(404, {"error": f"no signal for {sym!r}"})

@@ -85,11 +85,11 @@ class LatestSignals:
     def items(self):  # type: ignore[no-untyped-def]
         return self.snapshot().items()
 
-    def __contains__(self, symbol: str) -> bool:
-        return symbol in self.snapshot()
-
-    def __getitem__(self, symbol: str) -> tuple[int, float, str]:
-        return self.snapshot()[symbol]
+    def get(self, symbol: str) -> tuple[int, float, str] | None:
+        """One symbol's newest signal, without copying the whole view."""
+        with self._lock:
+            self._fold()
+            return self._view.get(symbol)
 
 
 class ModelRefused(ValueError):
