@@ -110,7 +110,6 @@ class FeatureEngine:
         use = compiled and fused.supports(self.kernels)
         self.fused = fused.params(self.kernels, self.warmup, self.kernel_cols) if use else None
         self._index_cache: dict[str, int] = {}
-        self._rows_cache: tuple | None = None
         self._index_cache_owner: int | None = None
 
     # ---- configuration -------------------------------------------------------------------------------------
@@ -263,20 +262,12 @@ class FeatureEngine:
         return day, int((ts - session_bounds_ns(day)[0]) // 60_000_000_000), self._rows(st, symbols)
 
     def _rows(self, st: EngineState, symbols: list[str]) -> np.ndarray:
-        """Registry rows of ``symbols``, registering new ones; reused while the minute's symbol list repeats
-        (a live cross-section usually does), which saves a dictionary look-up per symbol per minute."""
-        c = self._rows_cache
-        if c is not None and c[0] is st.symbols and c[1] == len(st.symbols) and c[2] == symbols:
-            return c[3]
-        idx = st.index()
+        """Registry rows of ``symbols``, registering new ones (one dictionary look-up per symbol)."""
         try:
-            rows = np.fromiter(map(idx.__getitem__, symbols), np.int64, len(symbols))
+            return np.fromiter(map(st.index().__getitem__, symbols), np.int64, len(symbols))
         except KeyError:  # a symbol not seen before: register the newcomers, then look up again
             self._register(st, symbols)
-            idx = st.index()
-            rows = np.fromiter(map(idx.__getitem__, symbols), np.int64, len(symbols))
-        self._rows_cache = (st.symbols, len(st.symbols), list(symbols), rows)
-        return rows
+            return np.fromiter(map(st.index().__getitem__, symbols), np.int64, len(symbols))
 
     @staticmethod
     def engine_arrays(st: EngineState) -> tuple:
