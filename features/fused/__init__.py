@@ -56,6 +56,7 @@ class Params(NamedTuple):
     x_beta_alpha: float
     x_vol_alpha: float
     x_rank_w: int
+    x_beta_clip: float
     warmup: np.ndarray
 
 
@@ -100,6 +101,7 @@ def params(kernels: list[Kernel], warmup: np.ndarray, kernel_cols: list[tuple[in
         x_beta_alpha=ewm_alpha(xa.beta_halflife),
         x_vol_alpha=ewm_alpha(xa.vol_halflife),
         x_rank_w=int(xa.rank_window),
+        x_beta_clip=float(xa.beta_clip),
         warmup=np.asarray(warmup, np.int64),
     )
 

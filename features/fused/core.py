@@ -164,7 +164,7 @@ def minute(ts, minute_, weekday, session, vix, use_vix, rows, X, halted, leader,
         x_cov[i] = x_cov[i] + a * (ret1[i] * lrz - x_cov[i])
         x_var[i] = x_var[i] + a * (lrz * lrz - x_var[i])
         x_n[i] += 1
-        beta = x_cov[i] / x_var[i] if x_var[i] > 0 else 0.0
+        beta = min(max(x_cov[i] / x_var[i] if x_var[i] > 0 else 0.0, -p.x_beta_clip), p.x_beta_clip)
         if lead == i:
             beta = 1.0
         f[xc + 2 * nw] = beta if has else NAN

@@ -21,9 +21,11 @@ class CrossAsset(Kernel):
         beta_halflife: int = 60,
         vol_halflife: int = 30,
         rank_window: int = 5,
+        beta_clip: float = 20.0,
     ):
         self.windows, self.beta_halflife, self.vol_halflife = windows, beta_halflife, vol_halflife
         self.rank_window = rank_window
+        self.beta_clip = beta_clip  # an EWM beta against a leader that barely moved is noise, not a +-40 exposure
 
     def params(self) -> dict:
         return {
@@ -31,13 +33,14 @@ class CrossAsset(Kernel):
             "beta_halflife": self.beta_halflife,
             "vol_halflife": self.vol_halflife,
             "rank_window": self.rank_window,
+            "beta_clip": self.beta_clip,
         }
 
     def outputs(self) -> list[FeatureSpec]:
         out = [FeatureSpec(f"spy_ret_{w}", self.name, 1, -1.0, 10.0) for w in self.windows]
         out += [FeatureSpec(f"lead_ret_{w}", self.name, 1, -1.0, 10.0) for w in self.windows]
         out += [
-            FeatureSpec("beta_lead", self.name, 30, -20.0, 20.0),
+            FeatureSpec("beta_lead", self.name, 30, -self.beta_clip, self.beta_clip),
             FeatureSpec("resid_ret_1", self.name, 30, -5.0, 5.0),
             FeatureSpec(f"xs_rank_ret_{self.rank_window}", self.name, self.rank_window + 1, 0.0, 1.0),
             FeatureSpec("mkt_vol", self.name, 1, 0.0, 1.0),
@@ -84,7 +87,7 @@ class CrossAsset(Kernel):
         commit(st, "var", var, x.upd)
         commit(st, "n", st["n"] + 1, x.upd)
         with np.errstate(divide="ignore", invalid="ignore"):
-            beta = np.where(var > 0, cov / var, 0.0)
+            beta = np.clip(np.where(var > 0, cov / var, 0.0), -self.beta_clip, self.beta_clip)
         beta = np.where(lead == np.arange(n), 1.0, beta)  # a leader against itself
         out["beta_lead"] = np.where(has_lead, beta, np.nan)
         out["resid_ret_1"] = x.ret1 - beta * lr

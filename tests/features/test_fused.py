@@ -2,6 +2,7 @@
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from features.batch import cross_sections, fold
@@ -76,3 +77,28 @@ def test_stable_argsort_matches_numpy():
         if trial % 3 == 0:
             v[rng.random(len(v)) < 0.3] = -0.0  # ties, and -0.0 equal to 0.0
         assert np.array_equal(stable_argsort(v), np.argsort(v, kind="stable")), trial
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "numpy-reference"])
+def test_beta_against_a_leader_that_barely_moves_is_clipped(compiled):
+    import datetime as dt
+
+    from marketdata.calendar import bar_stamps
+    from marketdata.schemas import BARS_1M
+
+    ts = bar_stamps(dt.date(2026, 3, 2))[:80]
+    spy = 100 * np.exp(np.cumsum(np.tile([1e-5, -1e-5], 40)))  # the leader hardly moves...
+    stock = 50 * np.exp(np.cumsum(np.tile([1e-3, -1e-3], 40)))  # ...and the stock moves 100x as much with it
+    rows = []
+    for sym, px in (("SPY", spy), ("AAA", stock)):
+        for t, c in zip(ts, px, strict=True):
+            rows.append((sym, int(t), c, c, c, c, 1000.0, c, 10, c - 0.01, c + 0.01, 100.0, 100.0, False))
+    cols = list(zip(*rows, strict=True))
+    bars = pa.table({f.name: pa.array(v).cast(f.type) for f, v in zip(BARS_1M, cols, strict=True)}, schema=BARS_1M)
+    eng = FeatureEngine(compiled=compiled)
+    table, _ = fold(eng, bars)
+    beta = table.filter(pc.equal(table.column("symbol"), "AAA")).column("beta_lead").to_numpy(
+        zero_copy_only=False
+    )
+    beta = beta[~np.isnan(beta)]
+    assert len(beta) > 20 and np.all(np.abs(beta) <= 20.0) and np.isclose(beta.max(), 20.0)
