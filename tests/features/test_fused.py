@@ -97,8 +97,6 @@ def test_beta_against_a_leader_that_barely_moves_is_clipped(compiled):
     bars = pa.table({f.name: pa.array(v).cast(f.type) for f, v in zip(BARS_1M, cols, strict=True)}, schema=BARS_1M)
     eng = FeatureEngine(compiled=compiled)
     table, _ = fold(eng, bars)
-    beta = table.filter(pc.equal(table.column("symbol"), "AAA")).column("beta_lead").to_numpy(
-        zero_copy_only=False
-    )
+    beta = table.filter(pc.equal(table.column("symbol"), "AAA")).column("beta_lead").to_numpy(zero_copy_only=False)
     beta = beta[~np.isnan(beta)]
     assert len(beta) > 20 and np.all(np.abs(beta) <= 20.0) and np.isclose(beta.max(), 20.0)
