@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from features.engine import INPUTS, EngineState, FeatureEngine
-from features.fused.fold import compiled_fold
+from features.fused.driver import Prepared, compiled_fold, float32_array, minute_grid_of
 from marketdata.calendar import bar_stamps, is_session, session_of
 from marketdata.schemas import TS
 
@@ -23,9 +23,12 @@ def minute_grid(ts: np.ndarray) -> np.ndarray:
     return np.union1d(np.concatenate(grid) if grid else np.empty(0, np.int64), np.unique(ts))
 
 
-def cross_sections(bars: pa.Table) -> Iterator[tuple[int, list[str], dict[str, np.ndarray], np.ndarray]]:
+def cross_sections(
+    bars: pa.Table, presorted: bool = False
+) -> Iterator[tuple[int, list[str], dict[str, np.ndarray], np.ndarray]]:
     """``(ts, symbols, columns, halted)`` for every grid minute, in time order (empty minutes included)."""
-    bars = bars.sort_by([("ts", "ascending"), ("symbol", "ascending")])
+    if not presorted:
+        bars = bars.sort_by([("ts", "ascending"), ("symbol", "ascending")])
     ts = bars.column("ts").cast(pa.int64()).to_numpy()
     sym = np.asarray(bars.column("symbol").to_pylist(), dtype=object)
     cols = {c: bars.column(c).to_numpy(zero_copy_only=False).astype(float) for c in INPUTS}
@@ -45,8 +48,7 @@ def features_table(engine: FeatureEngine, symbols, ts, rows: list[np.ndarray] | 
     stamp = ts.cast(TS) if isinstance(ts, pa.ChunkedArray | pa.Array) else pa.array(np.asarray(ts, np.int64)).cast(TS)
     arrays = {"symbol": sym.cast(pa.string()), "ts": stamp}
     for j, name in enumerate(engine.names):
-        v = values[:, j].astype(np.float32, copy=False)
-        arrays[name] = pa.array(v, pa.float32(), mask=np.isnan(v))
+        arrays[name] = float32_array(np.ascontiguousarray(values[:, j], np.float32))
     return pa.table(arrays)
 
 
@@ -57,7 +59,9 @@ def fold(
     on_minute: Callable[[int], None] | None = None,
     counts: list[np.ndarray] | None = None,
 ) -> tuple[pa.Table, EngineState]:
-    """Offline features for ``bars`` (continuing from ``state`` if given): the reference batch path.
+    """Offline features for ``bars`` (continuing from ``state`` if given), row for row with ``bars`` (in
+    their order, whatever it is: the lake stores a day symbol by symbol); bars at or before the state's last
+    minute are skipped.
 
     ``counts``, when given, receives per emitted row how many bars the symbol has updated with (warm-up checks).
     """
@@ -65,23 +69,25 @@ def fold(
     if st.last_ts:
         bars = bars.filter(pc.greater(bars.column("ts").cast(pa.int64()), st.last_ts))
     if engine.fused is not None:
-        bars = bars.sort_by([("ts", "ascending"), ("symbol", "ascending")])
-        grid = minute_grid(bars.column("ts").cast(pa.int64()).to_numpy())
-        values, nupd = compiled_fold(engine, bars, grid, st, on_minute)
+        prep = Prepared(bars)
+        values, nupd = compiled_fold(engine, prep, minute_grid_of(prep.ts), st, on_minute)
         if counts is not None:
             counts.append(nupd)
         return features_table(engine, bars.column("symbol"), bars.column("ts"), values), st
-    out_sym: list = []
-    out_ts: list = []
+    # the numpy reference: step minute by minute over the time-sorted bars, then put rows back in input order
+    order = pc.sort_indices(bars, [("ts", "ascending"), ("symbol", "ascending")]).to_numpy()
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(len(order))
     rows: list[np.ndarray] = []
-    for t, syms, cols, halted in cross_sections(bars):
+    nupd_rows: list[np.ndarray] = []
+    for t, syms, cols, halted in cross_sections(bars.take(order), presorted=True):
         st, vals = engine.step(st, t, syms, cols, halted)
         if syms:
-            if counts is not None:
-                counts.append(st.nupd[[st.index()[s] for s in syms]])
-            out_sym.extend(syms)
-            out_ts.extend([t] * len(syms))
+            nupd_rows.append(st.nupd[[st.index()[s] for s in syms]])
             rows.append(vals)
         if on_minute:
             on_minute(t)
-    return features_table(engine, out_sym, out_ts, rows), st
+    values = (np.vstack(rows) if rows else np.empty((0, len(engine.names))))[inverse]
+    if counts is not None:
+        counts.append(np.concatenate(nupd_rows)[inverse] if nupd_rows else np.empty(0, np.int64))
+    return features_table(engine, bars.column("symbol"), bars.column("ts"), values), st

@@ -32,7 +32,7 @@ from features.spec import FeatureSpec, Kernel, State
 from features.vix import VixSeries
 from marketdata.calendar import session_bounds_ns
 
-ENGINE_VERSION = 1
+ENGINE_VERSION = 2  # 2: state arrays are symbol-last, look-back rings a power of two wide
 
 
 def default_kernels() -> list[Kernel]:
@@ -63,7 +63,7 @@ class EngineState:
     last_session: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     last_upd_ts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     nupd: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    last_out: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    last_out: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (kernel features, n): last values
     session: int = -1  # ordinal of the current session date
     last_ts: int = 0
     _index: dict[str, int] = field(default_factory=dict, repr=False)
@@ -167,7 +167,7 @@ class FeatureEngine:
     def new_state(self) -> EngineState:
         st = EngineState()
         st.kernels = [k.init(0) for k in self.kernels]
-        st.last_out = np.zeros((0, self.n_kernel_features))
+        st.last_out = np.zeros((self.n_kernel_features, 0))
         return st
 
     def _register(self, st: EngineState, names: list[str]) -> None:
@@ -182,15 +182,15 @@ class FeatureEngine:
         for k, ks in zip(self.kernels, st.kernels, strict=True):
             fresh = k.init(m)
             for key, arr in fresh.items():
-                if not key.startswith("_"):
-                    ks[key] = np.concatenate([ks[key], arr]) if key in ks else arr
+                if not key.startswith("_"):  # the symbol axis is the last one
+                    ks[key] = np.concatenate([ks[key], arr], axis=-1) if key in ks else arr
                 elif key not in ks:
                     ks[key] = arr
         st.last_close = np.concatenate([st.last_close, np.full(m, np.nan)])
         st.last_session = np.concatenate([st.last_session, np.full(m, -1, np.int64)])
         st.last_upd_ts = np.concatenate([st.last_upd_ts, np.zeros(m, np.int64)])
         st.nupd = np.concatenate([st.nupd, np.zeros(m, np.int64)])
-        st.last_out = np.vstack([st.last_out, np.full((m, self.n_kernel_features), np.nan)])
+        st.last_out = np.hstack([st.last_out, np.full((self.n_kernel_features, m), np.nan)])
 
     def _start_session(self, st: EngineState, day: int) -> None:
         """Apply the day's corporate actions to every registered symbol's state, before its first bar."""
@@ -242,6 +242,7 @@ class FeatureEngine:
             np.asarray(halted, bool),
             extra["leader"],
             extra["spy"],
+            extra["lslot"],
             extra["sector_id"],
             self.engine_arrays(st),
             fused.state_tuples(self.kernels, st.kernels),
@@ -250,6 +251,20 @@ class FeatureEngine:
         )
         st.last_ts = ts
         return st, out
+
+    def begin_day(self, st: EngineState, ts: int, new_symbols: list[str]) -> None:
+        """The batch fold's day start: the session's corporate actions, then the day's newcomers registered
+        up front (in the order the online step would meet them)."""
+        if ts <= st.last_ts:
+            raise ValueError(f"minute {ts} is not after the last one stepped ({st.last_ts})")
+        day = dt.datetime.fromtimestamp(ts / 1e9, dt.UTC).date().toordinal()
+        if day != st.session:
+            self._start_session(st, day)
+        self._register(st, new_symbols)
+
+    def vix_series(self, grid: np.ndarray) -> np.ndarray:
+        """``mkt_vol``'s VIX value at each minute of ``grid`` (NaN when no VIX series is used)."""
+        return np.array([self.vix_at(int(t)) for t in grid]) if self.uses_vix else np.full(len(grid), np.nan)
 
     def begin_minute(self, st: EngineState, ts: int, symbols: list[str]) -> tuple[dt.date, int, np.ndarray]:
         """Checks, the session's corporate actions, registration; the UTC date, minutes since the open, and the
@@ -274,14 +289,18 @@ class FeatureEngine:
         return (st.last_close, st.last_session, st.last_upd_ts, st.nupd, st.last_out)
 
     def extra_arrays(self, st: EngineState) -> dict:
-        """Leader and sector indices aligned with the registry (cached until the registry grows)."""
+        """Leader and sector indices aligned with the registry, and each leader's slot among the leaders (-1 for
+        a symbol nobody follows); cached until the registry grows."""
         if self._index_cache_owner != len(st.symbols) or getattr(self, "_cache_id", None) != id(st):
             idx = st.index()
             spy = idx.get("SPY", -1)
             leader = np.array([idx.get(self.leader_of.get(s, "SPY"), spy) for s in st.symbols], np.int64)
             sec_code = {s: i for i, s in enumerate(self.sectors)}
             sector = np.array([sec_code.get(self.sector_of.get(s, ""), -1) for s in st.symbols], np.int64)
-            self._extra_cache = {"leader": leader, "spy": spy, "sector_id": sector}
+            leaders = np.unique(np.r_[leader, spy])
+            lslot = np.full(len(st.symbols), -1, np.int64)
+            lslot[leaders[leaders >= 0]] = np.arange((leaders >= 0).sum())
+            self._extra_cache = {"leader": leader, "spy": spy, "sector_id": sector, "lslot": lslot}
             self._index_cache_owner = len(st.symbols)
             self._cache_id = id(st)
         return dict(self._extra_cache)

@@ -66,16 +66,16 @@ def reference_step(
         bool(first_today[rows].any()) if len(rows) else False,
         extra,
     )
-    fresh = np.empty((n, engine.n_kernel_features))
+    fresh = np.empty((engine.n_kernel_features, n))
     for k, ks, (a, _b, names) in zip(engine.kernels, st.kernels, engine.kernel_cols, strict=True):
         out = k.step(ks, x)
         for j, name in enumerate(names):
-            fresh[:, a + j] = out[name]
+            fresh[a + j] = out[name]
     if engine.uses_vix:
-        fresh[:, engine.mkt_vol_col] = engine.vix_at(ts)
+        fresh[engine.mkt_vol_col] = engine.vix_at(ts)
     nupd = st.nupd + upd
-    fresh[nupd[:, None] < engine.warmup[None, :]] = np.nan
-    np.copyto(st.last_out, fresh, where=upd[:, None])
+    fresh[nupd[None, :] < engine.warmup[:, None]] = np.nan
+    np.copyto(st.last_out, fresh, where=upd)
     st.nupd = nupd
     st.last_close = np.where(upd, full["close"], st.last_close)
     st.last_session = np.where(upd, st.session, st.last_session)
@@ -84,4 +84,4 @@ def reference_step(
     stale = (ts - st.last_upd_ts[rows]) / 60e9
     sector = extra["sector_id"][rows]
     ctx = context_columns(minute, day.weekday(), halted, stale, rows, sector)
-    return np.hstack([st.last_out[rows], ctx])
+    return np.hstack([st.last_out[:, rows].T, ctx])

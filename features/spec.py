@@ -1,7 +1,8 @@
 """Feature specs and the kernel interface.
 
-A kernel owns state arrays whose first axis is the symbol (``(n_symbols, ...)``); ``step`` consumes the
-cross-section at one minute and returns every output for every symbol. It must only commit state where
+A kernel owns state arrays whose LAST axis is the symbol (``(..., n_symbols)``: a ring of width ``w`` is
+``(w, n)``), so one minute's cross-section of any state is contiguous; ``step`` consumes the cross-section at one
+minute and returns every output for every symbol. It must only commit state where
 ``x.upd`` is true (symbols with a fresh, non-halted bar): the engine relies on that to carry state through
 missing bars and halts identically online and in the batch fold. State keys starting with ``_`` are global
 (not per symbol). Price-level state is listed in ``price_state`` and rescaled on ex-dates; share-count state
@@ -80,23 +81,16 @@ class Kernel(ABC):
     def rescale(self, st: State, idx: np.ndarray, price_factor: np.ndarray, split_ratio: np.ndarray) -> None:
         """Corporate action before the first bar of an ex-date, for symbols ``idx``."""
         for k in self.price_state:
-            a = st[k]
-            a[idx] = a[idx] * price_factor.reshape((-1,) + (1,) * (a.ndim - 1))
+            st[k][..., idx] *= price_factor
         for k in self.volume_state:
-            a = st[k]
-            a[idx] = a[idx] * split_ratio.reshape((-1,) + (1,) * (a.ndim - 1))
+            st[k][..., idx] *= split_ratio
         for k in self.log_price_state:
-            a = st[k]
-            a[idx] = a[idx] + np.log(price_factor).reshape((-1,) + (1,) * (a.ndim - 1))
+            st[k][..., idx] += np.log(price_factor)
 
 
 def commit(st: State, key: str, new: np.ndarray, upd: np.ndarray) -> None:
-    """Write ``new`` into ``st[key]`` for updated symbols only."""
-    arr = st[key]
-    if arr.ndim == 1:
-        np.copyto(arr, new, where=upd)
-    else:
-        np.copyto(arr, new, where=upd.reshape((-1,) + (1,) * (arr.ndim - 1)))
+    """Write ``new`` into ``st[key]`` for updated symbols only (``upd`` broadcasts along the symbol axis, last)."""
+    np.copyto(st[key], new, where=upd)
 
 
 def ewm_alpha(halflife: float) -> float:
@@ -105,26 +99,37 @@ def ewm_alpha(halflife: float) -> float:
 
 
 class Ring:
-    """Per-symbol ring buffers of width ``w`` in a state dict: ``<key>`` (n, w) and ``<key>_n`` push counts."""
+    """Per-symbol ring buffers of width ``w`` in a state dict: ``<key>`` (w, n), slot ``count % w`` holds the
+    newest push, and ``<key>_n`` (n,) the push counts."""
 
     @staticmethod
     def init(st: State, key: str, n: int, w: int, first: float | None = None) -> None:
-        st[key] = np.zeros((n, w))
+        st[key] = np.zeros((w, n))
         st[key + "_n"] = np.zeros(n, dtype=np.int64)
         if first is not None:
-            st[key][:, 0] = first
+            st[key][0] = first
             st[key + "_n"][:] = 1
+
+    @staticmethod
+    def lookback(k: int) -> int:
+        """Width of a ring read back ``k`` pushes: the smallest power of two above ``k`` (the compiled step
+        finds slots with a mask).
+
+        >>> Ring.lookback(5), Ring.lookback(15)
+        (8, 16)
+        """
+        return 1 << int(k).bit_length()
 
     @staticmethod
     def push(st: State, key: str, x: np.ndarray, upd: np.ndarray) -> None:
         buf, cnt = st[key], st[key + "_n"]
-        rows = np.flatnonzero(upd)
-        buf[rows, cnt[rows] % buf.shape[1]] = x[rows]
-        cnt[rows] += 1
+        cols = np.flatnonzero(upd)
+        buf[cnt[cols] % buf.shape[0], cols] = x[cols]
+        cnt[cols] += 1
 
     @staticmethod
     def ago(st: State, key: str, k: int) -> np.ndarray:
         """The value pushed ``k`` pushes before the latest (0 = latest); NaN where there is none."""
         buf, cnt = st[key], st[key + "_n"]
-        out = buf[np.arange(len(cnt)), (cnt - 1 - k) % buf.shape[1]]
+        out = buf[(cnt - 1 - k) % buf.shape[0], np.arange(len(cnt))]
         return np.where(cnt > k, out, np.nan)

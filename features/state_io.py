@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 
-from features.engine import EngineState
+from features.engine import ENGINE_VERSION, EngineState
 
 ARRAYS = ("last_close", "last_session", "last_upd_ts", "nupd", "last_out")
 
@@ -15,7 +15,13 @@ def dumps(st: EngineState) -> bytes:
     for i, ks in enumerate(st.kernels):
         for key, arr in ks.items():
             arrays[f"k{i}/{key}"] = arr
-    meta = {"symbols": st.symbols, "session": st.session, "last_ts": st.last_ts, "n_kernels": len(st.kernels)}
+    meta = {
+        "engine": ENGINE_VERSION,
+        "symbols": st.symbols,
+        "session": st.session,
+        "last_ts": st.last_ts,
+        "n_kernels": len(st.kernels),
+    }
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     buf = io.BytesIO()
     np.savez(buf, **arrays)  # type: ignore[arg-type]
@@ -25,6 +31,11 @@ def dumps(st: EngineState) -> bytes:
 def loads(blob: bytes) -> EngineState:
     z = np.load(io.BytesIO(blob), allow_pickle=False)
     meta = json.loads(bytes(z["meta"]).decode())
+    if meta.get("engine") != ENGINE_VERSION:
+        raise ValueError(
+            f"engine state was saved by engine layout {meta.get('engine', 1)}; this engine is {ENGINE_VERSION}: "
+            "recompute it from bars (a backfill of the features asset, or a scorer replay)"
+        )
     st = EngineState(symbols=list(meta["symbols"]), session=int(meta["session"]), last_ts=int(meta["last_ts"]))
     for k in ARRAYS:
         setattr(st, k, z[f"e/{k}"].copy())

@@ -9,6 +9,7 @@ from typing import NamedTuple, cast
 
 import numpy as np
 
+from features.fused.cache_guard import invalidate_stale_cache
 from features.kernels.crossasset import CrossAsset
 from features.kernels.ffd import FFD
 from features.kernels.micro import SpreadImbalance
@@ -16,6 +17,8 @@ from features.kernels.momentum import MACD, ROC, RSI, MovingAverages
 from features.kernels.volatility import ATR, Bollinger, RealizedVol
 from features.kernels.volume import OBV, SD_FLOOR, VolumeTimeOfDay, VWAPDeviation
 from features.spec import Kernel, State, ewm_alpha
+
+invalidate_stale_cache()  # before any compiled function of the package is loaded from disk
 
 FUSED_KERNELS = (
     ROC,
@@ -110,7 +113,7 @@ def state_tuples(kernels: list[Kernel], states: list[State]) -> tuple:
     """The kernels' state arrays, in the order :func:`features.fused.core.minute` unpacks them."""
     roc, rsi, macd, ma, bb, atr, rv, obv, vtod, vwap, mic, ffd, xa = states
     return (
-        (roc["csum"], roc["hist"], roc["hist_n"]),
+        (roc["cum"], roc["hist"], roc["hist_n"]),
         (rsi["gain"], rsi["loss"], rsi["n"]),
         (macd["fast"], macd["slow"], macd["sig"]),
         (ma["ema"], ma["buf"], ma["buf_n"]),

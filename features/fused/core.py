@@ -1,9 +1,15 @@
-"""One engine minute over the whole cross-section, compiled: the per-symbol kernels, then FFD, the cross-asset
-features (which read the leaders' state after every symbol has updated), warm-up masking and the context columns.
+"""One engine minute, compiled, in three stages that the online step and the batch fold share:
 
-``minute`` is what :meth:`FeatureEngine.step` runs online; ``fold_minutes`` calls the same ``minute`` for each
-minute of a batch inside one compiled loop, so the offline path is the online step folded, as before, without
-Python between minutes.
+1. :func:`lanes` — the per-symbol kernels over a contiguous range of registry rows, and what the later stages
+   read of each symbol (its 1-bar return, its rank key, its log price; the leaders' window returns);
+2. FFD — the fractionally differentiated log price, a fixed-width dot product over the session-minute grid
+   (:func:`ffd_online` here; :func:`features.fused.fold.ffd_block` convolves a block's whole day at once);
+3. :func:`cross` — everything that reads other symbols: SPY and the leader, beta, the cross-sectional rank,
+   market volatility, then the context columns of each row served.
+
+:func:`minute` is :meth:`FeatureEngine.step`: the three stages over the whole cross-section. The batch fold runs
+stage 1 block by block through a whole day (each block's state stays in cache), then stages 2 and 3; per symbol
+and minute the floating-point operations are the same, so offline rows equal served rows bit for bit.
 """
 
 import math
@@ -11,199 +17,284 @@ import math
 import numpy as np
 from numba import njit
 
-from features.fused.kernels import (
-    ago,
-    atr,
-    bollinger,
-    dot,
-    macd,
-    micro,
-    moving_averages,
-    obv,
-    push,
-    realized_vol,
-    roc,
-    rsi,
-    volume_tod,
-    vwap_dev,
-)
+from features.fused.kernels import averages, ranges, roc, rsi_macd
+from features.fused.kernels_volume import micro, obv, volume_tod, vwap_dev
+from features.fused.ops import ago2, push2, put
 from features.fused.sort import stable_argsort
+from features.fused.vmath import vlog
 
 NAN = np.nan
+NIN = 10  # features.reference_step.INPUTS: open high low close volume vwap bid ask bid_size ask_size
+SCRATCH = 8  # rows of per-lane float scratch: previous close, 1-bar log return, and the kernels' own
+
+
+@njit(cache=True, error_model="numpy")
+def lanes(lo, nl, ts, minute_, session, xin, pres, halt, eng, ks, p, lslot, rec, rowmap, out, sc, nn):
+    """Stage 1 for registry rows ``lo .. lo + nl`` at one minute. ``xin[:, l]`` holds lane ``l``'s bar (``pres``,
+    ``halt``); ``rec = (ret1, upd, rank_key, log_price, leader_rets, leader_rv)`` receives this minute's
+    values for stage 3 (indexed by registry row, leaders by ``lslot``); present rows get their kernel columns
+    (up to FFD) written to ``out[rowmap[i]]``. ``sc`` is float scratch ``(SCRATCH, >= nl)``, ``nn`` int scratch."""
+    last_close, last_session, last_upd_ts, nupd, fo = eng
+    r_ret1, r_upd, r_rank, r_lp, r_lret, r_lrv = rec
+    u = r_upd[lo : lo + nl]
+    pc, r1, S = sc[0], sc[1], sc[2:]
+    lc_b, ls_b, nupd_b = last_close[lo : lo + nl], last_session[lo : lo + nl], nupd[lo : lo + nl]
+    for l in range(nl):
+        ok = pres[l] and not halt[l]
+        u[l] = ok
+        nn[l] = nupd_b[l] + (1 if ok else 0)
+        prev = lc_b[l]
+        pc[l] = xin[0, l] if (ls_b[l] != session or math.isnan(prev)) else prev
+    c = xin[3]
+    for l in range(nl):
+        r = vlog(c[l] / pc[l])
+        r1[l] = r if u[l] else 0.0
+    warm = p.warmup
+    roc(lo, nl, u, nn, c, pc, ks[0], p.roc_w, p.col[0], fo, warm, S)
+    rsi_macd(lo, nl, u, nn, c, pc, ks[1], ks[2], p, fo, warm, S)
+    averages(lo, nl, u, nn, c, ks[3], ks[4], p, fo, warm, S)
+    ranges(lo, nl, u, nn, c, xin[1], xin[2], pc, r1, ks[5], ks[6], p, fo, warm, S)
+    obv(lo, nl, u, nn, xin[4], r1, ks[7], p, fo, warm, S)
+    volume_tod(lo, nl, u, nn, minute_, xin[4], ks[8], p, fo, warm, S)
+    vwap_dev(lo, nl, u, nn, session, c, xin[5], xin[4], ks[9], p, fo, warm, S)
+    micro(lo, nl, u, nn, xin[6], xin[7], xin[8], xin[9], ks[10], p, fo, warm, S)
+    # what the later stages read: log price (FFD), 1-bar return and rank key (stage 3), leaders' window returns
+    last_lp = ks[11][2]
+    x_csum, _cov, _var, x_rv, _n, x_hist, x_hist_n = ks[12]
+    lp_b, cs_b, rv_b = last_lp[lo : lo + nl], x_csum[lo : lo + nl], x_rv[lo : lo + nl]
+    va = p.x_vol_alpha
+    for l in range(nl):
+        lp = vlog(c[l])
+        lp_b[l] = lp if u[l] else lp_b[l]
+    cs = S[0]
+    for l in range(nl):
+        ok = u[l]
+        ret = r1[l]
+        v = cs_b[l] + ret
+        cs[l] = v
+        cs_b[l] = v if ok else cs_b[l]
+        r = rv_b[l] + va * (ret * ret - rv_b[l])
+        rv_b[l] = r if ok else rv_b[l]
+        lc_b[l] = c[l] if ok else lc_b[l]
+        ls_b[l] = session if ok else ls_b[l]
+        nupd_b[l] = nn[l]
+    lut_b = last_upd_ts[lo : lo + nl]
+    for l in range(nl):
+        lut_b[l] = ts if u[l] else lut_b[l]
+    push2(x_hist, x_hist_n, lo, nl, u, cs)
+    rw = p.x_rank_w
+    for l in range(nl):
+        i = lo + l
+        ok = u[l]
+        rk = NAN
+        if ok and x_hist_n[i] > rw:
+            rk = cs[l] - ago2(x_hist, x_hist_n, i, rw)  # the rank of the log return is the rank of the return
+        r_ret1[i] = r1[l]
+        r_rank[i] = rk
+        r_lp[i] = lp_b[l]
+        s = lslot[i]
+        if s >= 0:  # a leader: its window returns and SPY-style volatility as of this minute
+            for q in range(p.x_windows.shape[0]):
+                r_lret[s, q] = ret_over(x_csum, x_hist, x_hist_n, i, p.x_windows[q])
+            r_lrv[s] = x_rv[i] if ok else x_rv[i] + va * (0.0 - x_rv[i])
+    n_out = p.col[11]  # the kernel columns written here: everything before FFD
+    for l in range(nl):
+        row = rowmap[lo + l]
+        if row >= 0:
+            for q in range(n_out):
+                out[row, q] = fo[q, lo + l]
 
 
 @njit(cache=True, inline="always")
 def ret_over(csum, hist, hist_n, i, w):
     """``CrossAsset._ret``: the compounded return over the last ``w`` updates."""
-    back = ago(hist, hist_n, i, w) if hist_n[i] > w else 0.0
+    back = ago2(hist, hist_n, i, w) if hist_n[i] > w else 0.0
     return math.expm1(csum[i] - back)
 
 
-@njit(cache=True)
-def minute(ts, minute_, weekday, session, vix, use_vix, rows, X, halted, leader, spy, sector, eng, ks, p, out):
-    """Advance every symbol one minute; ``rows`` (registry indices) and ``X`` (the ``INPUTS`` columns) are the
-    bars stamped ``ts``. Writes each bar's feature row (kernel features then context) into ``out``."""
-    last_close, last_session, last_upd_ts, nupd, last_out = eng
-    n, m, k_feat = last_close.shape[0], rows.shape[0], last_out.shape[1]
-    ffd_buf, seen, last_lp, ptr_a = ks[11]
-    x_csum, x_cov, x_var, x_rv, x_n, x_hist, x_hist_n = ks[12]
-    upd = np.zeros(n, np.bool_)
-    ret1 = np.zeros(n)
-    # ---- the updated symbols (fresh, non-halted bar): prev close and the gap-free 1-bar log return
-    uj = np.empty(m, np.int64)
-    pcs = np.empty(m)
-    nu = 0
-    for j in range(m):
-        if halted[j]:
-            continue
-        i = rows[j]
-        c = X[j, 3]
-        pc = X[j, 0] if (last_session[i] != session or math.isnan(last_close[i])) else last_close[i]
-        upd[i], ret1[i] = True, math.log(c / pc)
-        uj[nu], pcs[nu] = j, pc
-        nu += 1
-    # ---- the per-symbol kernels, one kernel at a time over the updated symbols (few memory streams each)
-    col = p.col  # first column of each kernel, in default_kernels() order
-    for q in range(nu):
-        j = uj[q]
-        i = rows[j]
-        roc(i, ret1[i], ks[0], p.roc_w, last_out[i], col[0])
-    for q in range(nu):
-        j = uj[q]
-        i = rows[j]
-        rsi(i, X[j, 3] - pcs[q], ks[1], p.rsi_p, last_out[i], col[1])
-        macd(i, X[j, 3], ks[2], p.macd_fast, p.macd_slow, p.macd_signal, last_out[i], col[2])
-    for q in range(nu):
-        j = uj[q]
-        i = rows[j]
-        moving_averages(i, X[j, 3], ks[3], p.ma_w, last_out[i], col[3])
-    for q in range(nu):
-        j = uj[q]
-        i = rows[j]
-        bollinger(i, X[j, 3], ks[4], p.bb_k, last_out[i], col[4])
-    for q in range(nu):
-        j = uj[q]
-        i = rows[j]
-        atr(i, X[j, 1], X[j, 2], X[j, 3], pcs[q], ks[5], p.atr_p, last_out[i], col[5])
-        realized_vol(i, ret1[i], ks[6], p.rv_alpha, last_out[i], col[6])
-        obv(i, ret1[i], X[j, 4], ks[7], p.obv_w, p.obv_alpha, last_out[i], col[7])
-    for q in range(nu):
-        j = uj[q]
-        i = rows[j]
-        volume_tod(i, X[j, 4], minute_, ks[8], p.vtod_a_day, p.vtod_a_all, p.vtod_floor, last_out[i], col[8])
-    for q in range(nu):
-        j = uj[q]
-        i = rows[j]
-        vwap_dev(i, X[j, 3], X[j, 5], X[j, 4], session, ks[9], last_out[i], col[9])
-    for q in range(nu):
-        j = uj[q]
-        i = rows[j]
-        micro(i, X[j, 6], X[j, 7], X[j, 8], X[j, 9], ks[10], p.micro_alpha, last_out[i], col[10])
-    for q in range(nu):
-        j = uj[q]
-        i = rows[j]
-        last_lp[i] = math.log(X[j, 3])
-        x_csum[i] += ret1[i]
-        push(x_hist, x_hist_n, i, x_csum[i])
-        x_rv[i] = x_rv[i] + p.x_vol_alpha * (ret1[i] * ret1[i] - x_rv[i])
-    # ---- FFD on the minute grid: every registered symbol writes its last log price (0 if none yet)
-    k = ffd_buf.shape[1]
+@njit(cache=True, inline="always")
+def ffd_finish(i, v, ok, nn, present_row, p, fo, out):
+    """An FFD value (NaN until the window is full) into the last outputs if the symbol updated; the row served."""
+    c = p.col[11]
+    if ok:
+        put(fo, c, i, v, nn, p.warmup)
+    if present_row >= 0:
+        out[present_row, c] = fo[c, i]
+
+
+@njit(cache=True, error_model="numpy")
+def ffd_taps(acc, z, base, stride, w):
+    """``acc[e] = sum_a w[a] * z[base + e - a * stride]`` for every ``e``, accumulated from 0.0 in tap order
+    ``a = 0, 1, ...`` (newest price first) — the one summation order of FFD (:func:`ffd_online` repeats it on the
+    ring in place). Taps go four at a time so each partial sum is loaded and stored once per four taps."""
+    m, k = acc.shape[0], w.shape[0]
+    for e in range(m):
+        acc[e] = 0.0
+    a = 0
+    while a + 4 <= k:
+        w0, w1, w2, w3 = w[a], w[a + 1], w[a + 2], w[a + 3]
+        o = base - a * stride
+        z0 = z[o : o + m]
+        z1 = z[o - stride : o - stride + m]
+        z2 = z[o - 2 * stride : o - 2 * stride + m]
+        z3 = z[o - 3 * stride : o - 3 * stride + m]
+        for e in range(m):
+            x = acc[e]
+            x += w0 * z0[e]
+            x += w1 * z1[e]
+            x += w2 * z2[e]
+            x += w3 * z3[e]
+            acc[e] = x
+        a += 4
+    while a < k:
+        wa = w[a]
+        o = base - a * stride
+        za = z[o : o + m]
+        for e in range(m):
+            acc[e] += wa * za[e]
+        a += 1
+
+
+@njit(cache=True, error_model="numpy")
+def ffd_online(upd, eng, ffd_s, p, rowmap, out, acc):
+    """Stage 2 for one minute: every registered symbol pushes its last log price (0 if none yet) onto the minute
+    grid, then the age-ordered sum of :func:`ffd_taps`, reading the ring's rows in place."""
+    nupd, fo = eng[3], eng[4]
+    buf, seen, last_lp, ptr_a = ffd_s
+    k, n = buf.shape[0], buf.shape[1]
     ptr = ptr_a[0]
     for i in range(n):
         lp = last_lp[i]
-        if math.isnan(lp):
-            ffd_buf[i, ptr] = 0.0
-        else:
-            ffd_buf[i, ptr] = lp
-            seen[i] += 1
-    w_rolled = np.empty(k)
-    for j in range(k):
-        w_rolled[(ptr - j) % k] = p.ffd_w[j]
+        known = not math.isnan(lp)
+        buf[ptr, i] = lp if known else 0.0
+        seen[i] += 1 if known else 0
+        acc[i] = 0.0
+    w = p.ffd_w
+    a = 0
+    while a + 4 <= k:
+        w0, w1, w2, w3 = w[a], w[a + 1], w[a + 2], w[a + 3]
+        z0, z1, z2, z3 = buf[(ptr - a) % k], buf[(ptr - a - 1) % k], buf[(ptr - a - 2) % k], buf[(ptr - a - 3) % k]
+        for i in range(n):
+            x = acc[i]
+            x += w0 * z0[i]
+            x += w1 * z1[i]
+            x += w2 * z2[i]
+            x += w3 * z3[i]
+            acc[i] = x
+        a += 4
+    while a < k:
+        wa, za = w[a], buf[(ptr - a) % k]
+        for i in range(n):
+            acc[i] += wa * za[i]
+        a += 1
     ptr_a[0] = (ptr + 1) % k
-    # ---- cross-asset: market-wide values, the cross-sectional rank, then each symbol against its leader
+    for i in range(n):
+        ffd_finish(i, acc[i] if seen[i] >= k else NAN, upd[i], nupd[i], rowmap[i], p, fo, out)
+
+
+@njit(cache=True, error_model="numpy")
+def cross(t, ts, minute_, weekday, vix, use_vix, since, rec, leader, spy, lslot, sector, nn, lut, advance,
+          xa_s, fo, p, rowmap, out, counts):  # fmt: skip
+    """Stage 3 for one minute over every registered symbol. ``since[i]`` is the minute (of this call's day) from
+    which row ``i`` exists; ``nn``/``lut`` are the update counts and times, advanced here when ``advance``;
+    ``counts[row]`` receives each served row's update count (for warm-up checks)."""
+    r_ret1, r_upd, r_rank, _lp, r_lret, r_lrv = rec
+    _csum, x_cov, x_var, _rv, x_n, _h, _hn = xa_s
+    n = fo.shape[1]
+    k_feat = fo.shape[0]
     nw = p.x_windows.shape[0]
-    spy_ret = np.full(nw, NAN)
-    mkt_vol = NAN
-    if spy >= 0:
-        for q in range(nw):
-            spy_ret[q] = ret_over(x_csum, x_hist, x_hist_n, spy, p.x_windows[q])
-        rv_spy = x_rv[spy] if upd[spy] else x_rv[spy] + p.x_vol_alpha * (0.0 - x_rv[spy])
-        mkt_vol = math.sqrt(rv_spy)
+    xc = p.col[12]
+    sp = spy if spy >= 0 and since[spy] <= t else -1
+    mkt_vol = math.sqrt(r_lrv[lslot[sp]]) if sp >= 0 else NAN
     if use_vix:
         mkt_vol = vix
+    # the cross-sectional rank of the rank-window return over the symbols that updated (registry order on ties)
     rank = np.full(n, NAN)
-    rw = p.x_rank_w
     idx = np.empty(n, np.int64)
     cnt = 0
     for i in range(n):
-        if upd[i] and x_hist_n[i] > rw:
+        if r_upd[i] and not math.isnan(r_rank[i]):
             idx[cnt] = i
             cnt += 1
     if cnt > 1:
         vals = np.empty(cnt)
         for q in range(cnt):
-            vals[q] = ret_over(x_csum, x_hist, x_hist_n, idx[q], rw)
+            vals[q] = r_rank[idx[q]]
         order = stable_argsort(vals)
         for q in range(cnt):
             rank[idx[order[q]]] = q / (cnt - 1)
-    ffd_col, xc = col[11], col[12]
-    for j in range(m):
-        i = rows[j]
-        if not upd[i]:
-            continue
-        f = last_out[i]
-        f[ffd_col] = dot(ffd_buf[i], w_rolled) if seen[i] >= k else NAN
-        lead = leader[i] if leader[i] >= 0 else spy
-        has = lead >= 0
-        for q in range(nw):
-            f[xc + q] = spy_ret[q]
-            f[xc + nw + q] = ret_over(x_csum, x_hist, x_hist_n, lead, p.x_windows[q]) if has else NAN
-        lr = (ret1[lead] if upd[lead] else 0.0) if has else NAN
-        lrz = lr if has else 0.0
-        a = max(p.x_beta_alpha, 1.0 / (x_n[i] + 1))
-        x_cov[i] = x_cov[i] + a * (ret1[i] * lrz - x_cov[i])
-        x_var[i] = x_var[i] + a * (lrz * lrz - x_var[i])
-        x_n[i] += 1
-        beta = min(max(x_cov[i] / x_var[i] if x_var[i] > 0 else 0.0, -p.x_beta_clip), p.x_beta_clip)
-        if lead == i:
-            beta = 1.0
-        f[xc + 2 * nw] = beta if has else NAN
-        f[xc + 2 * nw + 1] = ret1[i] - beta * lr
-        f[xc + 2 * nw + 2] = rank[i]
-        f[xc + 2 * nw + 3] = mkt_vol
-        # warm-up, then the bookkeeping the next minute reads
-        nupd[i] += 1
-        for q in range(k_feat):
-            if nupd[i] < p.warmup[q]:
-                f[q] = NAN
-        last_close[i] = X[j, 3]
-        last_session[i] = session
-        last_upd_ts[i] = ts
-    # ---- the rows served: frozen (halted) or fresh kernel features, then context
+    for i in range(n):
+        if r_upd[i]:
+            if advance:
+                nn[i] += 1
+                lut[i] = ts
+            lead = leader[i]
+            if lead < 0 or since[lead] > t:
+                lead = sp
+            has = lead >= 0
+            lsl = lslot[lead] if has else -1
+            nni = nn[i]
+            for q in range(nw):
+                put(fo, xc + q, i, r_lret[lslot[sp], q] if sp >= 0 else NAN, nni, p.warmup)
+                put(fo, xc + nw + q, i, r_lret[lsl, q] if has else NAN, nni, p.warmup)
+            lr = r_ret1[lead] if has else NAN  # 0 when the leader did not trade this minute
+            lrz = lr if has else 0.0
+            a = max(p.x_beta_alpha, 1.0 / (x_n[i] + 1))
+            x_cov[i] = x_cov[i] + a * (r_ret1[i] * lrz - x_cov[i])
+            x_var[i] = x_var[i] + a * (lrz * lrz - x_var[i])
+            x_n[i] += 1
+            beta = min(max(x_cov[i] / x_var[i] if x_var[i] > 0 else 0.0, -p.x_beta_clip), p.x_beta_clip)
+            if lead == i:
+                beta = 1.0
+            put(fo, xc + 2 * nw, i, beta if has else NAN, nni, p.warmup)
+            put(fo, xc + 2 * nw + 1, i, r_ret1[i] - beta * lr, nni, p.warmup)
+            put(fo, xc + 2 * nw + 2, i, rank[i], nni, p.warmup)
+            put(fo, xc + 2 * nw + 3, i, mkt_vol, nni, p.warmup)
+    # the rows served: the cross-asset columns (fresh or frozen by a halt), then the context
     angle = 2 * np.pi * minute_ / 390.0
     s_, c_ = math.sin(angle), math.cos(angle)
+    for i in range(n):
+        row = rowmap[i]
+        if row < 0:
+            continue
+        for q in range(xc, k_feat):
+            out[row, q] = fo[q, i]
+        out[row, k_feat] = minute_
+        out[row, k_feat + 1] = s_
+        out[row, k_feat + 2] = c_
+        out[row, k_feat + 3] = weekday
+        out[row, k_feat + 4] = 0.0 if r_upd[i] else 1.0  # present and not updated: halted
+        out[row, k_feat + 5] = (ts - lut[i]) / 60e9
+        out[row, k_feat + 6] = i
+        out[row, k_feat + 7] = sector[i]
+        counts[row] = nn[i]
+
+
+@njit(cache=True, error_model="numpy")
+def minute(ts, minute_, weekday, session, vix, use_vix, rows, X, halted, leader, spy, lslot, sector, eng, ks, p,
+           out):  # fmt: skip
+    """The online step: every stage over the whole cross-section. ``rows`` (registry rows) and ``X`` (``NIN``
+    columns) are the bars stamped ``ts``; writes each bar's feature row into ``out`` in input order."""
+    n = eng[0].shape[0]
+    m = rows.shape[0]
+    xin = np.full((NIN, n), NAN)
+    pres = np.zeros(n, np.bool_)
+    halt = np.zeros(n, np.bool_)
+    rowmap = np.full(n, -1, np.int64)
     for j in range(m):
         i = rows[j]
-        for q in range(k_feat):
-            out[j, q] = last_out[i, q]
-        out[j, k_feat] = minute_
-        out[j, k_feat + 1] = s_
-        out[j, k_feat + 2] = c_
-        out[j, k_feat + 3] = weekday
-        out[j, k_feat + 4] = 1.0 if halted[j] else 0.0
-        out[j, k_feat + 5] = (ts - last_upd_ts[i]) / 60e9
-        out[j, k_feat + 6] = i
-        out[j, k_feat + 7] = sector[i]
-
-
-@njit(cache=True)
-def fold_minutes(ts, minutes, weekdays, vix, use_vix, bounds, rows, X, halted, leader, spy, sector, session, eng, ks,
-                 p, out, counts):  # fmt: skip
-    """``minute`` for each minute ``q`` on the bars ``bounds[q]:bounds[q + 1]`` of the time-sorted arrays."""
-    nupd = eng[3]
-    for q in range(ts.shape[0]):
-        lo, hi = bounds[q], bounds[q + 1]
-        minute(ts[q], minutes[q], weekdays[q], session, vix[q], use_vix, rows[lo:hi], X[lo:hi], halted[lo:hi],
-               leader, spy, sector, eng, ks, p, out[lo:hi])  # fmt: skip
-        for r in range(lo, hi):
-            counts[r] = nupd[rows[r]]
+        for c in range(NIN):
+            xin[c, i] = X[j, c]
+        pres[i] = True
+        halt[i] = halted[j]
+        rowmap[i] = j
+    nl_max = int(lslot.max()) + 1 if n else 0
+    nw = p.x_windows.shape[0]
+    rec = (np.empty(n), np.zeros(n, np.bool_), np.empty(n), np.empty(n), np.full((nl_max, nw), NAN),
+           np.full(nl_max, NAN))  # fmt: skip
+    sc = np.empty((SCRATCH, n))
+    lanes(0, n, ts, minute_, session, xin, pres, halt, eng, ks, p, lslot, rec, rowmap, out, sc, np.empty(n, np.int64))
+    ffd_online(rec[1], eng, ks[11], p, rowmap, out, np.empty(n))
+    since = np.zeros(n, np.int64)
+    cross(0, ts, minute_, weekday, vix, use_vix, since, rec, leader, spy, lslot, sector, eng[3], eng[2], False,
+          ks[12], eng[4], p, rowmap, out, np.empty(m, np.int64))  # fmt: skip

@@ -1,8 +1,11 @@
-"""The per-symbol kernels of :mod:`features.kernels`, one symbol at a time, compiled with numba.
+"""The price kernels of :mod:`features.kernels` compiled over a block of symbols ("lanes") at one minute.
 
-Each function mirrors the numpy kernel of the same name line for line (same state keys, same formulas, same
-order of operations), for one updated symbol ``i``; it commits that symbol's state and writes its outputs into
-``f`` (the symbol's row of the engine's last-output matrix) from column ``c``, returning the next free column.
+Lane ``l`` is registry row ``lo + l``. Every function mirrors the numpy kernel of the same name (same state
+keys, same formulas, same order of operations per symbol) and changes only updated lanes (``u[l]``): it commits
+their state and writes their outputs into ``fo`` (the engine's last outputs, ``(features, n)``), NaN while a
+lane's update count ``nn[l]`` is below the feature's warm-up. Per lane the floating-point operations do not depend
+on how many lanes a call covers, so the online step (every symbol, one minute) and the batch fold (a block of
+symbols, minute after minute) produce the same bits. ``S`` is scratch, ``(rows, >= nl)``.
 The numpy kernels stay the readable reference: ``tests/features/test_fused.py`` holds the two to 1e-9.
 """
 
@@ -11,221 +14,131 @@ import math
 import numpy as np
 from numba import njit
 
+from features.fused.ops import ago2, ema, emit, push, push2, ring_sum
+
 NAN = np.nan
 
 
-@njit(cache=True, inline="always")
-def push(buf, cnt, i, v):
-    buf[i, cnt[i] % buf.shape[1]] = v
-    cnt[i] += 1
-
-
-@njit(cache=True, inline="always")
-def ago(buf, cnt, i, k):
-    """``Ring.ago``: the value pushed ``k`` pushes before the latest, NaN if there is none."""
-    c = cnt[i]
-    if c > k:
-        return buf[i, (c - 1 - k) % buf.shape[1]]
-    return NAN
-
-
-@njit(cache=True, inline="always")
-def ema(prev, v, a):
-    return v if math.isnan(prev) else prev + a * (v - prev)
-
-
-@njit(cache=True, inline="always")
-def roc(i, ret1, s, windows, f, c):
-    csum, hist, hist_n = s
-    cs = csum[i] + ret1
-    csum[i] = cs
-    push(hist, hist_n, i, cs)
-    cnt = hist_n[i]
-    for q in range(len(windows)):
+@njit(cache=True, error_model="numpy")
+def roc(lo, nl, u, nn, c, pc, s, windows, c0, fo, warm, S):
+    """Rate of change over each window from the running product of gross returns (a power-of-two ring of it)."""
+    cum, hist, hist_n = s
+    cum_b = cum[lo : lo + nl]
+    cs, back, v = S[0], S[1], S[2]
+    for l in range(nl):
+        x = cum_b[l] * (c[l] / pc[l])
+        cs[l] = x
+        cum_b[l] = x if u[l] else cum_b[l]
+    push2(hist, hist_n, lo, nl, u, cs)
+    cnt_b = hist_n[lo : lo + nl]
+    for q in range(windows.shape[0]):
         w = windows[q]
-        if cnt <= 1:
-            f[c + q] = NAN
-        else:
-            back = 0.0 if cnt == w else ago(hist, hist_n, i, w)
-            f[c + q] = math.expm1(cs - back)
-    return c + len(windows)
+        for l in range(nl):
+            back[l] = ago2(hist, hist_n, lo + l, w) if u[l] else 1.0
+        for l in range(nl):
+            cnt = cnt_b[l]
+            r = cs[l] / (1.0 if cnt == w else back[l]) - 1.0
+            v[l] = r if cnt > 1 else NAN
+        emit(fo, c0 + q, lo, nl, u, nn, warm, v)
 
 
-@njit(cache=True, inline="always")
-def rsi(i, d, s, p, f, c):
-    gain, loss, n = s
-    cnt = n[i] + 1
-    up = max(d, 0.0)
-    dn = max(-d, 0.0)
-    w = 1.0 / cnt if cnt <= p else 1.0 / p
-    g = gain[i] + w * (up - gain[i])
-    lo = loss[i] + w * (dn - loss[i])
-    gain[i], loss[i], n[i] = g, lo, cnt
-    if lo == 0:
-        r = 50.0 if g == 0 else 100.0
-    else:
-        r = 100.0 - 100.0 / (1.0 + g / lo)
-    f[c] = r if cnt > 1 else NAN
-    return c + 1
+@njit(cache=True, error_model="numpy")
+def rsi_macd(lo, nl, u, nn, c, pc, rsi_s, macd_s, p, fo, warm, S):
+    """RSI with Wilder smoothing; MACD line, signal and histogram normalized by the close."""
+    gain, loss, rn = rsi_s[0][lo : lo + nl], rsi_s[1][lo : lo + nl], rsi_s[2][lo : lo + nl]
+    fast, slow, sig = macd_s[0][lo : lo + nl], macd_s[1][lo : lo + nl], macd_s[2][lo : lo + nl]
+    period = p.rsi_p
+    a_fast, a_slow, a_sig = 2.0 / (p.macd_fast + 1), 2.0 / (p.macd_slow + 1), 2.0 / (p.macd_signal + 1)
+    rsi, line, sg_out = S[0], S[1], S[2]
+    for l in range(nl):
+        ok = u[l]
+        d = c[l] - pc[l]
+        k = rn[l] + 1
+        wt = 1.0 / k if k <= period else 1.0 / period
+        g = gain[l] + wt * (max(d, 0.0) - gain[l])
+        lo_ = loss[l] + wt * (max(-d, 0.0) - loss[l])
+        gain[l] = g if ok else gain[l]
+        loss[l] = lo_ if ok else loss[l]
+        rn[l] = k if ok else rn[l]
+        r = (50.0 if g == 0 else 100.0) if lo_ == 0 else 100.0 - 100.0 / (1.0 + g / lo_)
+        rsi[l] = r if k > 1 else NAN
+        close = c[l]
+        fa = ema(fast[l], close, a_fast)
+        sl = ema(slow[l], close, a_slow)
+        ln = (fa - sl) / close
+        sg = ema(sig[l], ln, a_sig)
+        fast[l] = fa if ok else fast[l]
+        slow[l] = sl if ok else slow[l]
+        sig[l] = sg if ok else sig[l]
+        line[l] = ln
+        sg_out[l] = sg
+    emit(fo, p.col[1], lo, nl, u, nn, warm, rsi)
+    emit(fo, p.col[2], lo, nl, u, nn, warm, line)
+    emit(fo, p.col[2] + 1, lo, nl, u, nn, warm, sg_out)
+    for l in range(nl):
+        line[l] = line[l] - sg_out[l]
+    emit(fo, p.col[2] + 2, lo, nl, u, nn, warm, line)
 
 
-@njit(cache=True, inline="always")
-def macd(i, close, s, fast_n, slow_n, sig_n, f, c):
-    fast, slow, sig = s
-    fa = ema(fast[i], close, 2.0 / (fast_n + 1))
-    sl = ema(slow[i], close, 2.0 / (slow_n + 1))
-    line = (fa - sl) / close
-    sg = ema(sig[i], line, 2.0 / (sig_n + 1))
-    fast[i], slow[i], sig[i] = fa, sl, sg
-    f[c], f[c + 1], f[c + 2] = line, sg, line - sg
-    return c + 3
-
-
-@njit(cache=True, inline="always")
-def moving_averages(i, close, s, w, f, c):
-    em, buf, buf_n = s
-    push(buf, buf_n, i, close)
-    filled = min(buf_n[i], w)
-    total = 0.0
-    for j in range(buf.shape[1]):
-        total += buf[i, j]
-    sma = total / max(filled, 1)
-    e = ema(em[i], close, 2.0 / (w + 1))
-    em[i] = e
-    f[c], f[c + 1] = close / sma - 1.0, close / e - 1.0
-    return c + 2
-
-
-@njit(cache=True, inline="always")
-def bollinger(i, close, s, k, f, c):
-    buf, buf_n = s
-    push(buf, buf_n, i, close)
-    w = buf.shape[1]
-    total = 0.0
+@njit(cache=True, error_model="numpy")
+def averages(lo, nl, u, nn, c, ma_s, bb_s, p, fo, warm, S):
+    """Price vs SMA and EMA; Bollinger %b and width (population standard deviation, as TA-Lib)."""
+    em, mbuf, mbuf_n = ma_s
+    bbuf, bbuf_n = bb_s
+    push(mbuf, mbuf_n, lo, nl, u, c)
+    push(bbuf, bbuf_n, lo, nl, u, c)
+    tot, e_out, sma_dev = S[0], S[1], S[2]
+    ring_sum(mbuf, lo, nl, tot)
+    em_b, cnt_b = em[lo : lo + nl], mbuf_n[lo : lo + nl]
+    w_ma, a_ma = p.ma_w, 2.0 / (p.ma_w + 1)
+    for l in range(nl):
+        close = c[l]
+        sma_dev[l] = close / (tot[l] / max(min(cnt_b[l], w_ma), 1)) - 1.0
+        e = ema(em_b[l], close, a_ma)
+        em_b[l] = e if u[l] else em_b[l]
+        e_out[l] = close / e - 1.0
+    emit(fo, p.col[3], lo, nl, u, nn, warm, sma_dev)
+    emit(fo, p.col[3] + 1, lo, nl, u, nn, warm, e_out)
+    w = bbuf.shape[0]
+    ss, mid = S[1], S[2]
+    ring_sum(bbuf, lo, nl, tot)
+    for l in range(nl):
+        mid[l] = tot[l] / w
+        ss[l] = 0.0
     for j in range(w):
-        total += buf[i, j]
-    mid = total / w
-    ss = 0.0
-    for j in range(w):
-        dv = buf[i, j] - mid
-        ss += dv * dv
-    band = k * math.sqrt(ss / w)
-    f[c] = (close - (mid - band)) / (2 * band) if band > 0 else 0.5
-    f[c + 1] = 2 * band / mid
-    return c + 2
+        row = bbuf[j, lo : lo + nl]
+        for l in range(nl):
+            dv = row[l] - mid[l]
+            ss[l] += dv * dv
+    pctb, width = S[0], S[3]
+    for l in range(nl):
+        band = p.bb_k * math.sqrt(ss[l] / w)
+        pctb[l] = (c[l] - (mid[l] - band)) / (2 * band) if band > 0 else 0.5
+        width[l] = 2 * band / mid[l]
+    emit(fo, p.col[4], lo, nl, u, nn, warm, pctb)
+    emit(fo, p.col[4] + 1, lo, nl, u, nn, warm, width)
 
 
-@njit(cache=True, inline="always")
-def atr(i, high, low, close, prev_close, s, p, f, c):
-    a, n = s
-    tr = max(high - low, max(abs(high - prev_close), abs(low - prev_close)))
-    cnt = n[i] + 1
-    w = 1.0 / cnt if cnt <= p else 1.0 / p
-    v = a[i] + w * (tr - a[i])
-    a[i], n[i] = v, cnt
-    f[c] = v / close
-    return c + 1
-
-
-@njit(cache=True, inline="always")
-def realized_vol(i, ret1, s, alphas, f, c):
-    r2 = ret1 * ret1
-    for q in range(len(s)):
-        st = s[q]
-        v = ema(st[i], r2, alphas[q])
-        st[i] = v
-        f[c + q] = math.sqrt(v)
-    return c + len(s)
-
-
-@njit(cache=True, inline="always")
-def obv(i, ret1, volume, s, w, alpha, f, c):
-    ob, v2, n, hist, hist_n = s
-    sgn = 1.0 if ret1 > 0 else (-1.0 if ret1 < 0 else 0.0)
-    o = ob[i] + sgn * volume
-    cnt = n[i] + 1
-    a = max(alpha, 1.0 / cnt)
-    v = v2[i] + a * (volume * volume - v2[i])
-    ob[i], v2[i], n[i] = o, v, cnt
-    push(hist, hist_n, i, o)
-    back = ago(hist, hist_n, i, w)
-    if math.isnan(back):
-        back = 0.0
-    f[c] = (o - back) / math.sqrt(w * v) if v > 0 else 0.0
-    return c + 1
-
-
-@njit(cache=True, inline="always")
-def volume_tod(i, volume, minute, s, a_day, a_all, sd_floor, f, c):
-    m_, s_, c_, gm, gs, gc = s
-    lv = math.log1p(volume)
-    m = min(max(minute, 1), m_.shape[1] - 1)
-    mu, var, cnt = m_[i, m], s_[i, m], c_[i, m]
-    use_tod = cnt >= 2
-    mean = mu if use_tod else gm[i]
-    sd = math.sqrt(var if use_tod else gs[i])
-    z = (lv - mean) / max(sd, sd_floor)
-    f[c] = z if (gc[i] >= 2 or use_tod) else NAN
-    a = max(a_day, 1.0 / (cnt + 1))
-    d = lv - mu
-    m_[i, m], s_[i, m], c_[i, m] = mu + a * d, (1 - a) * (var + a * d * d), cnt + 1
-    a = max(a_all, 1.0 / (gc[i] + 1))
-    d = lv - gm[i]
-    gm[i], gs[i], gc[i] = gm[i] + a * d, (1 - a) * (gs[i] + a * d * d), gc[i] + 1
-    return c + 1
-
-
-@njit(cache=True, inline="always")
-def vwap_dev(i, close, vwap, volume, session, s, f, c):
-    spv, sv, sess, pv, pv_n, vv, vv_n = s
-    fresh = sess[i] != session
-    p = vwap * volume
-    a = (0.0 if fresh else spv[i]) + p
-    b = (0.0 if fresh else sv[i]) + volume
-    spv[i], sv[i], sess[i] = a, b, session
-    push(pv, pv_n, i, p)
-    push(vv, vv_n, i, volume)
-    rp, rv = 0.0, 0.0
-    for j in range(pv.shape[1]):
-        rp += pv[i, j]
-    for j in range(vv.shape[1]):
-        rv += vv[i, j]
-    s_vwap = a / b if b > 0 else close
-    r_vwap = rp / rv if rv > 0 else close
-    f[c], f[c + 1] = close / s_vwap - 1.0, close / r_vwap - 1.0
-    return c + 2
-
-
-@njit(cache=True, inline="always")
-def micro(i, bid, ask, bid_size, ask_size, s, alpha, f, c):
-    spread, spread_s, ob, ob_s = s
-    if bid > 0 and ask >= bid and bid_size + ask_size > 0:
-        sp = (ask - bid) / ((ask + bid) / 2) * 1e4
-        o = (bid_size - ask_size) / (bid_size + ask_size)
-        spread[i], spread_s[i] = sp, ema(spread_s[i], sp, alpha)
-        ob[i], ob_s[i] = o, ema(ob_s[i], o, alpha)
-    f[c], f[c + 1], f[c + 2], f[c + 3] = spread[i], spread_s[i], ob[i], ob_s[i]
-    return c + 4
-
-
-@njit(cache=True, inline="always")
-def dot(a, b):
-    """``a @ b`` with eight independent accumulators (a fixed order, so every caller gets the same bits)."""
-    n = a.shape[0]
-    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
-    j = 0
-    while j + 8 <= n:
-        a0 += a[j] * b[j]
-        a1 += a[j + 1] * b[j + 1]
-        a2 += a[j + 2] * b[j + 2]
-        a3 += a[j + 3] * b[j + 3]
-        a4 += a[j + 4] * b[j + 4]
-        a5 += a[j + 5] * b[j + 5]
-        a6 += a[j + 6] * b[j + 6]
-        a7 += a[j + 7] * b[j + 7]
-        j += 8
-    total = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
-    while j < n:
-        total += a[j] * b[j]
-        j += 1
-    return total
+@njit(cache=True, error_model="numpy")
+def ranges(lo, nl, u, nn, c, hi_, lw, pc, r1, atr_s, rv_s, p, fo, warm, S):
+    """ATR (Wilder) over the close; EWM realized volatility for each half-life."""
+    at, an = atr_s[0][lo : lo + nl], atr_s[1][lo : lo + nl]
+    val = S[0]
+    for l in range(nl):
+        h, low, prev = hi_[l], lw[l], pc[l]
+        tr = max(h - low, max(abs(h - prev), abs(low - prev)))
+        k = an[l] + 1
+        wt = 1.0 / k if k <= p.atr_p else 1.0 / p.atr_p
+        v = at[l] + wt * (tr - at[l])
+        at[l] = v if u[l] else at[l]
+        an[l] = k if u[l] else an[l]
+        val[l] = v / c[l]
+    emit(fo, p.col[5], lo, nl, u, nn, warm, val)
+    for q in range(len(rv_s)):
+        st = rv_s[q][lo : lo + nl]
+        a = p.rv_alpha[q]
+        for l in range(nl):
+            v = ema(st[l], r1[l] * r1[l], a)
+            st[l] = v if u[l] else st[l]
+            val[l] = math.sqrt(v)
+        emit(fo, p.col[6] + q, lo, nl, u, nn, warm, val)

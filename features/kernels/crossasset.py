@@ -55,7 +55,7 @@ class CrossAsset(Kernel):
             "rv": np.zeros(n),
             "n": np.zeros(n, np.int64),
         }
-        Ring.init(st, "hist", n, max(*self.windows, self.rank_window) + 1, first=0.0)
+        Ring.init(st, "hist", n, Ring.lookback(max(*self.windows, self.rank_window)), first=0.0)
         return st
 
     def _ret(self, st: State, w: int) -> np.ndarray:
@@ -91,7 +91,8 @@ class CrossAsset(Kernel):
         beta = np.where(lead == np.arange(n), 1.0, beta)  # a leader against itself
         out["beta_lead"] = np.where(has_lead, beta, np.nan)
         out["resid_ret_1"] = x.ret1 - beta * lr
-        rk = self._ret(st, self.rank_window)
+        # ranked on the log return (the same order as the return, and no exp needed to get it)
+        rk = st["csum"] - np.where(st["hist_n"] > self.rank_window, Ring.ago(st, "hist", self.rank_window), 0.0)
         ok = x.upd & (st["hist_n"] > self.rank_window)
         ranks = np.full(n, np.nan)
         if ok.sum() > 1:

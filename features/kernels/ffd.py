@@ -67,7 +67,7 @@ class FFD(Kernel):
     def init(self, n: int) -> State:
         k = len(self.w)
         return {
-            "buf": np.zeros((n, k)),
+            "buf": np.zeros((k, n)),
             "seen": np.zeros(n, np.int64),
             "last": np.full(n, np.nan),
             "_ptr": np.zeros((), np.int64),
@@ -75,7 +75,7 @@ class FFD(Kernel):
 
     def rescale(self, st: State, idx: np.ndarray, price_factor: np.ndarray, split_ratio: np.ndarray) -> None:
         lf = np.log(price_factor)
-        st["buf"][idx] += lf[:, None]
+        st["buf"][:, idx] += lf
         st["last"][idx] += lf
 
     def step(self, st: State, x: StepInput) -> dict[str, np.ndarray]:
@@ -84,11 +84,11 @@ class FFD(Kernel):
         st["last"][:] = lp
         known = ~np.isnan(lp)
         ptr = int(st["_ptr"])
-        st["buf"][:, ptr] = np.where(known, lp, 0.0)
+        st["buf"][ptr] = np.where(known, lp, 0.0)
         st["seen"][known] += 1
         st["_ptr"][...] = (ptr + 1) % k
-        # column c holds the value written (ptr - c) % k minutes ago: roll the weights, not the data
+        # row r holds the value written (ptr - r) % k minutes ago: roll the weights, not the data
         w_rolled = np.empty(k)
         w_rolled[(ptr - np.arange(k)) % k] = self.w
-        v = st["buf"] @ w_rolled
+        v = w_rolled @ st["buf"]
         return {f"ffd_{round(self.d * 100)}": np.where(st["seen"] >= k, v, np.nan)}

@@ -47,7 +47,8 @@ class RSI(Kernel):
 
 
 class ROC(Kernel):
-    """Rate of change over 1, 5, 15 bars from summed 1-bar log returns (so overnight gaps are excluded).
+    """Rate of change over 1, 5, 15 bars from the running product of 1-bar gross returns ``close / prev_close``
+    (so overnight gaps are excluded): ``roc_w = cum_t / cum_{t-w} - 1``.
 
     >>> from features.kernels.testing import run_one
     >>> [r["roc_2"] for r in run_one(ROC((1, 2)), [10, 11, 12.1, 12.1])]
@@ -66,22 +67,23 @@ class ROC(Kernel):
         return [FeatureSpec(f"roc_{w}", self.name, w + 1, -1.0, 10.0) for w in self.windows]
 
     def init(self, n: int) -> State:
-        st: State = {"csum": np.zeros(n)}
-        Ring.init(st, "hist", n, max(self.windows) + 1)
+        st: State = {"cum": np.ones(n)}
+        Ring.init(st, "hist", n, Ring.lookback(max(self.windows)))
         return st
 
     def step(self, st: State, x: StepInput) -> dict[str, np.ndarray]:
-        csum = st["csum"] + x.ret1
-        commit(st, "csum", csum, x.upd)
-        Ring.push(st, "hist", csum, x.upd)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cum = st["cum"] * (x.close / x.prev_close)
+        commit(st, "cum", cum, x.upd)
+        Ring.push(st, "hist", cum, x.upd)
         first = st["hist_n"] <= 1  # the first bar's "return" is open->close, not a change from a known close
-        return {f"roc_{w}": np.where(first, np.nan, np.expm1(csum - _csum_ago(st, w))) for w in self.windows}
+        return {f"roc_{w}": np.where(first, np.nan, cum / _cum_ago(st, w) - 1.0) for w in self.windows}
 
 
-def _csum_ago(st: State, k: int) -> np.ndarray:
-    """Cumulative return ``k`` pushes ago (0 before the first push)."""
+def _cum_ago(st: State, k: int) -> np.ndarray:
+    """The running product ``k`` pushes ago (1 before the first push)."""
     v = Ring.ago(st, "hist", k)
-    return np.where(st["hist_n"] == k, 0.0, v)
+    return np.where(st["hist_n"] == k, 1.0, v)
 
 
 class MACD(Kernel):
@@ -155,7 +157,7 @@ class MovingAverages(Kernel):
         w = self.window
         Ring.push(st, "buf", x.close, x.upd)
         filled = np.minimum(st["buf_n"], w)
-        sma = st["buf"].sum(axis=1) / np.maximum(filled, 1)
+        sma = st["buf"].sum(axis=0) / np.maximum(filled, 1)
         a = 2.0 / (w + 1)
         ema = np.where(np.isnan(st["ema"]), x.close, st["ema"] + a * (x.close - st["ema"]))
         commit(st, "ema", ema, x.upd)

@@ -40,8 +40,8 @@ class Bollinger(Kernel):
         w = self.window
         Ring.push(st, "buf", x.close, x.upd)
         buf = st["buf"]
-        mid = buf.mean(axis=1)
-        sd = buf.std(axis=1)
+        mid = buf.mean(axis=0)
+        sd = buf.std(axis=0)
         band = self.k * sd
         with np.errstate(divide="ignore", invalid="ignore"):
             pctb = np.where(band > 0, (x.close - (mid - band)) / (2 * band), 0.5)

@@ -30,7 +30,7 @@ class OBV(Kernel):
 
     def init(self, n: int) -> State:
         st: State = {"obv": np.zeros(n), "v2": np.zeros(n), "n": np.zeros(n, np.int64)}
-        Ring.init(st, "hist", n, self.window + 1, first=0.0)
+        Ring.init(st, "hist", n, Ring.lookback(self.window), first=0.0)
         return st
 
     def step(self, st: State, x: StepInput) -> dict[str, np.ndarray]:
@@ -69,9 +69,9 @@ class VolumeTimeOfDay(Kernel):
 
     def init(self, n: int) -> State:
         return {
-            "m": np.zeros((n, MINUTES)),
-            "s": np.zeros((n, MINUTES)),
-            "c": np.zeros((n, MINUTES)),
+            "m": np.zeros((MINUTES, n)),
+            "s": np.zeros((MINUTES, n)),
+            "c": np.zeros((MINUTES, n)),
             "gm": np.zeros(n),
             "gs": np.zeros(n),
             "gc": np.zeros(n),
@@ -79,13 +79,13 @@ class VolumeTimeOfDay(Kernel):
 
     def rescale(self, st: State, idx: np.ndarray, price_factor: np.ndarray, split_ratio: np.ndarray) -> None:
         shift = np.log(split_ratio)  # approx: log1p(v * r) ~ log1p(v) + log(r) for traded sizes
-        st["m"][idx] += shift[:, None] * (st["c"][idx] > 0)
+        st["m"][:, idx] += shift * (st["c"][:, idx] > 0)
         st["gm"][idx] += shift * (st["gc"][idx] > 0)
 
     def step(self, st: State, x: StepInput) -> dict[str, np.ndarray]:
         lv = np.log1p(x.volume)
         m = min(max(x.minute, 1), MINUTES - 1)
-        mu, var, c = st["m"][:, m], st["s"][:, m], st["c"][:, m]
+        mu, var, c = st["m"][m], st["s"][m], st["c"][m]
         use_tod = c >= 2
         mean = np.where(use_tod, mu, st["gm"])
         sd = np.sqrt(np.where(use_tod, var, st["gs"]))
@@ -94,16 +94,16 @@ class VolumeTimeOfDay(Kernel):
         z = np.where((st["gc"] >= 2) | use_tod, z, np.nan)
         a_day = max(ewm_alpha(self.halflife_days), 0.0)
         for mk, sk, ck, col in (("m", "s", "c", m), ("gm", "gs", "gc", None)):
-            mu0 = st[mk][:, col] if col is not None else st[mk]
-            s0 = st[sk][:, col] if col is not None else st[sk]
-            c0 = st[ck][:, col] if col is not None else st[ck]
+            mu0 = st[mk][col] if col is not None else st[mk]
+            s0 = st[sk][col] if col is not None else st[sk]
+            c0 = st[ck][col] if col is not None else st[ck]
             a = np.maximum(a_day if col is not None else ewm_alpha(390 * self.halflife_days), 1.0 / (c0 + 1))
             d = lv - mu0
             mu1 = mu0 + a * d
             s1 = (1 - a) * (s0 + a * d * d)
             rows = np.flatnonzero(x.upd)
             if col is not None:
-                st[mk][rows, col], st[sk][rows, col], st[ck][rows, col] = mu1[rows], s1[rows], c0[rows] + 1
+                st[mk][col, rows], st[sk][col, rows], st[ck][col, rows] = mu1[rows], s1[rows], c0[rows] + 1
             else:
                 st[mk][rows], st[sk][rows], st[ck][rows] = mu1[rows], s1[rows], c0[rows] + 1
         return {"vol_z_tod": z}
@@ -140,9 +140,9 @@ class VWAPDeviation(Kernel):
     def rescale(self, st: State, idx: np.ndarray, price_factor: np.ndarray, split_ratio: np.ndarray) -> None:
         # price x volume scales by price_factor * split_ratio; volume by split_ratio
         for k in ("spv", "pv"):
-            st[k][idx] = st[k][idx] * (price_factor * split_ratio).reshape((-1,) + (1,) * (st[k].ndim - 1))
+            st[k][..., idx] *= price_factor * split_ratio
         for k in ("sv", "v"):
-            st[k][idx] = st[k][idx] * split_ratio.reshape((-1,) + (1,) * (st[k].ndim - 1))
+            st[k][..., idx] *= split_ratio
 
     def step(self, st: State, x: StepInput) -> dict[str, np.ndarray]:
         sess = int(x.extra.get("session", 0))
@@ -155,8 +155,8 @@ class VWAPDeviation(Kernel):
         commit(st, "sess", np.full_like(st["sess"], sess), x.upd)
         Ring.push(st, "pv", pv, x.upd)
         Ring.push(st, "v", x.volume, x.upd)
-        rv = st["v"].sum(axis=1)
+        rv = st["v"].sum(axis=0)
         with np.errstate(divide="ignore", invalid="ignore"):
             s_vwap = np.where(sv > 0, spv / sv, x.close)
-            r_vwap = np.where(rv > 0, st["pv"].sum(axis=1) / rv, x.close)
+            r_vwap = np.where(rv > 0, st["pv"].sum(axis=0) / rv, x.close)
         return {"vwap_dev_sess": x.close / s_vwap - 1.0, f"vwap_dev_{self.window}": x.close / r_vwap - 1.0}
