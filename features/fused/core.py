@@ -4,8 +4,8 @@
    read of each symbol (its 1-bar return, its rank key, its log price; the leaders' window returns);
 2. FFD — the fractionally differentiated log price, a fixed-width dot product over the session-minute grid
    (:func:`ffd_online` here; :func:`features.fused.fold.ffd_block` convolves a block's whole day at once);
-3. :func:`cross` — everything that reads other symbols: SPY and the leader, beta, the cross-sectional rank,
-   market volatility, then the context columns of each row served.
+3. :mod:`features.fused.cross` — everything that reads other symbols: the cross-sectional rank (per minute,
+   over all symbols), then per symbol SPY and the leader, beta, market volatility, and the context columns.
 
 :func:`minute` is :meth:`FeatureEngine.step`: the three stages over the whole cross-section. The batch fold runs
 stage 1 block by block through a whole day (each block's state stays in cache), then stages 2 and 3; per symbol
@@ -20,7 +20,7 @@ from numba import njit
 from features.fused.kernels import averages, ranges, roc, rsi_macd
 from features.fused.kernels_volume import micro, obv, volume_tod, vwap_dev
 from features.fused.ops import ago2, push2, put
-from features.fused.sort import stable_argsort
+from features.fused.cross import cross_lanes, market, rank_minute
 from features.fused.vmath import vlog
 
 NAN = np.nan
@@ -193,84 +193,6 @@ def ffd_online(upd, eng, ffd_s, p, rowmap, out, acc):
 
 
 @njit(cache=True, error_model="numpy")
-def cross(t, ts, minute_, weekday, vix, use_vix, since, rec, leader, spy, lslot, sector, nn, lut, advance,
-          xa_s, fo, p, rowmap, out, counts):  # fmt: skip
-    """Stage 3 for one minute over every registered symbol. ``since[i]`` is the minute (of this call's day) from
-    which row ``i`` exists; ``nn``/``lut`` are the update counts and times, advanced here when ``advance``;
-    ``counts[row]`` receives each served row's update count (for warm-up checks)."""
-    r_ret1, r_upd, r_rank, _lp, r_lret, r_lrv = rec
-    _csum, x_cov, x_var, _rv, x_n, _h, _hn = xa_s
-    n = fo.shape[1]
-    k_feat = fo.shape[0]
-    nw = p.x_windows.shape[0]
-    xc = p.col[12]
-    sp = spy if spy >= 0 and since[spy] <= t else -1
-    mkt_vol = math.sqrt(r_lrv[lslot[sp]]) if sp >= 0 else NAN
-    if use_vix:
-        mkt_vol = vix
-    # the cross-sectional rank of the rank-window return over the symbols that updated (registry order on ties)
-    rank = np.full(n, NAN)
-    idx = np.empty(n, np.int64)
-    cnt = 0
-    for i in range(n):
-        if r_upd[i] and not math.isnan(r_rank[i]):
-            idx[cnt] = i
-            cnt += 1
-    if cnt > 1:
-        vals = np.empty(cnt)
-        for q in range(cnt):
-            vals[q] = r_rank[idx[q]]
-        order = stable_argsort(vals)
-        for q in range(cnt):
-            rank[idx[order[q]]] = q / (cnt - 1)
-    for i in range(n):
-        if r_upd[i]:
-            if advance:
-                nn[i] += 1
-                lut[i] = ts
-            lead = leader[i]
-            if lead < 0 or since[lead] > t:
-                lead = sp
-            has = lead >= 0
-            lsl = lslot[lead] if has else -1
-            nni = nn[i]
-            for q in range(nw):
-                put(fo, xc + q, i, r_lret[lslot[sp], q] if sp >= 0 else NAN, nni, p.warmup)
-                put(fo, xc + nw + q, i, r_lret[lsl, q] if has else NAN, nni, p.warmup)
-            lr = r_ret1[lead] if has else NAN  # 0 when the leader did not trade this minute
-            lrz = lr if has else 0.0
-            a = max(p.x_beta_alpha, 1.0 / (x_n[i] + 1))
-            x_cov[i] = x_cov[i] + a * (r_ret1[i] * lrz - x_cov[i])
-            x_var[i] = x_var[i] + a * (lrz * lrz - x_var[i])
-            x_n[i] += 1
-            beta = min(max(x_cov[i] / x_var[i] if x_var[i] > 0 else 0.0, -p.x_beta_clip), p.x_beta_clip)
-            if lead == i:
-                beta = 1.0
-            put(fo, xc + 2 * nw, i, beta if has else NAN, nni, p.warmup)
-            put(fo, xc + 2 * nw + 1, i, r_ret1[i] - beta * lr, nni, p.warmup)
-            put(fo, xc + 2 * nw + 2, i, rank[i], nni, p.warmup)
-            put(fo, xc + 2 * nw + 3, i, mkt_vol, nni, p.warmup)
-    # the rows served: the cross-asset columns (fresh or frozen by a halt), then the context
-    angle = 2 * np.pi * minute_ / 390.0
-    s_, c_ = math.sin(angle), math.cos(angle)
-    for i in range(n):
-        row = rowmap[i]
-        if row < 0:
-            continue
-        for q in range(xc, k_feat):
-            out[row, q] = fo[q, i]
-        out[row, k_feat] = minute_
-        out[row, k_feat + 1] = s_
-        out[row, k_feat + 2] = c_
-        out[row, k_feat + 3] = weekday
-        out[row, k_feat + 4] = 0.0 if r_upd[i] else 1.0  # present and not updated: halted
-        out[row, k_feat + 5] = (ts - lut[i]) / 60e9
-        out[row, k_feat + 6] = i
-        out[row, k_feat + 7] = sector[i]
-        counts[row] = nn[i]
-
-
-@njit(cache=True, error_model="numpy")
 def minute(ts, minute_, weekday, session, vix, use_vix, rows, X, halted, leader, spy, lslot, sector, eng, ks, p,
            out):  # fmt: skip
     """The online step: every stage over the whole cross-section. ``rows`` (registry rows) and ``X`` (``NIN``
@@ -295,6 +217,8 @@ def minute(ts, minute_, weekday, session, vix, use_vix, rows, X, halted, leader,
     sc = np.empty((SCRATCH, n))
     lanes(0, n, ts, minute_, session, xin, pres, halt, eng, ks, p, lslot, rec, rowmap, out, sc, np.empty(n, np.int64))
     ffd_online(rec[1], eng, ks[11], p, rowmap, out, np.empty(n))
+    rank_minute(rec[1], rec[2])
     since = np.zeros(n, np.int64)
-    cross(0, ts, minute_, weekday, vix, use_vix, since, rec, leader, spy, lslot, sector, eng[3], eng[2], False,
-          ks[12], eng[4], p, rowmap, out, np.empty(m, np.int64))  # fmt: skip
+    sp, mkt_vol = market(0, spy, since, lslot, rec[5], vix, use_vix)
+    cross_lanes(0, n, ts, minute_, weekday, mkt_vol, sp, rec, leader, lslot, sector, since, 0, eng[3], eng[2], False,
+                ks[12], eng[4], p, rowmap, out, np.empty(m, np.int64))  # fmt: skip

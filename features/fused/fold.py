@@ -16,7 +16,8 @@ import math
 import numpy as np
 from numba import njit
 
-from features.fused.core import NIN, SCRATCH, cross, ffd_finish, ffd_taps, lanes
+from features.fused.core import NIN, SCRATCH, ffd_finish, ffd_taps, lanes
+from features.fused.cross import cross_lanes, market, rank_minute
 
 NAN = np.nan
 BLOCK = 256  # registry rows per block: stage 1's state for a block (~450 KB) stays in the 512 KB L2 cache
@@ -101,7 +102,13 @@ def fold_day(tss, minutes, weekdays, session, vix, use_vix, since, rowmap, cols,
             lanes(lo, nl, tss[t], minutes[t], session, xin, pres, halt, eng, ks, p, lslot, rec, rm, out, sc, nn)
         ffd_block(lo, nl, ptr0, r_lp, r_upd, rowmap, nn0, eng, ffd_s, p, out, z, acc, seen_b)
     ffd_s[3][0] = (ptr0 + t_n) % k
+    sps, mkt = np.empty(t_n, np.int64), np.empty(t_n)
     for t in range(t_n):
-        rec = (r_ret1[t], r_upd[t], r_rank[t], r_lp[t], r_lret[t], r_lrv[t])
-        cross(t, tss[t], minutes[t], weekdays[t], vix[t], use_vix, since, rec, leader, spy, lslot, sector, nupd0,
-              lut0, True, ks[12], eng[4], p, rowmap[t], out, counts)  # fmt: skip
+        rank_minute(r_upd[t], r_rank[t])
+        sps[t], mkt[t] = market(t, spy, since, lslot, r_lrv[t], vix[t], use_vix)
+    for lo in range(0, n, block):
+        nl = min(block, n - lo)
+        for t in range(t_n):
+            rec = (r_ret1[t], r_upd[t], r_rank[t], r_lp[t], r_lret[t], r_lrv[t])
+            cross_lanes(lo, nl, tss[t], minutes[t], weekdays[t], mkt[t], sps[t], rec, leader, lslot, sector, since,
+                        t, nupd0, lut0, True, ks[12], eng[4], p, rowmap[t], out, counts)  # fmt: skip
