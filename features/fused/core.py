@@ -17,10 +17,10 @@ import math
 import numpy as np
 from numba import njit
 
+from features.fused.cross import cross_lanes, market, rank_minute
 from features.fused.kernels import averages, ranges, roc, rsi_macd
 from features.fused.kernels_volume import micro, obv, volume_tod, vwap_dev
 from features.fused.ops import ago2, push2, put
-from features.fused.cross import cross_lanes, market, rank_minute
 from features.fused.vmath import vlog
 
 NAN = np.nan
