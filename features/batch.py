@@ -59,8 +59,8 @@ def fold(
     on_minute: Callable[[int], None] | None = None,
     counts: list[np.ndarray] | None = None,
 ) -> tuple[pa.Table, EngineState]:
-    """Offline features for ``bars`` (continuing from ``state`` if given), row for row with ``bars`` (in
-    their order, whatever it is: the lake stores a day symbol by symbol); bars at or before the state's last
+    """Offline features for ``bars`` (continuing from ``state`` if given), one row per bar in (symbol, ts) order —
+    the lake's order, in which the fold reads bars without sorting them; bars at or before the state's last
     minute are skipped.
 
     ``counts``, when given, receives per emitted row how many bars the symbol has updated with (warm-up checks).
@@ -68,13 +68,14 @@ def fold(
     st = state if state is not None else engine.new_state()
     if st.last_ts:
         bars = bars.filter(pc.greater(bars.column("ts").cast(pa.int64()), st.last_ts))
+    prep = Prepared(bars)
+    bars = prep.bars
     if engine.fused is not None:
-        prep = Prepared(bars)
         values, nupd = compiled_fold(engine, prep, minute_grid_of(prep.ts), st, on_minute)
         if counts is not None:
             counts.append(nupd)
         return features_table(engine, bars.column("symbol"), bars.column("ts"), values), st
-    # the numpy reference: step minute by minute over the time-sorted bars, then put rows back in input order
+    # the numpy reference: step minute by minute over the time-sorted bars, then put rows back in (symbol, ts)
     order = pc.sort_indices(bars, [("ts", "ascending"), ("symbol", "ascending")]).to_numpy()
     inverse = np.empty_like(order)
     inverse[order] = np.arange(len(order))

@@ -181,9 +181,16 @@ class FeatureEngine:
             st.symbols.append(s)
         for k, ks in zip(self.kernels, st.kernels, strict=True):
             fresh = k.init(m)
+            # the kernel's column-major arrays stay column-major (decided on a 2-symbol probe: with one symbol an
+            # array is both C and F contiguous)
+            fortran = {key for key, a in k.init(2).items() if a.ndim > 1 and not a.flags.c_contiguous}
             for key, arr in fresh.items():
                 if not key.startswith("_"):  # the symbol axis is the last one
-                    ks[key] = np.concatenate([ks[key], arr], axis=-1) if key in ks else arr
+                    if key in ks:
+                        grown = np.concatenate([ks[key], arr], axis=-1)
+                        ks[key] = np.asfortranarray(grown) if key in fortran else grown
+                    else:
+                        ks[key] = arr
                 elif key not in ks:
                     ks[key] = arr
         st.last_close = np.concatenate([st.last_close, np.full(m, np.nan)])
@@ -243,14 +250,24 @@ class FeatureEngine:
             extra["leader"],
             extra["spy"],
             extra["lslot"],
+            extra["leaders"],
             extra["sector_id"],
             self.engine_arrays(st),
             fused.state_tuples(self.kernels, st.kernels),
             self.fused,
             out,
+            self._workspace(len(st.symbols), len(extra["leaders"])),
         )
         st.last_ts = ts
         return st, out
+
+    def _workspace(self, n: int, n_lead: int) -> tuple:
+        """The compiled step's scratch for ``n`` symbols, kept between minutes (rebuilt when the registry grows)."""
+        if getattr(self, "_ws_key", None) != (n, n_lead):
+            assert self.fused is not None
+            self._ws = fused_core.workspace(n, n_lead, len(self.fused.x_windows))
+            self._ws_key = (n, n_lead)
+        return self._ws
 
     def begin_day(self, st: EngineState, ts: int, new_symbols: list[str]) -> None:
         """The batch fold's day start: the session's corporate actions, then the day's newcomers registered
@@ -298,9 +315,10 @@ class FeatureEngine:
             sec_code = {s: i for i, s in enumerate(self.sectors)}
             sector = np.array([sec_code.get(self.sector_of.get(s, ""), -1) for s in st.symbols], np.int64)
             leaders = np.unique(np.r_[leader, spy])
+            leaders = leaders[leaders >= 0]
             lslot = np.full(len(st.symbols), -1, np.int64)
-            lslot[leaders[leaders >= 0]] = np.arange((leaders >= 0).sum())
-            self._extra_cache = {"leader": leader, "spy": spy, "sector_id": sector, "lslot": lslot}
+            lslot[leaders] = np.arange(len(leaders))
+            self._extra_cache = {"leader": leader, "spy": spy, "sector_id": sector, "lslot": lslot, "leaders": leaders}
             self._index_cache_owner = len(st.symbols)
             self._cache_id = id(st)
         return dict(self._extra_cache)

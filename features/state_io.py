@@ -38,10 +38,10 @@ def loads(blob: bytes) -> EngineState:
         )
     st = EngineState(symbols=list(meta["symbols"]), session=int(meta["session"]), last_ts=int(meta["last_ts"]))
     for k in ARRAYS:
-        setattr(st, k, z[f"e/{k}"].copy())
+        setattr(st, k, z[f"e/{k}"].copy(order="K"))
     st.kernels = [{} for _ in range(meta["n_kernels"])]
     for name in z.files:
         if name.startswith("k"):
             i, key = name[1:].split("/", 1)
-            st.kernels[int(i)][key] = z[name].copy()
+            st.kernels[int(i)][key] = z[name].copy(order="K")  # a column-major array stays one
     return st

@@ -54,6 +54,7 @@ class Params(NamedTuple):
     vtod_floor: float
     micro_alpha: float
     ffd_w: np.ndarray
+    ffd_wr: np.ndarray  # the weights oldest first (the FFD window's order)
     col: np.ndarray  # first output column of each kernel (the engine's kernel_cols)
     x_windows: np.ndarray
     x_beta_alpha: float
@@ -99,6 +100,7 @@ def params(kernels: list[Kernel], warmup: np.ndarray, kernel_cols: list[tuple[in
         vtod_floor=float(SD_FLOOR),
         micro_alpha=ewm_alpha(mic.halflife),
         ffd_w=np.ascontiguousarray(ffd.w, np.float64),
+        ffd_wr=np.ascontiguousarray(ffd.w[::-1], np.float64),
         col=np.array([a for a, _, _ in kernel_cols], np.int64),
         x_windows=np.array(xa.windows, np.int64),
         x_beta_alpha=ewm_alpha(xa.beta_halflife),

@@ -1,10 +1,10 @@
 """The batch fold's Python side: bars table in, feature matrix out, a day at a time through
 :func:`features.fused.fold.fold_day`.
 
-The bars may come in any row order (the lake stores a day symbol by symbol); the fold never sorts them: the
-feature rows come back row for row with the input, and a (minute, symbol) -> row map tells the compiled code
-where each bar is. Symbols are registered in the order the online step would meet them (by first minute, then
-by name), so both paths give a symbol the same ``symbol_id``. Two bars for one (symbol, ts) are refused.
+The fold works symbol by symbol, so it takes the bars in the lake's order — by symbol, then time — and returns
+the feature rows in that order. Bars already in it (anything read from the lake) are used in place; others are
+sorted once. Symbols are registered in the order the online step would meet them (by first minute, then by
+name), so both paths give a symbol the same ``symbol_id``. Two bars for one (symbol, ts) are refused.
 """
 
 import datetime as dt
@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from numba import njit
 
 from features import fused
-from features.fused.fold import BLOCK, fold_day
+from features.fused.fold import day_buffers, fold_day
 from features.reference_step import INPUTS
 from marketdata.calendar import bar_stamps, is_session, session_bounds_ns
 
@@ -30,24 +30,45 @@ EPOCH_ORDINAL = 719_163  # date(1970, 1, 1).toordinal()
 
 
 class Prepared:
-    """A bars table as arrays: stamps, the inputs, halts, and a code per symbol (``names[code]``)."""
+    """A bars table in (symbol, ts) order as arrays: stamps, the inputs, halts, a code per symbol (``names[code]``,
+    codes in name order)."""
 
     def __init__(self, bars: pa.Table):
-        enc = pc.dictionary_encode(bars.column("symbol")).combine_chunks()
-        self.bars = bars
-        self.ts = bars.column("ts").cast(pa.int64()).to_numpy()
-        self.code = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        self.names: list[str] = enc.dictionary.to_pylist()
-        self.rank = np.empty(len(self.names), np.int64)  # each code's place in name order
-        self.rank[pc.array_sort_indices(enc.dictionary).to_numpy()] = np.arange(len(self.names))
+        ts, code, names = _encode(bars)
+        if first_out_of_order(code, ts) >= 0:
+            bars = bars.take(np.lexsort((ts, code)))
+            ts, code, names = _encode(bars)
+        self.bars, self.ts, self.code, self.names = bars, ts, code, names
+        dup = first_out_of_order(code, ts)
+        if dup >= 0:
+            raise self.duplicate(dup)
         self.cols = tuple(_float_column(bars, c) for c in INPUTS)
         self.halted = np.ascontiguousarray(bars.column("halted").to_numpy(zero_copy_only=False), np.bool_)
 
     def duplicate(self, row: int) -> ValueError:
+        """The error for a bar whose (symbol, ts) an earlier row already has."""
         when = pa.scalar(int(self.ts[row]), pa.timestamp("ns", "UTC"))
-        return ValueError(
-            f"bars_1m has two bars for {self.names[int(self.code[row])]} at {when}: one bar per (symbol, ts) allowed"
-        )
+        name = self.names[int(self.code[row])]
+        return ValueError(f"bars_1m has two bars for {name} at {when}: one bar per (symbol, ts) allowed")
+
+
+def _encode(bars: pa.Table) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Stamps, and symbol codes that follow name order (so "sorted by symbol" is "sorted by code")."""
+    enc = pc.dictionary_encode(bars.column("symbol")).combine_chunks()
+    order = pc.array_sort_indices(enc.dictionary).to_numpy()
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order))
+    names = enc.dictionary.take(order).to_pylist()
+    return bars.column("ts").cast(pa.int64()).to_numpy(), rank[enc.indices.to_numpy(zero_copy_only=False)], names
+
+
+@njit(cache=True)
+def first_out_of_order(key, ts):
+    """The first row not strictly after its predecessor in (key, ts) order, or -1."""
+    for r in range(1, ts.shape[0]):
+        if key[r] < key[r - 1] or (key[r] == key[r - 1] and ts[r] <= ts[r - 1]):
+            return r
+    return -1
 
 
 def minute_grid_of(ts: np.ndarray) -> np.ndarray:
@@ -71,14 +92,17 @@ def first_minutes(code, tidx, rows, n_codes):
 
 
 @njit(cache=True)
-def fill_rowmap(rowmap, tidx, reg, code, rows, t0):
-    """``rowmap[t, symbol] = row`` for ``rows``; the first row that repeats a (minute, symbol), or -1."""
+def day_spans(reg, code, rows, n):
+    """Each registry row's rows among ``rows`` (a day's, ascending; a symbol's are contiguous in (symbol, ts)
+    order) as ``(start, stop)`` arrays; empty where it has none."""
+    lo = np.zeros(n, np.int64)
+    hi = np.zeros(n, np.int64)
     for r in rows:
-        t, i = tidx[r] - t0, reg[code[r]]
-        if rowmap[t, i] >= 0:
-            return r
-        rowmap[t, i] = r
-    return -1
+        i = reg[code[r]]
+        if hi[i] == 0:
+            lo[i] = r
+        hi[i] = r + 1
+    return lo, hi
 
 
 def compiled_fold(
@@ -88,7 +112,7 @@ def compiled_fold(
     st: "EngineState",
     on_minute: Callable[[int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Step every minute of ``grid`` over the prepared bars; float32 feature rows, row for row with the bars
+    """Step every minute of ``grid`` over the prepared bars; float32 feature rows, row for row with ``prep.bars``
     (column-major, so each column is contiguous), and each row's update count (for warm-up checks)."""
     ts, code, names = prep.ts, prep.code, prep.names
     tidx = np.searchsorted(grid, ts)
@@ -97,6 +121,7 @@ def compiled_fold(
     day = grid // DAY_NS
     cuts = np.r_[0, np.flatnonzero(np.diff(day)) + 1, len(grid)]
     row_day = np.searchsorted(cuts, tidx, "right") - 1
+    tday = tidx - cuts[row_day]  # each row's minute within its day
     monotone = len(ts) < 2 or bool(np.all(row_day[1:] >= row_day[:-1]))
     by_day = np.arange(len(ts)) if monotone else np.argsort(row_day, kind="stable")
     day_bounds = np.searchsorted(row_day[by_day], np.arange(len(cuts)))
@@ -105,24 +130,23 @@ def compiled_fold(
         first = first_minutes(code, tidx, rows, len(names))
         known = st.index()
         new = sorted(
-            (c for c in np.flatnonzero(first >= 0) if names[c] not in known), key=lambda c: (first[c], prep.rank[c])
+            (c for c in np.flatnonzero(first >= 0) if names[c] not in known), key=lambda c: (first[c], c)
         )
         engine.begin_day(st, int(grid[a]), [names[c] for c in new])  # the online step's order: first minute, name
         idx = st.index()
         reg = np.array([idx.get(s, -1) for s in names], np.int64)
         n = len(st.symbols)
-        rowmap = np.full((b - a, n), -1, np.int64)
-        dup = fill_rowmap(rowmap, tidx, reg, code, rows, a)
-        if dup >= 0:
-            raise prep.duplicate(dup)
+        span = day_spans(reg, code, rows, n)
         since = np.zeros(n, np.int64)  # a newcomer exists (as a leader, say) from its first bar on
         since[n - len(new) :] = first[np.array(new, np.int64)] - a
         minutes = (grid[a:b] - session_bounds_ns(dt.date.fromordinal(EPOCH_ORDINAL + int(day[a])))[0]) // MINUTE_NS
         x = engine.extra_arrays(st)
         fold_day(grid[a:b], minutes, (day[a:b] + 3) % 7, st.session,  # 1970-01-01 was a Thursday (weekday 3)
-                 engine.vix_series(grid[a:b]), engine.uses_vix, since, rowmap, prep.cols, prep.halted, x["leader"],
-                 x["spy"], x["lslot"], x["sector_id"], engine.engine_arrays(st),
-                 fused.state_tuples(engine.kernels, st.kernels), engine.fused, out, counts, BLOCK)  # fmt: skip
+                 engine.vix_series(grid[a:b]), engine.uses_vix, since, span, tday, prep.cols, prep.halted, x["leader"],
+                 x["spy"], x["lslot"], x["leaders"], x["sector_id"], engine.engine_arrays(st),
+                 fused.state_tuples(engine.kernels, st.kernels), engine.fused, out, counts,
+                 day_buffers(b - a, n, len(x["leaders"]), len(engine.fused.x_windows), len(engine.fused.ffd_w),
+                            out.shape[1]))  # fmt: skip
         st.last_ts = int(grid[b - 1])
         if on_minute:
             for t in grid[a:b]:

@@ -1,14 +1,17 @@
-"""The compiled batch fold: the online step's stages with the loops turned inside out.
+"""The compiled batch fold: the online step's per-symbol functions, run symbol by symbol through a day.
 
-Stage 1 (the per-symbol kernels) runs block by block: a block of registry rows goes through the whole day
-minute by minute while its state stays in cache, and FFD is one convolution over the block's day. Stage 3 (what
-reads other symbols) then runs minute by minute over the whole cross-section. Each symbol and minute goes through
-the same functions as in :func:`features.fused.core.minute`, with the same operands in the same order, so a row
-computed here is bit for bit the row a live scorer serves (``tests/features/test_fused.py``).
+A symbol's day is one loop over the day's minutes: :func:`features.fused.symbol.symbol_minute` at each fresh
+bar (the symbol's state stays in L1; its bars are read and its feature rows written sequentially when the bars
+come symbol by symbol, as the lake stores them), then its FFD values as one convolution over the day
+(:func:`features.fused.ffd.ffd_series`). What reads other symbols is ordered around that: the leaders (SPY, the
+sector ETFs) go first and record their values of every minute; every other symbol then computes its
+cross-asset features in the same loop; the cross-sectional rank needs every symbol's key, so it comes last, a
+minute at a time, and is written symbol by symbol. Per symbol and minute these are the online step's functions
+with the same operands in the same order: a row computed here is bit for bit the row a live scorer serves
+(``tests/features/test_fused.py``).
 
 :mod:`features.fused.driver` does in Python what must happen between days: a session's corporate actions,
-registering the day's new symbols (in the order the online step would meet them), the day's (minute, symbol) ->
-row map.
+registering the day's new symbols (in the order the online step would meet them), the (minute, symbol) -> row map.
 """
 
 import math
@@ -16,99 +19,158 @@ import math
 import numpy as np
 from numba import njit
 
-from features.fused.core import NIN, SCRATCH, ffd_finish, ffd_taps, lanes
-from features.fused.cross import cross_lanes, market, rank_minute
+from features.fused.core import NIN, leader_record
+from features.fused.cross import context, leader_of, market, rank_minute, rank_scratch, symbol_cross, tod_angle
+from features.fused.ffd import ffd_series
+from features.fused.ops import put
+from features.fused.symbol import symbol_minute
 
 NAN = np.nan
-BLOCK = 256  # registry rows per block: stage 1's state for a block (~450 KB) stays in the 512 KB L2 cache
-FFD_CHUNK = 2048  # (minute, lane) sums per pass over the FFD taps: 16 KB, in L1
 
 
-@njit(cache=True, error_model="numpy")
-def ffd_block(lo, nl, ptr0, lp, upd, rowmap, nn0, eng, ffd_s, p, out, z, acc, seen_b):
-    """Stage 2 for registry rows ``lo .. lo + nl`` over a day of ``T`` minutes whose first push goes to ring slot
-    ``ptr0``: ``z`` is each lane's log-price series (the ring's older pushes, then the day's), and every minute's
-    value is the same age-ordered sum the online step computes (:func:`features.fused.core.ffd_taps`)."""
-    buf, seen, _last, _ptr = ffd_s
+def day_buffers(t_n: int, n: int, n_lead: int, nw: int, k: int, k_out: int) -> tuple:
+    """Working memory of :func:`fold_day`, allocated by numpy (large arrays get transparent huge pages)."""
+    return (
+        np.zeros((n, t_n), np.bool_), np.full((n, t_n), NAN), np.full((t_n, n_lead, nw), NAN),
+        np.full((t_n, n_lead), NAN), np.zeros((t_n, n_lead)), np.empty(t_n), np.empty(t_n), np.empty(k - 1 + t_n),
+        np.empty((8, t_n)), np.empty(t_n), np.empty(NIN), np.empty(n), np.empty(t_n, np.int64), np.empty(t_n),
+        rank_scratch(n), np.zeros((t_n, n), np.bool_), np.full((t_n, n), NAN),
+        np.empty((t_n, k_out), np.float32, order="F"), np.empty(t_n), np.empty(t_n),
+    )  # fmt: skip
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
+def symbol_day(i, s_lead, stage1, stage3, tss, minutes, weekdays, session, since, span, tix, cols, halted, leader,
+               lslot, sector, sps, mkt, eng, ks, p, out, counts, bufs):  # fmt: skip
+    """Symbol ``i`` through the day: stage 1 (and FFD, and its leader record if ``s_lead >= 0``) and/or stage 3,
+    writing the columns of its rows that those stages own."""
+    upd_d, key_d, lret, lrv, lret1, lp_t, ret1_t, z, acc, vals, x = bufs[:11]
+    sb, sin_t, cos_t = bufs[17], bufs[18], bufs[19]  # the symbol's rows are staged in ``sb``, then copied to ``out``
+    last_close, last_session, last_upd_ts, nupd, fo = eng
+    t_n = tss.shape[0]
+    k_feat = fo.shape[0]
+    c_ffd, xc = p.col[11], p.col[12]
+    nxt, end = span[0][i], span[1][i]  # the symbol's rows of the day, in time order (``tix``: their minutes)
+    lo = nxt
+    for t in range(t_n):
+        r = nxt if nxt < end and tix[nxt] == t else -1
+        nxt += 1 if r >= 0 else 0
+        ok = r >= 0 and not halted[r]
+        if stage1:
+            r1 = 0.0
+            rk = NAN
+            if ok:
+                for c in range(NIN):
+                    x[c] = cols[c][r]
+                r1, rk, _lp = symbol_minute(i, tss[t], minutes[t], session, x[0], x[1], x[2], x[3], x[4], x[5], x[6],
+                                            x[7], x[8], x[9], eng, ks, p)  # fmt: skip
+            upd_d[i, t], key_d[i, t], ret1_t[t] = ok, rk, r1
+            lp_t[t] = ks[11][2][i]
+            if s_lead >= 0:
+                leader_record(s_lead, i, ok, r1, ks, p, lret[t], lrv[t], lret1[t])
+            if r >= 0:
+                for q in range(c_ffd):
+                    sb[r - lo, q] = fo[q, i]
+                stale = (tss[t] - last_upd_ts[i]) / 60e9
+                context(sb, r - lo, k_feat, minutes[t], sin_t[t], cos_t[t], weekdays[t], not ok, stale, i, sector[i])
+                counts[r] = nupd[i]
+        elif s_lead >= 0:
+            ret1_t[t] = lret1[t, s_lead]
+        if stage3:
+            if ok:
+                sp = sps[t]
+                lead = leader_of(i, t, leader, since, sp)
+                lr = lret1[t, lslot[lead]] if lead >= 0 else NAN
+                symbol_cross(i, lead, sp, ret1_t[t], lr, NAN, mkt[t], lret[t], lslot, counts[r], ks[12], fo, p)
+            if r >= 0:
+                for q in range(xc, k_feat):
+                    sb[r - lo, q] = fo[q, i]
+    if stage1:  # FFD over the day, then the values each row serves (frozen by a halt like every feature)
+        buf, seen, _last, ptr_a = ks[11]
+        k = buf.shape[0] // 2
+        ffd_series(buf, i, ptr_a[0], lp_t, t_n, p.ffd_wr, z, acc, vals)
+        sn = seen[i]
+        nxt = span[0][i]
+        for t in range(t_n):
+            sn += 0 if math.isnan(lp_t[t]) else 1
+            r = nxt if nxt < end and tix[nxt] == t else -1
+            nxt += 1 if r >= 0 else 0
+            if r >= 0 and upd_d[i, t]:
+                put(fo, c_ffd, i, vals[t] if sn >= k else NAN, counts[r], p.warmup)
+            if r >= 0:
+                sb[r - lo, c_ffd] = fo[c_ffd, i]
+        seen[i] = sn
+    # copy the staged columns this call owns, each as one contiguous run of ``out``
+    if stage1:
+        flush(sb, out, lo, end, 0, c_ffd + 1)
+        flush(sb, out, lo, end, k_feat, out.shape[1])
+    if stage3:
+        flush(sb, out, lo, end, xc, k_feat)
+
+
+@njit(cache=True, inline="always")
+def flush(sb, out, lo, end, q0, q1):
+    """Columns ``q0:q1`` of the staged rows into ``out[lo:end]``."""
+    for q in range(q0, q1):
+        for r in range(lo, end):
+            out[r, q] = sb[r - lo, q]
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
+def fold_day(tss, minutes, weekdays, session, vix, use_vix, since, span, tix, cols, halted, leader, spy, lslot,
+             leaders, sector, eng, ks, p, out, counts, bufs):  # fmt: skip
+    """One day: registry row ``i``'s bars are rows ``span[0][i]:span[1][i]``, in time order, ``tix[r]`` the
+    minute (index into ``tss``) of row ``r``; feature rows into ``out`` and update counts into ``counts`` at the
+    bars' rows. ``bufs`` is :func:`day_buffers`."""
+    upd_d, key_d, lret, lrv, lret1 = bufs[0], bufs[1], bufs[2], bufs[3], bufs[4]
+    upd_t, key_t = bufs[15], bufs[16]
+    t_n, n = tss.shape[0], span[0].shape[0]
     fo = eng[4]
-    k = buf.shape[0]
-    t_n = lp.shape[0]
-    for j in range(k - 1):  # z row j: the push made k - 1 - j minutes before the day's first
-        s = (ptr0 - (k - 1 - j)) % k
-        src = buf[s, lo : lo + nl]
-        for l in range(nl):
-            z[j * nl + l] = src[l]
+    rank_col = p.col[12] + 2 * p.x_windows.shape[0] + 2
+    rank0, sps, mkt, rank_s = bufs[11], bufs[12], bufs[13], bufs[14]
+    for i in range(n):
+        rank0[i] = fo[rank_col, i]  # what each symbol served before the day (stage 3 overwrites it meanwhile)
+    a = (tss, minutes, weekdays, session, since, span, tix, cols, halted, leader, lslot, sector, sps, mkt, eng, ks, p,
+         out, counts, bufs)  # fmt: skip
+    sin_t, cos_t = bufs[18], bufs[19]
     for t in range(t_n):
-        src = lp[t, lo : lo + nl]
-        for l in range(nl):
-            v = src[l]
-            z[(k - 1 + t) * nl + l] = 0.0 if math.isnan(v) else v
-    m = t_n * nl
-    for e0 in range(0, m, FFD_CHUNK):  # a chunk of (minute, lane) values at a time, its sums in L1
-        e1 = min(e0 + FFD_CHUNK, m)
-        ffd_taps(acc[e0:e1], z, (k - 1) * nl + e0, nl, p.ffd_w)
-    for l in range(nl):
-        seen_b[l] = seen[lo + l]
-    nn = nn0
+        sin_t[t], cos_t[t] = tod_angle(minutes[t])
+    for s in range(leaders.shape[0]):  # the leaders first: everybody's cross-asset features read them
+        symbol_day(leaders[s], s, True, False, *a)
     for t in range(t_n):
-        rm = rowmap[t]
-        lpt, ut = lp[t], upd[t]
-        for l in range(nl):
-            i = lo + l
-            seen_b[l] += 0 if math.isnan(lpt[i]) else 1
-            nn[l] += 1 if ut[i] else 0
-            ffd_finish(i, acc[t * nl + l] if seen_b[l] >= k else NAN, ut[i], nn[l], rm[i], p, fo, out)
-    for l in range(nl):
-        seen[lo + l] = seen_b[l]
-    for t in range(max(0, t_n - k), t_n):
-        s = (ptr0 + t) % k
-        dst = buf[s, lo : lo + nl]
-        for l in range(nl):
-            dst[l] = z[(k - 1 + t) * nl + l]
+        sps[t], mkt[t] = market(t, spy, since, lslot, lrv[t], vix[t], use_vix)
+    for s in range(leaders.shape[0]):
+        symbol_day(leaders[s], s, False, True, *a)
+    for i in range(n):
+        if lslot[i] < 0:
+            symbol_day(i, -1, True, True, *a)
+    ptr_a = ks[11][3]
+    ptr_a[0] = (ptr_a[0] + t_n) % (ks[11][0].shape[0] // 2)
+    transpose(upd_d, upd_t)  # the cross-sectional rank needs every symbol's key of the minute
+    transpose(key_d, key_t)
+    for t in range(t_n):
+        rank_minute(upd_t[t], key_t[t], rank_s)
+    transpose(key_t, key_d)
+    warm = p.warmup[rank_col]
+    for i in range(n):
+        last = rank0[i]
+        nxt, end = span[0][i], span[1][i]
+        for t in range(t_n):
+            r = nxt if nxt < end and tix[nxt] == t else -1
+            nxt += 1 if r >= 0 else 0
+            if r >= 0 and upd_d[i, t]:
+                last = key_d[i, t] if counts[r] >= warm else NAN
+            if r >= 0:
+                out[r, rank_col] = last
+        fo[rank_col, i] = last
 
 
-@njit(cache=True, error_model="numpy")
-def fold_day(tss, minutes, weekdays, session, vix, use_vix, since, rowmap, cols, halted, leader, spy, lslot,
-             sector, eng, ks, p, out, counts, block):  # fmt: skip
-    """One day (``rowmap[t, i]``: the bar row of registry row ``i`` at minute ``t``, -1 if none) through the
-    three stages; feature rows into ``out`` and update counts into ``counts`` at the bars' rows."""
-    t_n, n = rowmap.shape
-    nupd0, lut0 = eng[3].copy(), eng[2].copy()
-    nw = p.x_windows.shape[0]
-    n_lead = int(lslot.max()) + 1 if n else 0
-    r_ret1, r_upd = np.zeros((t_n, n)), np.zeros((t_n, n), np.bool_)
-    r_rank, r_lp = np.full((t_n, n), NAN), np.full((t_n, n), NAN)
-    r_lret, r_lrv = np.full((t_n, n_lead, nw), NAN), np.full((t_n, n_lead), NAN)
-    xin = np.full((NIN, block), NAN)
-    pres, halt = np.zeros(block, np.bool_), np.zeros(block, np.bool_)
-    sc, nn = np.empty((SCRATCH, block)), np.empty(block, np.int64)
-    ffd_s = ks[11]
-    k = ffd_s[0].shape[0]
-    ptr0 = ffd_s[3][0]
-    z, acc, seen_b = np.empty((k - 1 + t_n) * block), np.empty(t_n * block), np.empty(block, np.int64)
-    for lo in range(0, n, block):
-        nl = min(block, n - lo)
-        nn0 = eng[3][lo : lo + nl].copy()
-        for t in range(t_n):
-            rm = rowmap[t]
-            for l in range(nl):
-                r = rm[lo + l]
-                if r >= 0:
-                    for c in range(NIN):
-                        xin[c, l] = cols[c][r]
-                pres[l] = r >= 0
-                halt[l] = r >= 0 and halted[r]
-            rec = (r_ret1[t], r_upd[t], r_rank[t], r_lp[t], r_lret[t], r_lrv[t])
-            lanes(lo, nl, tss[t], minutes[t], session, xin, pres, halt, eng, ks, p, lslot, rec, rm, out, sc, nn)
-        ffd_block(lo, nl, ptr0, r_lp, r_upd, rowmap, nn0, eng, ffd_s, p, out, z, acc, seen_b)
-    ffd_s[3][0] = (ptr0 + t_n) % k
-    sps, mkt = np.empty(t_n, np.int64), np.empty(t_n)
-    for t in range(t_n):
-        rank_minute(r_upd[t], r_rank[t])
-        sps[t], mkt[t] = market(t, spy, since, lslot, r_lrv[t], vix[t], use_vix)
-    for lo in range(0, n, block):
-        nl = min(block, n - lo)
-        for t in range(t_n):
-            rec = (r_ret1[t], r_upd[t], r_rank[t], r_lp[t], r_lret[t], r_lrv[t])
-            cross_lanes(lo, nl, tss[t], minutes[t], weekdays[t], mkt[t], sps[t], rec, leader, lslot, sector, since,
-                        t, nupd0, lut0, True, ks[12], eng[4], p, rowmap[t], out, counts)  # fmt: skip
+@njit(cache=True, _nrt=False)
+def transpose(a, b):
+    """``b = a.T`` in 32 x 32 tiles (both sides stay in cache)."""
+    n0, n1 = a.shape
+    for i0 in range(0, n0, 32):
+        for j0 in range(0, n1, 32):
+            for i in range(i0, min(i0 + 32, n0)):
+                for j in range(j0, min(j0 + 32, n1)):
+                    b[j, i] = a[i, j]

@@ -14,8 +14,17 @@ PASSES = 6  # 6 x 11 bits >= 64
 
 @njit(cache=True)
 def stable_argsort(vals):
+    """The order that sorts ``vals`` (stable)."""
     n = vals.shape[0]
-    keys = np.empty(n, np.uint64)
+    order = np.empty((2, n), np.int64)  # the two buffers of the passes, alternating
+    return order[radix_argsort(vals, np.empty(n, np.uint64), order, np.empty(BUCKETS + 1, np.int64))].copy()
+
+
+@njit(cache=True, _nrt=False)
+def radix_argsort(vals, keys, order, counts):
+    """:func:`stable_argsort` on caller-owned scratch (``keys`` ``(n,)`` uint64, ``order`` ``(2, n)`` int64,
+    ``counts`` ``(BUCKETS + 1,)``); returns which row of ``order`` holds the result."""
+    n = vals.shape[0]
     sign = np.uint64(1) << np.uint64(63)
     for i in range(n):
         v = vals[i]
@@ -23,23 +32,27 @@ def stable_argsort(vals):
             v = 0.0  # -0.0 ties with 0.0, as in a comparison sort
         b = np.float64(v).view(np.uint64)
         keys[i] = ~b if b & sign else b | sign
-    order = np.arange(n)
-    tmp = np.empty(n, np.int64)
-    counts = np.empty(BUCKETS + 1, np.int64)
+        order[0, i] = i
+    cur = 0
     mask = np.uint64(BUCKETS - 1)
     for p in range(PASSES):
         shift = np.uint64(p * BITS)
-        counts[:] = 0
+        for d in range(BUCKETS + 1):
+            counts[d] = 0
+        top = 0
         for i in range(n):
-            counts[((keys[i] >> shift) & mask) + 1] += 1
-        if counts.max() == n:
+            d = ((keys[i] >> shift) & mask) + 1
+            counts[d] += 1
+            top = max(top, counts[d])
+        if top == n:
             continue  # every key has the same digit: this pass would not move anything
         for d in range(BUCKETS):
             counts[d + 1] += counts[d]
+        src, dst = order[cur], order[1 - cur]
         for q in range(n):
-            i = order[q]
+            i = src[q]
             d = (keys[i] >> shift) & mask
-            tmp[counts[d]] = i
+            dst[counts[d]] = i
             counts[d] += 1
-        order, tmp = tmp, order
-    return order
+        cur = 1 - cur
+    return cur

@@ -67,7 +67,9 @@ class FFD(Kernel):
     def init(self, n: int) -> State:
         k = len(self.w)
         return {
-            "buf": np.zeros((k, n)),
+            # a doubled ring: slot s is written at s and s + k, so any window is contiguous; column-major, so a
+            # symbol's ring is contiguous (the compiled step reads it symbol by symbol)
+            "buf": np.zeros((2 * k, n), order="F"),
             "seen": np.zeros(n, np.int64),
             "last": np.full(n, np.nan),
             "_ptr": np.zeros((), np.int64),
@@ -84,11 +86,11 @@ class FFD(Kernel):
         st["last"][:] = lp
         known = ~np.isnan(lp)
         ptr = int(st["_ptr"])
-        st["buf"][ptr] = np.where(known, lp, 0.0)
+        st["buf"][ptr] = st["buf"][ptr + k] = np.where(known, lp, 0.0)
         st["seen"][known] += 1
         st["_ptr"][...] = (ptr + 1) % k
         # row r holds the value written (ptr - r) % k minutes ago: roll the weights, not the data
         w_rolled = np.empty(k)
         w_rolled[(ptr - np.arange(k)) % k] = self.w
-        v = w_rolled @ st["buf"]
+        v = w_rolled @ st["buf"][:k]
         return {f"ffd_{round(self.d * 100)}": np.where(st["seen"] >= k, v, np.nan)}

@@ -69,9 +69,10 @@ class VolumeTimeOfDay(Kernel):
 
     def init(self, n: int) -> State:
         return {
-            "m": np.zeros((MINUTES, n)),
-            "s": np.zeros((MINUTES, n)),
-            "c": np.zeros((MINUTES, n)),
+            # column-major: a symbol's minutes are contiguous (the batch fold walks a symbol's day)
+            "m": np.zeros((MINUTES, n), order="F"),
+            "s": np.zeros((MINUTES, n), order="F"),
+            "c": np.zeros((MINUTES, n), order="F"),
             "gm": np.zeros(n),
             "gs": np.zeros(n),
             "gc": np.zeros(n),

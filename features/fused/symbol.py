@@ -1,0 +1,213 @@
+"""Stage 1 of the engine minute for ONE symbol: every per-symbol kernel of :mod:`features.kernels`, compiled.
+
+:func:`symbol_minute` is the single definition both paths run: the online step calls it for each symbol of the
+minute, the batch fold for each minute of a symbol's day (symbol after symbol, so the symbol's state stays in
+L1 and its bars and feature rows are read and written sequentially). Same function, same operands, same order:
+the same bits. Each block below mirrors the numpy kernel of the same name (same state keys and formulas); the
+numpy kernels stay the readable reference (``tests/features/test_fused.py`` holds the two to 1e-9).
+
+State arrays are ``(..., n)`` with the symbol last; ``fo`` is the engine's last outputs ``(features, n)``: an
+updated symbol's outputs are written there (NaN until its update count reaches each feature's warm-up), a
+symbol that did not update keeps its last values (a halt freezes them).
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+from features.fused.ops import ago2, ema, put
+from features.fused.vmath import vlog
+
+NAN = np.nan
+
+
+@njit(cache=True, inline="always")
+def ring_push(buf, cnt, i, v):
+    """Push ``v`` on symbol ``i``'s ring; the slot written."""
+    k = cnt[i]
+    s = k % buf.shape[0]
+    buf[s, i] = v
+    cnt[i] = k + 1
+    return s
+
+
+@njit(cache=True, inline="always")
+def ring_sum(buf, i):
+    """Sum of symbol ``i``'s ring slots: four interleaved partial sums in slot order, then ``(s0 + s1) + (s2 +
+    s3)`` — one fixed order (every caller gets the same bits) with short dependency chains."""
+    w = buf.shape[0]
+    s0 = s1 = s2 = s3 = 0.0
+    j = 0
+    while j + 4 <= w:
+        s0 += buf[j, i]
+        s1 += buf[j + 1, i]
+        s2 += buf[j + 2, i]
+        s3 += buf[j + 3, i]
+        j += 4
+    while j < w:
+        s0 += buf[j, i]
+        j += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+@njit(cache=True, inline="always")
+def ring_ss(buf, i, mid):
+    """Sum of squared deviations from ``mid`` over symbol ``i``'s ring (the :func:`ring_sum` order)."""
+    w = buf.shape[0]
+    s0 = s1 = s2 = s3 = 0.0
+    j = 0
+    while j + 4 <= w:
+        d0, d1, d2, d3 = buf[j, i] - mid, buf[j + 1, i] - mid, buf[j + 2, i] - mid, buf[j + 3, i] - mid
+        s0 += d0 * d0
+        s1 += d1 * d1
+        s2 += d2 * d2
+        s3 += d3 * d3
+        j += 4
+    while j < w:
+        d0 = buf[j, i] - mid
+        s0 += d0 * d0
+        j += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+@njit(cache=True, inline="always")
+def symbol_minute(i, ts, minute_, session, o, h, lw, c, vol, vwap, bid, ask, bsz, asz, eng, ks, p):
+    """Symbol ``i``'s fresh (not halted) bar at ``ts``: every stage-1 kernel, the bookkeeping, and what the later
+    stages read. Returns ``(1-bar log return, rank key, log price)``."""
+    last_close, last_session, last_upd_ts, nupd, fo = eng
+    warm = p.warmup
+    prev = last_close[i]
+    pc = o if (last_session[i] != session or math.isnan(prev)) else prev
+    r1 = vlog(c / pc)
+    nn = nupd[i] + 1
+    # ROC: the running product of gross returns over a power-of-two ring of it
+    cum, hist, hist_n = ks[0]
+    cs = cum[i] * (c / pc)
+    cum[i] = cs
+    cnt = hist_n[i]
+    hist[cnt & (hist.shape[0] - 1), i] = cs
+    cnt += 1
+    hist_n[i] = cnt
+    for q in range(p.roc_w.shape[0]):
+        w = p.roc_w[q]
+        back = 1.0 if cnt == w else ago2(hist, hist_n, i, w)
+        put(fo, p.col[0] + q, i, cs / back - 1.0 if cnt > 1 else NAN, nn, warm)
+    # RSI (Wilder: a plain mean over the first `period` changes)
+    gain, loss, rn = ks[1]
+    d = c - pc
+    k = rn[i] + 1
+    wt = 1.0 / k if k <= p.rsi_p else 1.0 / p.rsi_p
+    g = gain[i] + wt * (max(d, 0.0) - gain[i])
+    lo_ = loss[i] + wt * (max(-d, 0.0) - loss[i])
+    gain[i], loss[i], rn[i] = g, lo_, k
+    r = (50.0 if g == 0 else 100.0) if lo_ == 0 else 100.0 - 100.0 / (1.0 + g / lo_)
+    put(fo, p.col[1], i, r if k > 1 else NAN, nn, warm)
+    # MACD normalized by the close
+    fast, slow, sig = ks[2]
+    fa = ema(fast[i], c, 2.0 / (p.macd_fast + 1))
+    sl = ema(slow[i], c, 2.0 / (p.macd_slow + 1))
+    line = (fa - sl) / c
+    sg = ema(sig[i], line, 2.0 / (p.macd_signal + 1))
+    fast[i], slow[i], sig[i] = fa, sl, sg
+    put(fo, p.col[2], i, line, nn, warm)
+    put(fo, p.col[2] + 1, i, sg, nn, warm)
+    put(fo, p.col[2] + 2, i, line - sg, nn, warm)
+    # Bollinger (population standard deviation, as TA-Lib), then price vs SMA / EMA (the same ring when the
+    # windows agree: identical contents, so its sum is the same number)
+    bbuf, bbuf_n = ks[4]
+    ring_push(bbuf, bbuf_n, i, c)
+    wb = bbuf.shape[0]
+    btot = ring_sum(bbuf, i)
+    mid = btot / wb
+    band = p.bb_k * math.sqrt(ring_ss(bbuf, i, mid) / wb)
+    em, mbuf, mbuf_n = ks[3]
+    ring_push(mbuf, mbuf_n, i, c)
+    mtot = btot if mbuf.shape[0] == wb else ring_sum(mbuf, i)
+    put(fo, p.col[3], i, c / (mtot / max(min(mbuf_n[i], p.ma_w), 1)) - 1.0, nn, warm)
+    e = ema(em[i], c, 2.0 / (p.ma_w + 1))
+    em[i] = e
+    put(fo, p.col[3] + 1, i, c / e - 1.0, nn, warm)
+    put(fo, p.col[4], i, (c - (mid - band)) / (2 * band) if band > 0 else 0.5, nn, warm)
+    put(fo, p.col[4] + 1, i, 2 * band / mid, nn, warm)
+    # ATR (Wilder) over the close, on the gap-free previous close
+    at, an = ks[5]
+    tr = max(h - lw, max(abs(h - pc), abs(lw - pc)))
+    k = an[i] + 1
+    wt = 1.0 / k if k <= p.atr_p else 1.0 / p.atr_p
+    v = at[i] + wt * (tr - at[i])
+    at[i], an[i] = v, k
+    put(fo, p.col[5], i, v / c, nn, warm)
+    # EWM realized volatility, one per half-life
+    rv_s = ks[6]
+    for q in range(len(rv_s)):
+        st = rv_s[q]
+        v = ema(st[i], r1 * r1, p.rv_alpha[q])
+        st[i] = v
+        put(fo, p.col[6] + q, i, math.sqrt(v), nn, warm)
+    # OBV change z-scored
+    ob, v2, on, oh, oh_n = ks[7]
+    sgn = 1.0 if r1 > 0 else (-1.0 if r1 < 0 else 0.0)
+    ob_new = ob[i] + sgn * vol
+    k = on[i] + 1
+    a = max(p.obv_alpha, 1.0 / k)
+    sq = v2[i] + a * (vol * vol - v2[i])
+    ob[i], v2[i], on[i] = ob_new, sq, k
+    cnt = oh_n[i]
+    oh[cnt & (oh.shape[0] - 1), i] = ob_new
+    oh_n[i] = cnt + 1
+    back = ago2(oh, oh_n, i, p.obv_w)
+    back = 0.0 if math.isnan(back) else back
+    put(fo, p.col[7], i, (ob_new - back) / math.sqrt(p.obv_w * sq) if sq > 0 else 0.0, nn, warm)
+    # volume vs the same minute of past sessions (history updates after the value: a bar never sees itself)
+    m_, s_, c_, gm, gs, gc = ks[8]
+    lv = vlog(1.0 + vol)  # log1p(volume) within an ulp
+    m = min(max(minute_, 1), m_.shape[0] - 1)
+    mu, var, cm = m_[m, i], s_[m, i], c_[m, i]
+    use_tod = cm >= 2
+    sd = math.sqrt(var if use_tod else gs[i])
+    z = (lv - (mu if use_tod else gm[i])) / max(sd, p.vtod_floor)
+    put(fo, p.col[8], i, z if (gc[i] >= 2 or use_tod) else NAN, nn, warm)
+    a = max(p.vtod_a_day, 1.0 / (cm + 1))
+    d = lv - mu
+    m_[m, i], s_[m, i], c_[m, i] = mu + a * d, (1 - a) * (var + a * d * d), cm + 1
+    a = max(p.vtod_a_all, 1.0 / (gc[i] + 1))
+    d = lv - gm[i]
+    gm[i], gs[i], gc[i] = gm[i] + a * d, (1 - a) * (gs[i] + a * d * d), gc[i] + 1
+    # close vs the session VWAP and a rolling VWAP
+    spv, sv, sess, pv, pv_n, vv, vv_n = ks[9]
+    fresh = sess[i] != session
+    pvx = vwap * vol
+    sa = (0.0 if fresh else spv[i]) + pvx
+    sb = (0.0 if fresh else sv[i]) + vol
+    spv[i], sv[i], sess[i] = sa, sb, session
+    ring_push(pv, pv_n, i, pvx)
+    ring_push(vv, vv_n, i, vol)
+    rp, rv = ring_sum(pv, i), ring_sum(vv, i)
+    put(fo, p.col[9], i, c / (sa / sb if sb > 0 else c) - 1.0, nn, warm)
+    put(fo, p.col[9] + 1, i, c / (rp / rv if rv > 0 else c) - 1.0, nn, warm)
+    # quoted spread and order-book imbalance, raw and EWM: a bar without a usable quote keeps them
+    spread, spread_s, obi, obi_s = ks[10]
+    if bid > 0 and ask >= bid and bsz + asz > 0:
+        sp = (ask - bid) / ((ask + bid) / 2) * 1e4
+        oi = (bsz - asz) / (bsz + asz)
+        spread[i], spread_s[i] = sp, ema(spread_s[i], sp, p.micro_alpha)
+        obi[i], obi_s[i] = oi, ema(obi_s[i], oi, p.micro_alpha)
+    put(fo, p.col[10], i, spread[i], nn, warm)
+    put(fo, p.col[10] + 1, i, spread_s[i], nn, warm)
+    put(fo, p.col[10] + 2, i, obi[i], nn, warm)
+    put(fo, p.col[10] + 3, i, obi_s[i], nn, warm)
+    # what the later stages read: the log price (FFD), the cumulative log return (leaders, rank key)
+    lp = vlog(c)
+    ks[11][2][i] = lp
+    x_csum, _cov, _var, x_rv, _xn, x_hist, x_hist_n = ks[12]
+    xc = x_csum[i] + r1
+    x_csum[i] = xc
+    cnt = x_hist_n[i]
+    x_hist[cnt & (x_hist.shape[0] - 1), i] = xc
+    cnt += 1
+    x_hist_n[i] = cnt
+    x_rv[i] = x_rv[i] + p.x_vol_alpha * (r1 * r1 - x_rv[i])
+    rk = xc - ago2(x_hist, x_hist_n, i, p.x_rank_w) if cnt > p.x_rank_w else NAN
+    last_close[i], last_session[i], last_upd_ts[i], nupd[i] = c, session, ts, nn
+    return r1, rk, lp
