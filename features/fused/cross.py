@@ -21,8 +21,12 @@ NAN = np.nan
 
 def rank_scratch(n: int) -> tuple:
     """Working memory of :func:`rank_minute` over ``n`` symbols (the compiled engine allocates nothing itself)."""
-    return np.empty(n, np.int64), np.empty(n), np.empty(n, np.uint64), np.empty((2, n), np.int64), np.empty(
-        BUCKETS + 1, np.int64
+    return (
+        np.empty(n, np.int64),
+        np.empty(n),
+        np.empty(n, np.uint64),
+        np.empty((2, n), np.int64),
+        np.empty(BUCKETS + 1, np.int64),
     )
 
 

@@ -129,9 +129,7 @@ def compiled_fold(
         rows = by_day[day_bounds[d] : day_bounds[d + 1]]
         first = first_minutes(code, tidx, rows, len(names))
         known = st.index()
-        new = sorted(
-            (c for c in np.flatnonzero(first >= 0) if names[c] not in known), key=lambda c: (first[c], c)
-        )
+        new = sorted((c for c in np.flatnonzero(first >= 0) if names[c] not in known), key=lambda c: (first[c], c))
         engine.begin_day(st, int(grid[a]), [names[c] for c in new])  # the online step's order: first minute, name
         idx = st.index()
         reg = np.array([idx.get(s, -1) for s in names], np.int64)

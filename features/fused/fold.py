@@ -23,7 +23,20 @@ from features.fused.core import NIN, leader_record
 from features.fused.cross import context, leader_of, market, rank_minute, rank_scratch, symbol_cross, tod_angle
 from features.fused.ffd import ffd_series
 from features.fused.ops import put
-from features.fused.symbol import symbol_minute
+from features.fused.symbol import (
+    k_atr,
+    k_bands,
+    k_macd,
+    k_micro,
+    k_obv,
+    k_roc,
+    k_rsi,
+    k_rv,
+    k_tail,
+    k_vtod,
+    k_vwap,
+    prologue,
+)
 
 NAN = np.nan
 
@@ -36,6 +49,7 @@ def day_buffers(t_n: int, n: int, n_lead: int, nw: int, k: int, k_out: int) -> t
         np.empty((8, t_n)), np.empty(t_n), np.empty(NIN), np.empty(n), np.empty(t_n, np.int64), np.empty(t_n),
         rank_scratch(n), np.zeros((t_n, n), np.bool_), np.full((t_n, n), NAN),
         np.empty((t_n, k_out), np.float32, order="F"), np.empty(t_n), np.empty(t_n),
+        np.empty(t_n, np.int64), np.zeros(t_n, np.bool_), np.empty(t_n), np.empty(t_n, np.int64),
     )  # fmt: skip
 
 
@@ -46,45 +60,93 @@ def symbol_day(i, s_lead, stage1, stage3, tss, minutes, weekdays, session, since
     writing the columns of its rows that those stages own."""
     upd_d, key_d, lret, lrv, lret1, lp_t, ret1_t, z, acc, vals, x = bufs[:11]
     sb, sin_t, cos_t = bufs[17], bufs[18], bufs[19]  # the symbol's rows are staged in ``sb``, then copied to ``out``
+    r_t, ok_t, pc_t, nn_t = bufs[20], bufs[21], bufs[22], bufs[23]
     last_close, last_session, last_upd_ts, nupd, fo = eng
     t_n = tss.shape[0]
     k_feat = fo.shape[0]
     c_ffd, xc = p.col[11], p.col[12]
     nxt, end = span[0][i], span[1][i]  # the symbol's rows of the day, in time order (``tix``: their minutes)
     lo = nxt
-    for t in range(t_n):
-        r = nxt if nxt < end and tix[nxt] == t else -1
-        nxt += 1 if r >= 0 else 0
-        ok = r >= 0 and not halted[r]
-        if stage1:
+    if stage1:
+        # the prologue and bookkeeping through the day, then each kernel through the day (a kernel's state does
+        # not depend on another's: the online step's order of the same calls gives the same numbers)
+        for t in range(t_n):
+            r = nxt if nxt < end and tix[nxt] == t else -1
+            nxt += 1 if r >= 0 else 0
+            ok = r >= 0 and not halted[r]
+            r_t[t], ok_t[t], upd_d[i, t] = r, ok, ok
             r1 = 0.0
-            rk = NAN
             if ok:
-                for c in range(NIN):
-                    x[c] = cols[c][r]
-                r1, rk, _lp = symbol_minute(i, tss[t], minutes[t], session, x[0], x[1], x[2], x[3], x[4], x[5], x[6],
-                                            x[7], x[8], x[9], eng, ks, p)  # fmt: skip
-            upd_d[i, t], key_d[i, t], ret1_t[t] = ok, rk, r1
-            lp_t[t] = ks[11][2][i]
-            if s_lead >= 0:
-                leader_record(s_lead, i, ok, r1, ks, p, lret[t], lrv[t], lret1[t])
+                pc, r1, nn = prologue(i, session, cols[0][r], cols[3][r], eng)
+                pc_t[t], nn_t[t] = pc, nn
+                last_close[i], last_session[i], last_upd_ts[i], nupd[i] = cols[3][r], session, tss[t], nn
+            ret1_t[t] = r1
             if r >= 0:
-                for q in range(c_ffd):
-                    sb[r - lo, q] = fo[q, i]
                 stale = (tss[t] - last_upd_ts[i]) / 60e9
                 context(sb, r - lo, k_feat, minutes[t], sin_t[t], cos_t[t], weekdays[t], not ok, stale, i, sector[i])
                 counts[r] = nupd[i]
-        elif s_lead >= 0:
-            ret1_t[t] = lret1[t, s_lead]
-        if stage3:
-            if ok:
-                sp = sps[t]
-                lead = leader_of(i, t, leader, since, sp)
-                lr = lret1[t, lslot[lead]] if lead >= 0 else NAN
-                symbol_cross(i, lead, sp, ret1_t[t], lr, NAN, mkt[t], lret[t], lslot, counts[r], ks[12], fo, p)
+        for t in range(t_n):
+            r = r_t[t]
             if r >= 0:
-                for q in range(xc, k_feat):
-                    sb[r - lo, q] = fo[q, i]
+                if ok_t[t]:
+                    k_roc(i, cols[3][r], pc_t[t], nn_t[t], ks, p, fo)
+                    k_rsi(i, cols[3][r], pc_t[t], nn_t[t], ks, p, fo)
+                stage(sb, r - lo, fo, i, p.col[0], p.col[2])
+        for t in range(t_n):
+            r = r_t[t]
+            if r >= 0:
+                if ok_t[t]:
+                    k_macd(i, cols[3][r], nn_t[t], ks, p, fo)
+                stage(sb, r - lo, fo, i, p.col[2], p.col[3])
+        for t in range(t_n):
+            r = r_t[t]
+            if r >= 0:
+                if ok_t[t]:
+                    k_bands(i, cols[3][r], nn_t[t], ks, p, fo)
+                stage(sb, r - lo, fo, i, p.col[3], p.col[5])
+        for t in range(t_n):
+            r = r_t[t]
+            if r >= 0:
+                if ok_t[t]:
+                    k_atr(i, cols[1][r], cols[2][r], cols[3][r], pc_t[t], nn_t[t], ks, p, fo)
+                    k_rv(i, ret1_t[t], nn_t[t], ks, p, fo)
+                    k_obv(i, ret1_t[t], cols[4][r], nn_t[t], ks, p, fo)
+                stage(sb, r - lo, fo, i, p.col[5], p.col[8])
+        for t in range(t_n):
+            r = r_t[t]
+            if r >= 0:
+                if ok_t[t]:
+                    k_vtod(i, minutes[t], cols[4][r], nn_t[t], ks, p, fo)
+                stage(sb, r - lo, fo, i, p.col[8], p.col[9])
+        for t in range(t_n):
+            r = r_t[t]
+            if r >= 0:
+                if ok_t[t]:
+                    k_vwap(i, session, cols[3][r], cols[5][r], cols[4][r], nn_t[t], ks, p, fo)
+                    k_micro(i, cols[6][r], cols[7][r], cols[8][r], cols[9][r], nn_t[t], ks, p, fo)
+                stage(sb, r - lo, fo, i, p.col[9], p.col[11])
+        for t in range(t_n):
+            ok = ok_t[t]
+            rk = NAN
+            if ok:
+                rk, _lp = k_tail(i, tss[t], session, cols[3][r_t[t]], ret1_t[t], nn_t[t], eng, ks, p)
+            key_d[i, t] = rk
+            lp_t[t] = ks[11][2][i]
+            if s_lead >= 0:
+                leader_record(s_lead, i, ok, ret1_t[t], ks, p, lret[t], lrv[t], lret1[t])
+    if stage3:
+        nxt = lo
+        for t in range(t_n):
+            r = nxt if nxt < end and tix[nxt] == t else -1
+            nxt += 1 if r >= 0 else 0
+            if r >= 0:
+                if not halted[r]:
+                    sp = sps[t]
+                    lead = leader_of(i, t, leader, since, sp)
+                    lr = lret1[t, lslot[lead]] if lead >= 0 else NAN
+                    r1 = ret1_t[t] if stage1 or s_lead < 0 else lret1[t, s_lead]
+                    symbol_cross(i, lead, sp, r1, lr, NAN, mkt[t], lret[t], lslot, counts[r], ks[12], fo, p)
+                stage(sb, r - lo, fo, i, xc, k_feat)
     if stage1:  # FFD over the day, then the values each row serves (frozen by a halt like every feature)
         buf, seen, _last, ptr_a = ks[11]
         k = buf.shape[0] // 2
@@ -106,6 +168,13 @@ def symbol_day(i, s_lead, stage1, stage3, tss, minutes, weekdays, session, since
         flush(sb, out, lo, end, k_feat, out.shape[1])
     if stage3:
         flush(sb, out, lo, end, xc, k_feat)
+
+
+@njit(cache=True, inline="always")
+def stage(sb, k, fo, i, q0, q1):
+    """Symbol ``i``'s outputs ``q0:q1`` as staged row ``k``."""
+    for q in range(q0, q1):
+        sb[k, q] = fo[q, i]
 
 
 @njit(cache=True, inline="always")

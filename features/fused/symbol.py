@@ -72,16 +72,19 @@ def ring_ss(buf, i, mid):
 
 
 @njit(cache=True, inline="always")
-def symbol_minute(i, ts, minute_, session, o, h, lw, c, vol, vwap, bid, ask, bsz, asz, eng, ks, p):
-    """Symbol ``i``'s fresh (not halted) bar at ``ts``: every stage-1 kernel, the bookkeeping, and what the later
-    stages read. Returns ``(1-bar log return, rank key, log price)``."""
-    last_close, last_session, last_upd_ts, nupd, fo = eng
-    warm = p.warmup
+def prologue(i, session, o, c, eng):
+    """A fresh bar's previous close (its open after a session change or as its first bar), 1-bar log return and
+    update count."""
+    last_close, last_session, _ts, nupd, _fo = eng
     prev = last_close[i]
     pc = o if (last_session[i] != session or math.isnan(prev)) else prev
-    r1 = vlog(c / pc)
-    nn = nupd[i] + 1
-    # ROC: the running product of gross returns over a power-of-two ring of it
+    return pc, vlog(c / pc), nupd[i] + 1
+
+
+@njit(cache=True, inline="always")
+def k_roc(i, c, pc, nn, ks, p, fo):
+    """ROC: the running product of gross returns over a power-of-two ring of it."""
+    warm = p.warmup
     cum, hist, hist_n = ks[0]
     cs = cum[i] * (c / pc)
     cum[i] = cs
@@ -93,7 +96,11 @@ def symbol_minute(i, ts, minute_, session, o, h, lw, c, vol, vwap, bid, ask, bsz
         w = p.roc_w[q]
         back = 1.0 if cnt == w else ago2(hist, hist_n, i, w)
         put(fo, p.col[0] + q, i, cs / back - 1.0 if cnt > 1 else NAN, nn, warm)
-    # RSI (Wilder: a plain mean over the first `period` changes)
+
+
+@njit(cache=True, inline="always")
+def k_rsi(i, c, pc, nn, ks, p, fo):
+    """RSI (Wilder: a plain mean over the first ``period`` changes)."""
     gain, loss, rn = ks[1]
     d = c - pc
     k = rn[i] + 1
@@ -102,8 +109,13 @@ def symbol_minute(i, ts, minute_, session, o, h, lw, c, vol, vwap, bid, ask, bsz
     lo_ = loss[i] + wt * (max(-d, 0.0) - loss[i])
     gain[i], loss[i], rn[i] = g, lo_, k
     r = (50.0 if g == 0 else 100.0) if lo_ == 0 else 100.0 - 100.0 / (1.0 + g / lo_)
-    put(fo, p.col[1], i, r if k > 1 else NAN, nn, warm)
-    # MACD normalized by the close
+    put(fo, p.col[1], i, r if k > 1 else NAN, nn, p.warmup)
+
+
+@njit(cache=True, inline="always")
+def k_macd(i, c, nn, ks, p, fo):
+    """MACD normalized by the close."""
+    warm = p.warmup
     fast, slow, sig = ks[2]
     fa = ema(fast[i], c, 2.0 / (p.macd_fast + 1))
     sl = ema(slow[i], c, 2.0 / (p.macd_slow + 1))
@@ -113,8 +125,13 @@ def symbol_minute(i, ts, minute_, session, o, h, lw, c, vol, vwap, bid, ask, bsz
     put(fo, p.col[2], i, line, nn, warm)
     put(fo, p.col[2] + 1, i, sg, nn, warm)
     put(fo, p.col[2] + 2, i, line - sg, nn, warm)
-    # Bollinger (population standard deviation, as TA-Lib), then price vs SMA / EMA (the same ring when the
-    # windows agree: identical contents, so its sum is the same number)
+
+
+@njit(cache=True, inline="always")
+def k_bands(i, c, nn, ks, p, fo):
+    """Bollinger (population standard deviation, as TA-Lib), then price vs SMA / EMA (the same ring when the
+    windows agree: identical contents, so its sum is the same number)."""
+    warm = p.warmup
     bbuf, bbuf_n = ks[4]
     ring_push(bbuf, bbuf_n, i, c)
     wb = bbuf.shape[0]
@@ -130,22 +147,34 @@ def symbol_minute(i, ts, minute_, session, o, h, lw, c, vol, vwap, bid, ask, bsz
     put(fo, p.col[3] + 1, i, c / e - 1.0, nn, warm)
     put(fo, p.col[4], i, (c - (mid - band)) / (2 * band) if band > 0 else 0.5, nn, warm)
     put(fo, p.col[4] + 1, i, 2 * band / mid, nn, warm)
-    # ATR (Wilder) over the close, on the gap-free previous close
+
+
+@njit(cache=True, inline="always")
+def k_atr(i, h, lw, c, pc, nn, ks, p, fo):
+    """ATR (Wilder) over the close, on the gap-free previous close."""
     at, an = ks[5]
     tr = max(h - lw, max(abs(h - pc), abs(lw - pc)))
     k = an[i] + 1
     wt = 1.0 / k if k <= p.atr_p else 1.0 / p.atr_p
     v = at[i] + wt * (tr - at[i])
     at[i], an[i] = v, k
-    put(fo, p.col[5], i, v / c, nn, warm)
-    # EWM realized volatility, one per half-life
+    put(fo, p.col[5], i, v / c, nn, p.warmup)
+
+
+@njit(cache=True, inline="always")
+def k_rv(i, r1, nn, ks, p, fo):
+    """EWM realized volatility, one per half-life."""
     rv_s = ks[6]
     for q in range(len(rv_s)):
         st = rv_s[q]
         v = ema(st[i], r1 * r1, p.rv_alpha[q])
         st[i] = v
-        put(fo, p.col[6] + q, i, math.sqrt(v), nn, warm)
-    # OBV change z-scored
+        put(fo, p.col[6] + q, i, math.sqrt(v), nn, p.warmup)
+
+
+@njit(cache=True, inline="always")
+def k_obv(i, r1, vol, nn, ks, p, fo):
+    """OBV change z-scored."""
     ob, v2, on, oh, oh_n = ks[7]
     sgn = 1.0 if r1 > 0 else (-1.0 if r1 < 0 else 0.0)
     ob_new = ob[i] + sgn * vol
@@ -158,8 +187,12 @@ def symbol_minute(i, ts, minute_, session, o, h, lw, c, vol, vwap, bid, ask, bsz
     oh_n[i] = cnt + 1
     back = ago2(oh, oh_n, i, p.obv_w)
     back = 0.0 if math.isnan(back) else back
-    put(fo, p.col[7], i, (ob_new - back) / math.sqrt(p.obv_w * sq) if sq > 0 else 0.0, nn, warm)
-    # volume vs the same minute of past sessions (history updates after the value: a bar never sees itself)
+    put(fo, p.col[7], i, (ob_new - back) / math.sqrt(p.obv_w * sq) if sq > 0 else 0.0, nn, p.warmup)
+
+
+@njit(cache=True, inline="always")
+def k_vtod(i, minute_, vol, nn, ks, p, fo):
+    """Volume vs the same minute of past sessions (history updates after the value: a bar never sees itself)."""
     m_, s_, c_, gm, gs, gc = ks[8]
     lv = vlog(1.0 + vol)  # log1p(volume) within an ulp
     m = min(max(minute_, 1), m_.shape[0] - 1)
@@ -167,14 +200,19 @@ def symbol_minute(i, ts, minute_, session, o, h, lw, c, vol, vwap, bid, ask, bsz
     use_tod = cm >= 2
     sd = math.sqrt(var if use_tod else gs[i])
     z = (lv - (mu if use_tod else gm[i])) / max(sd, p.vtod_floor)
-    put(fo, p.col[8], i, z if (gc[i] >= 2 or use_tod) else NAN, nn, warm)
+    put(fo, p.col[8], i, z if (gc[i] >= 2 or use_tod) else NAN, nn, p.warmup)
     a = max(p.vtod_a_day, 1.0 / (cm + 1))
     d = lv - mu
     m_[m, i], s_[m, i], c_[m, i] = mu + a * d, (1 - a) * (var + a * d * d), cm + 1
     a = max(p.vtod_a_all, 1.0 / (gc[i] + 1))
     d = lv - gm[i]
     gm[i], gs[i], gc[i] = gm[i] + a * d, (1 - a) * (gs[i] + a * d * d), gc[i] + 1
-    # close vs the session VWAP and a rolling VWAP
+
+
+@njit(cache=True, inline="always")
+def k_vwap(i, session, c, vwap, vol, nn, ks, p, fo):
+    """Close vs the session VWAP and a rolling VWAP."""
+    warm = p.warmup
     spv, sv, sess, pv, pv_n, vv, vv_n = ks[9]
     fresh = sess[i] != session
     pvx = vwap * vol
@@ -186,7 +224,12 @@ def symbol_minute(i, ts, minute_, session, o, h, lw, c, vol, vwap, bid, ask, bsz
     rp, rv = ring_sum(pv, i), ring_sum(vv, i)
     put(fo, p.col[9], i, c / (sa / sb if sb > 0 else c) - 1.0, nn, warm)
     put(fo, p.col[9] + 1, i, c / (rp / rv if rv > 0 else c) - 1.0, nn, warm)
-    # quoted spread and order-book imbalance, raw and EWM: a bar without a usable quote keeps them
+
+
+@njit(cache=True, inline="always")
+def k_micro(i, bid, ask, bsz, asz, nn, ks, p, fo):
+    """Quoted spread and order-book imbalance, raw and EWM: a bar without a usable quote keeps them."""
+    warm = p.warmup
     spread, spread_s, obi, obi_s = ks[10]
     if bid > 0 and ask >= bid and bsz + asz > 0:
         sp = (ask - bid) / ((ask + bid) / 2) * 1e4
@@ -197,7 +240,13 @@ def symbol_minute(i, ts, minute_, session, o, h, lw, c, vol, vwap, bid, ask, bsz
     put(fo, p.col[10] + 1, i, spread_s[i], nn, warm)
     put(fo, p.col[10] + 2, i, obi[i], nn, warm)
     put(fo, p.col[10] + 3, i, obi_s[i], nn, warm)
-    # what the later stages read: the log price (FFD), the cumulative log return (leaders, rank key)
+
+
+@njit(cache=True, inline="always")
+def k_tail(i, ts, session, c, r1, nn, eng, ks, p):
+    """What the later stages read — the log price (FFD), the cumulative log return (leaders, rank key) — and
+    the symbol's bookkeeping. Returns ``(rank key, log price)``."""
+    last_close, last_session, last_upd_ts, nupd, _fo = eng
     lp = vlog(c)
     ks[11][2][i] = lp
     x_csum, _cov, _var, x_rv, _xn, x_hist, x_hist_n = ks[12]
@@ -210,4 +259,25 @@ def symbol_minute(i, ts, minute_, session, o, h, lw, c, vol, vwap, bid, ask, bsz
     x_rv[i] = x_rv[i] + p.x_vol_alpha * (r1 * r1 - x_rv[i])
     rk = xc - ago2(x_hist, x_hist_n, i, p.x_rank_w) if cnt > p.x_rank_w else NAN
     last_close[i], last_session[i], last_upd_ts[i], nupd[i] = c, session, ts, nn
+    return rk, lp
+
+
+@njit(cache=True, inline="always")
+def symbol_minute(i, ts, minute_, session, o, h, lw, c, vol, vwap, bid, ask, bsz, asz, eng, ks, p):
+    """Symbol ``i``'s fresh (not halted) bar at ``ts``: every stage-1 kernel, the bookkeeping, and what the later
+    stages read. Returns ``(1-bar log return, rank key, log price)``. (The batch fold runs the same kernels one
+    at a time over a symbol's day: a kernel's state does not depend on another's.)"""
+    fo = eng[4]
+    pc, r1, nn = prologue(i, session, o, c, eng)
+    k_roc(i, c, pc, nn, ks, p, fo)
+    k_rsi(i, c, pc, nn, ks, p, fo)
+    k_macd(i, c, nn, ks, p, fo)
+    k_bands(i, c, nn, ks, p, fo)
+    k_atr(i, h, lw, c, pc, nn, ks, p, fo)
+    k_rv(i, r1, nn, ks, p, fo)
+    k_obv(i, r1, vol, nn, ks, p, fo)
+    k_vtod(i, minute_, vol, nn, ks, p, fo)
+    k_vwap(i, session, c, vwap, vol, nn, ks, p, fo)
+    k_micro(i, bid, ask, bsz, asz, nn, ks, p, fo)
+    rk, lp = k_tail(i, ts, session, c, r1, nn, eng, ks, p)
     return r1, rk, lp
