@@ -1,8 +1,12 @@
 """The Kafka loop around the pure step: poll, process, dead-letter, commit offsets with a state checkpoint.
 
-Scale-out is more processes in one consumer group: Kafka spreads the symbol-keyed partitions. On (re)assignment a
-process restores the checkpoint stored in Redis (or the in-process store) and seeks to its offsets, so a restart
-replays to the same signals.
+On (re)assignment the process restores the checkpoint stored in Redis (or the in-process store) and seeks to its
+offsets, so a restart replays to the same signals.
+
+One scoring process per group: the features include cross-sectional ones (the rank of the 5-bar return, the
+leaders' returns), so a process that owns only some of the symbol-keyed partitions would compute different
+features, and the checkpoint key is per group. A process assigned a strict subset of the partitions logs an
+error saying so. Scale-out (partitioned ingest feeding one cross-section) is not built yet (issue 5's note).
 """
 
 import logging
@@ -51,6 +55,14 @@ class _Seek(ConsumerRebalanceListener):
 
     def on_partitions_assigned(self, assigned):  # type: ignore[no-untyped-def]
         self.loop.proc.expected = {(tp.topic, tp.partition) for tp in assigned}
+        every = {(t, p) for t in self.loop.topics for p in (self.loop.consumer.partitions_for_topic(t) or ())}
+        if self.loop.proc.expected != every:
+            log.error(
+                "this scorer owns %d of %d tick partitions: another member of the group holds the rest, so its "
+                "cross-sectional features (rank, leaders) and the group's checkpoint are not those of one scorer",
+                len(self.loop.proc.expected),
+                len(every),
+            )
         for tp in assigned:
             off = self.loop.offsets.get(f"{tp.topic}:{tp.partition}")
             if off is not None:
@@ -68,7 +80,7 @@ class KafkaScorerLoop:
         topics: tuple[str, ...] = TOPICS,
         on_cycle: Callable[[CycleResult], None] | None = None,
     ):
-        self.proc, self.ckpt, self.dlq_topic = processor, ckpt, dlq_topic
+        self.proc, self.ckpt, self.dlq_topic, self.topics = processor, ckpt, dlq_topic, topics
         self.on_cycle = on_cycle or (lambda c: None)
         self.offsets: dict[str, int] = {}
         blob = ckpt.load()

@@ -78,7 +78,8 @@ def bench_features(
     """Offline rate (one core) vs a per-symbol TA-Lib loop, online step p50/p99, peak memory, on 1 simulated day.
 
     The offline rate is the whole batch fold (bars in, features_1m table out) with the compiled engine; the numpy
-    reference kernels' rate is printed beside it."""
+    reference kernels' rate is printed beside it. Both the fold and the TA-Lib loop get the bars in the lake's order
+    (symbol, then time) and are timed best of 3 (a shared machine's least disturbed run)."""
 
     import pyarrow as pa
     from rich.table import Table

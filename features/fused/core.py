@@ -1,6 +1,6 @@
 """The online engine minute, compiled: the three stages over the symbols of one minute.
 
-1. :func:`features.fused.symbol.symbol_minute` for every symbol with a fresh bar (the per-symbol kernels);
+1. the per-symbol kernels of :mod:`features.fused.symbol` for every symbol with a fresh bar, a kernel at a time;
 2. FFD (:mod:`features.fused.ffd`): every registered symbol pushes its log price onto the minute grid, updated
    symbols get the fractionally differentiated value;
 3. what reads other symbols (:mod:`features.fused.cross`): the leaders' values of the minute, the
@@ -17,7 +17,20 @@ from numba import njit
 from features.fused.cross import context, leader_of, market, rank_minute, rank_scratch, symbol_cross, tod_angle
 from features.fused.ffd import ffd_online
 from features.fused.ops import ago2
-from features.fused.symbol import symbol_minute
+from features.fused.symbol import (
+    k_atr,
+    k_bands,
+    k_macd,
+    k_micro,
+    k_obv,
+    k_roc,
+    k_rsi,
+    k_rv,
+    k_tail,
+    k_vtod,
+    k_vwap,
+    prologue,
+)
 
 NAN = np.nan
 NIN = 10  # features.reference_step.INPUTS: open high low close volume vwap bid ask bid_size ask_size
@@ -45,7 +58,7 @@ def workspace(n: int, n_lead: int, nw: int) -> tuple:
     """Scratch for :func:`minute` over ``n`` registered symbols, allocated once by the engine and reused."""
     return (
         np.zeros(n, np.bool_), np.zeros(n), np.full(n, NAN), np.full((n_lead, nw), NAN), np.full(n_lead, NAN),
-        np.zeros(n_lead), np.zeros(n, np.int64), rank_scratch(n),
+        np.zeros(n_lead), np.zeros(n, np.int64), rank_scratch(n), np.zeros(n), np.zeros(n, np.int64),
     )  # fmt: skip
 
 
@@ -54,21 +67,49 @@ def minute(ts, minute_, weekday, session, vix, use_vix, rows, X, halted, leader,
            ks, p, out, ws):  # fmt: skip
     """The online step. ``rows`` (registry rows) and ``X`` (``NIN`` columns) are the bars stamped ``ts``; writes
     each bar's feature row into ``out`` in input order. ``ws`` is :func:`workspace`."""
-    upd, ret1, rank, lret, lrv, lret1, since, rank_s = ws
+    upd, ret1, rank, lret, lrv, lret1, since, rank_s, pc_w, nn_w = ws
     last_upd_ts, nupd, fo = eng[2], eng[3], eng[4]
     n = nupd.shape[0]
     m = rows.shape[0]
     for i in range(n):
         upd[i] = False
         rank[i] = NAN
+    # stage 1: the calls of symbol_minute, a kernel at a time over the minute's symbols (a few memory streams
+    # per loop; a symbol's kernels do not read each other's state, so the order across kernels does not matter)
     for j in range(m):
-        if halted[j]:
-            continue
-        i = rows[j]
-        x = X[j]
-        r1, rk, _lp = symbol_minute(i, ts, minute_, session, x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7], x[8],
-                                    x[9], eng, ks, p)  # fmt: skip
-        upd[i], ret1[i], rank[i] = True, r1, rk
+        if not halted[j]:
+            i = rows[j]
+            pc_w[i], ret1[i], nn_w[i] = prologue(i, session, X[j, 0], X[j, 3], eng)
+            upd[i] = True
+    for j in range(m):
+        if not halted[j]:
+            i = rows[j]
+            k_roc(i, X[j, 3], pc_w[i], nn_w[i], ks, p, fo)
+            k_rsi(i, X[j, 3], pc_w[i], nn_w[i], ks, p, fo)
+    for j in range(m):
+        if not halted[j]:
+            k_macd(rows[j], X[j, 3], nn_w[rows[j]], ks, p, fo)
+    for j in range(m):
+        if not halted[j]:
+            k_bands(rows[j], X[j, 3], nn_w[rows[j]], ks, p, fo)
+    for j in range(m):
+        if not halted[j]:
+            i = rows[j]
+            k_atr(i, X[j, 1], X[j, 2], X[j, 3], pc_w[i], nn_w[i], ks, p, fo)
+            k_rv(i, ret1[i], nn_w[i], ks, p, fo)
+            k_obv(i, ret1[i], X[j, 4], nn_w[i], ks, p, fo)
+    for j in range(m):
+        if not halted[j]:
+            k_vtod(rows[j], minute_, X[j, 4], nn_w[rows[j]], ks, p, fo)
+    for j in range(m):
+        if not halted[j]:
+            i = rows[j]
+            k_vwap(i, session, X[j, 3], X[j, 5], X[j, 4], nn_w[i], ks, p, fo)
+            k_micro(i, X[j, 6], X[j, 7], X[j, 8], X[j, 9], nn_w[i], ks, p, fo)
+    for j in range(m):
+        if not halted[j]:
+            i = rows[j]
+            rank[i], _lp = k_tail(i, ts, session, X[j, 3], ret1[i], nn_w[i], eng, ks, p)
     ffd_s = ks[11]
     ptr = ffd_s[3][0]
     for i in range(n):

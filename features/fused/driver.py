@@ -115,6 +115,8 @@ def compiled_fold(
     """Step every minute of ``grid`` over the prepared bars; float32 feature rows, row for row with ``prep.bars``
     (column-major, so each column is contiguous), and each row's update count (for warm-up checks)."""
     ts, code, names = prep.ts, prep.code, prep.names
+    params = engine.fused
+    assert params is not None, "compiled_fold needs the compiled engine"
     tidx = np.searchsorted(grid, ts)
     out = np.empty((len(ts), len(engine.names)), np.float32, order="F")
     counts = np.empty(len(ts), np.int64)
@@ -142,8 +144,8 @@ def compiled_fold(
         fold_day(grid[a:b], minutes, (day[a:b] + 3) % 7, st.session,  # 1970-01-01 was a Thursday (weekday 3)
                  engine.vix_series(grid[a:b]), engine.uses_vix, since, span, tday, prep.cols, prep.halted, x["leader"],
                  x["spy"], x["lslot"], x["leaders"], x["sector_id"], engine.engine_arrays(st),
-                 fused.state_tuples(engine.kernels, st.kernels), engine.fused, out, counts,
-                 day_buffers(b - a, n, len(x["leaders"]), len(engine.fused.x_windows), len(engine.fused.ffd_w),
+                 fused.state_tuples(engine.kernels, st.kernels), params, out, counts,
+                 day_buffers(b - a, n, len(x["leaders"]), len(params.x_windows), len(params.ffd_w),
                             out.shape[1]))  # fmt: skip
         st.last_ts = int(grid[b - 1])
         if on_minute:

@@ -1,17 +1,18 @@
 """The compiled batch fold: the online step's per-symbol functions, run symbol by symbol through a day.
 
-A symbol's day is one loop over the day's minutes: :func:`features.fused.symbol.symbol_minute` at each fresh
-bar (the symbol's state stays in L1; its bars are read and its feature rows written sequentially when the bars
-come symbol by symbol, as the lake stores them), then its FFD values as one convolution over the day
-(:func:`features.fused.ffd.ffd_series`). What reads other symbols is ordered around that: the leaders (SPY, the
-sector ETFs) go first and record their values of every minute; every other symbol then computes its
-cross-asset features in the same loop; the cross-sectional rank needs every symbol's key, so it comes last, a
-minute at a time, and is written symbol by symbol. Per symbol and minute these are the online step's functions
-with the same operands in the same order: a row computed here is bit for bit the row a live scorer serves
+A symbol's day (:func:`symbol_day`): the prologue through the day's minutes, then each stage-1 kernel of
+:mod:`features.fused.symbol` through them (one kernel's state in registers and L1 at a time; the bars are read
+and the rows staged sequentially when the bars come symbol by symbol, as the lake stores them), then its FFD
+values as one convolution over the day (:func:`features.fused.ffd.ffd_series`); the staged rows are copied to
+the output a column at a time. What reads other symbols is ordered around that: the leaders (SPY, the sector
+ETFs) go first and record their values of every minute; every other symbol then computes its cross-asset
+features right after its stage 1; the cross-sectional rank needs every symbol's key, so it comes last, a minute
+at a time, and is written symbol by symbol. Per symbol and minute these are the online step's functions with
+the same operands in the same order: a row computed here is bit for bit the row a live scorer serves
 (``tests/features/test_fused.py``).
 
 :mod:`features.fused.driver` does in Python what must happen between days: a session's corporate actions,
-registering the day's new symbols (in the order the online step would meet them), the (minute, symbol) -> row map.
+registering the day's new symbols (in the order the online step would meet them), each symbol's rows of the day.
 """
 
 import math
@@ -191,7 +192,7 @@ def fold_day(tss, minutes, weekdays, session, vix, use_vix, since, span, tix, co
     """One day: registry row ``i``'s bars are rows ``span[0][i]:span[1][i]``, in time order, ``tix[r]`` the
     minute (index into ``tss``) of row ``r``; feature rows into ``out`` and update counts into ``counts`` at the
     bars' rows. ``bufs`` is :func:`day_buffers`."""
-    upd_d, key_d, lret, lrv, lret1 = bufs[0], bufs[1], bufs[2], bufs[3], bufs[4]
+    upd_d, key_d, lrv = bufs[0], bufs[1], bufs[3]
     upd_t, key_t = bufs[15], bufs[16]
     t_n, n = tss.shape[0], span[0].shape[0]
     fo = eng[4]

@@ -1,10 +1,13 @@
-"""Stage 1 of the engine minute for ONE symbol: every per-symbol kernel of :mod:`features.kernels`, compiled.
+"""Stage 1 of the engine minute: every per-symbol kernel of :mod:`features.kernels`, compiled, as one function
+per kernel over ONE symbol's fresh bar (:func:`prologue` first: previous close, 1-bar log return, update count;
+:func:`k_tail` last: what the later stages read, and the bookkeeping).
 
-:func:`symbol_minute` is the single definition both paths run: the online step calls it for each symbol of the
-minute, the batch fold for each minute of a symbol's day (symbol after symbol, so the symbol's state stays in
-L1 and its bars and feature rows are read and written sequentially). Same function, same operands, same order:
-the same bits. Each block below mirrors the numpy kernel of the same name (same state keys and formulas); the
-numpy kernels stay the readable reference (``tests/features/test_fused.py`` holds the two to 1e-9).
+These functions are the single definition both paths run. The online step (:func:`features.fused.core.minute`)
+calls them a kernel at a time over the minute's symbols; the batch fold (:func:`features.fused.fold.symbol_day`)
+calls them a kernel at a time over a symbol's day. A kernel reads and writes only its own state, so each state
+sees the same calls with the same operands in the same order either way: the same bits. Each function mirrors
+the numpy kernel of the same name (same state keys and formulas); the numpy kernels stay the readable reference
+(``tests/features/test_fused.py`` holds the two to 1e-9 and the two paths to each other bit for bit).
 
 State arrays are ``(..., n)`` with the symbol last; ``fo`` is the engine's last outputs ``(features, n)``: an
 updated symbol's outputs are written there (NaN until its update count reaches each feature's warm-up), a
@@ -260,24 +263,3 @@ def k_tail(i, ts, session, c, r1, nn, eng, ks, p):
     rk = xc - ago2(x_hist, x_hist_n, i, p.x_rank_w) if cnt > p.x_rank_w else NAN
     last_close[i], last_session[i], last_upd_ts[i], nupd[i] = c, session, ts, nn
     return rk, lp
-
-
-@njit(cache=True, inline="always")
-def symbol_minute(i, ts, minute_, session, o, h, lw, c, vol, vwap, bid, ask, bsz, asz, eng, ks, p):
-    """Symbol ``i``'s fresh (not halted) bar at ``ts``: every stage-1 kernel, the bookkeeping, and what the later
-    stages read. Returns ``(1-bar log return, rank key, log price)``. (The batch fold runs the same kernels one
-    at a time over a symbol's day: a kernel's state does not depend on another's.)"""
-    fo = eng[4]
-    pc, r1, nn = prologue(i, session, o, c, eng)
-    k_roc(i, c, pc, nn, ks, p, fo)
-    k_rsi(i, c, pc, nn, ks, p, fo)
-    k_macd(i, c, nn, ks, p, fo)
-    k_bands(i, c, nn, ks, p, fo)
-    k_atr(i, h, lw, c, pc, nn, ks, p, fo)
-    k_rv(i, r1, nn, ks, p, fo)
-    k_obv(i, r1, vol, nn, ks, p, fo)
-    k_vtod(i, minute_, vol, nn, ks, p, fo)
-    k_vwap(i, session, c, vwap, vol, nn, ks, p, fo)
-    k_micro(i, bid, ask, bsz, asz, nn, ks, p, fo)
-    rk, lp = k_tail(i, ts, session, c, r1, nn, eng, ks, p)
-    return r1, rk, lp
