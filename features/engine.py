@@ -186,9 +186,12 @@ class FeatureEngine:
             fortran = {key for key, a in k.init(2).items() if a.ndim > 1 and not a.flags.c_contiguous}
             for key, arr in fresh.items():
                 if not key.startswith("_"):  # the symbol axis is the last one
-                    if key in ks:
-                        grown = np.concatenate([ks[key], arr], axis=-1)
-                        ks[key] = np.asfortranarray(grown) if key in fortran else grown
+                    if key in ks and ks[key].shape[-1] == 0:
+                        ks[key] = np.asfortranarray(arr) if key in fortran else arr
+                    elif key in ks and key in fortran:  # concatenating the transposes writes column-major at once
+                        ks[key] = np.concatenate([ks[key].T, arr.T]).T
+                    elif key in ks:
+                        ks[key] = np.concatenate([ks[key], arr], axis=-1)
                     else:
                         ks[key] = arr
                 elif key not in ks:
