@@ -66,6 +66,8 @@ class RecordProcessor:
     # partitions this process owns (set by the Kafka loop); until each has reported, the watermark waits
     expected: set[tuple[str, int]] | None = None
     idle_partition_s: float = 5.0
+    # scale-out (serving.scaleout): what to do when this process's watermark advances, instead of scoring
+    on_watermark: Callable[[int], list[CycleResult]] | None = None
     _last_seen: dict[tuple[str, int], float] = field(default_factory=dict)
     _started: float = field(default_factory=time.monotonic)
 
@@ -131,7 +133,7 @@ class RecordProcessor:
         slowest = self._slowest()
         wm = (slowest - self.lateness_ns) // NS_PER_MIN * NS_PER_MIN
         if slowest and wm > self.scorer.agg.watermark:
-            cycles = self.scorer.advance(wm)
+            cycles = self.on_watermark(wm) if self.on_watermark is not None else self.scorer.advance(wm)
         return cycles, dead
 
     def _slowest(self) -> int:

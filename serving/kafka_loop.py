@@ -3,10 +3,10 @@
 On (re)assignment the process restores the checkpoint stored in Redis (or the in-process store) and seeks to its
 offsets, so a restart replays to the same signals.
 
-One scoring process per group: the features include cross-sectional ones (the rank of the 5-bar return, the
-leaders' returns), so a process that owns only some of the symbol-keyed partitions would compute different
-features, and the checkpoint key is per group. A process assigned a strict subset of the partitions logs an
-error saying so. Scale-out (partitioned ingest feeding one cross-section) is not built yet (issue 5's note).
+The features include cross-sectional ones (the rank of the 5-bar return, the leaders' returns), so a process that
+owns only some of the symbol-keyed partitions must not score them alone: several processes in one group run with a
+:class:`serving.scaleout.BarExchange` (scale-out), which assembles the whole cross-section for each of them. Without
+one, a process assigned a strict subset of the partitions logs an error saying so.
 """
 
 import logging
@@ -15,9 +15,11 @@ from collections.abc import Callable
 
 from kafka import ConsumerRebalanceListener, TopicPartition
 
+from marketdata.schemas import BARS_1M
 from serving import checkpoint, kafka_io
 from serving.gc_tuning import between_cycles, freeze_heap
 from serving.ingest import Record, RecordProcessor
+from serving.scaleout import BarExchange
 from serving.scorer import CycleResult
 
 log = logging.getLogger(__name__)
@@ -56,7 +58,9 @@ class _Seek(ConsumerRebalanceListener):
     def on_partitions_assigned(self, assigned):  # type: ignore[no-untyped-def]
         self.loop.proc.expected = {(tp.topic, tp.partition) for tp in assigned}
         every = {(t, p) for t in self.loop.topics for p in (self.loop.consumer.partitions_for_topic(t) or ())}
-        if self.loop.proc.expected != every:
+        if self.loop.exchange is not None:
+            self.loop.exchange.every = every
+        elif self.loop.proc.expected != every:
             log.error(
                 "this scorer owns %d of %d tick partitions: another member of the group holds the rest, so its "
                 "cross-sectional features (rank, leaders) and the group's checkpoint are not those of one scorer",
@@ -79,11 +83,16 @@ class KafkaScorerLoop:
         dlq_topic: str = "ticks.dlq",
         topics: tuple[str, ...] = TOPICS,
         on_cycle: Callable[[CycleResult], None] | None = None,
+        exchange: BarExchange | None = None,
     ):
         self.proc, self.ckpt, self.dlq_topic, self.topics = processor, ckpt, dlq_topic, topics
         self.on_cycle = on_cycle or (lambda c: None)
         self.offsets: dict[str, int] = {}
-        blob = ckpt.load()
+        self.exchange, self._assembled = exchange, 0
+        if exchange is not None:  # scale-out: publish finalized bars, score the assembled cross-section
+            processor.on_watermark = self._publish
+            processor.scorer.serves = exchange.serves
+        blob = ckpt.load() if exchange is None else None  # a member's restart is not exact (serving.scaleout)
         if blob:
             self.offsets = checkpoint.restore(processor.scorer, blob)
             log.info("restored checkpoint at minute %s", processor.scorer.last_minute)
@@ -97,9 +106,11 @@ class KafkaScorerLoop:
     def poll_once(self, timeout_ms: int = 200) -> list[CycleResult]:
         batch = self.consumer.poll(timeout_ms=timeout_ms)
         records = [Record(m.topic, m.partition, m.offset, m.key, m.value) for msgs in batch.values() for m in msgs]
-        if not records:
+        cycles, dead = self.proc.process(records) if records else ([], [])
+        if self.exchange is not None:
+            cycles += self._assemble()
+        if not records and not cycles:
             return []
-        cycles, dead = self.proc.process(records)
         for d in dead:
             self.producer.send(self.dlq_topic, key=f"{d.topic}:{d.partition}:{d.offset}".encode(), value=d.to_json())
         self.dead += len(dead)
@@ -112,7 +123,8 @@ class KafkaScorerLoop:
         self.producer.flush()
         self.proc.scorer.sink.flush()
         # state and offsets move together: a crash after this point resumes here, before it replays the batch
-        self.ckpt.save(checkpoint.dumps(self.proc.scorer, self.offsets))
+        if self.exchange is None:
+            self.ckpt.save(checkpoint.dumps(self.proc.scorer, self.offsets))
         owned = self.consumer.assignment()
         commits = {}
         for k, v in self.offsets.items():
@@ -124,6 +136,38 @@ class KafkaScorerLoop:
             self.consumer.commit(commits)
         self.proc.scorer.idle()
         between_cycles()
+        return cycles
+
+    # ---- scale-out -----------------------------------------------------------------------------------------
+    def _publish(self, watermark: int) -> list[CycleResult]:
+        """This member's watermark advanced: its finalized bars go to the exchange (scored once assembled)."""
+        assert self.exchange is not None
+        self.exchange.publish(watermark, self.proc.scorer.agg.finalize(watermark), self.proc.expected or set())
+        return []
+
+    def _assemble(self, timeout_ms: int = 0) -> list[CycleResult]:
+        """Score the minutes every tick partition has been published past."""
+        assert self.exchange is not None
+        wm = self.exchange.poll(timeout_ms)
+        if wm <= self._assembled:
+            return []
+        self._assembled = wm
+        bars = self.exchange.take(wm)
+        return self.proc.scorer.advance(wm, bars if bars is not None else BARS_1M.empty_table())
+
+    def finish(self, watermark: int, timeout_s: float = 30.0) -> list[CycleResult]:
+        """End of the stream: finalize up to ``watermark`` and score it. In scale-out, every member must call this
+        (each waits for the others' last bars, up to ``timeout_s``)."""
+        if self.exchange is None:
+            return self.proc.scorer.advance(watermark)
+        if watermark > self.proc.scorer.agg.watermark:
+            self._publish(watermark)
+        cycles: list[CycleResult] = []
+        deadline = time.monotonic() + timeout_s
+        while self._assembled < watermark and time.monotonic() < deadline:
+            cycles += self._assemble(timeout_ms=200)
+        if self._assembled < watermark:
+            raise TimeoutError(f"scale-out: the other members' bars up to {watermark} did not arrive in {timeout_s} s")
         return cycles
 
     def run(self, idle_seconds: float | None = None, max_cycles: int | None = None) -> int:
@@ -145,6 +189,8 @@ class KafkaScorerLoop:
     def close(self) -> None:
         self.consumer.close()
         self.producer.close()
+        if self.exchange is not None:
+            self.exchange.close()
 
 
 def _meta(offset: int):  # type: ignore[no-untyped-def]

@@ -128,10 +128,21 @@ def run_serve(s: ServeSettings, date: str | None, idle_exit: float | None, conso
                 cycles.append(c)
                 metrics.observe(c)
 
+            exchange = None
+            if s.bars_topic:
+                from serving.scaleout import BarExchange
+
+                exchange = BarExchange(s.kafka_bootstrap, s.bars_topic)
             loop = KafkaScorerLoop(
-                proc, s.kafka_bootstrap, s.group, CheckpointStore(s.group, s.redis_url), on_cycle=seen
+                proc,
+                s.kafka_bootstrap,
+                s.group,
+                CheckpointStore(s.group, s.redis_url),
+                on_cycle=seen,
+                exchange=exchange,
             )
-            console.print(f"consuming ticks.trades/ticks.quotes as group {s.group!r} on {s.kafka_bootstrap}")
+            role = f", exchanging bars on {s.bars_topic!r} (scale-out)" if exchange else ""
+            console.print(f"consuming ticks.trades/ticks.quotes as group {s.group!r} on {s.kafka_bootstrap}{role}")
             loop.run(idle_seconds=idle_exit)
             loop.close()
             if cycles:

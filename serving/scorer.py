@@ -119,6 +119,8 @@ class Scorer:
         self._pending: ModelRuntime | None = None
         self.counters = {"cycles": 0, "fallback_cycles": 0, "breaker_cycles": 0, "rejected_ticks": 0}
         self.latest = LatestSignals()
+        # which symbols of a cycle this process serves (store, sink, /signals); None = all (scale-out: its own)
+        self.serves: Callable[[list[str]], np.ndarray] | None = None
         if model is not None:
             self.set_model(model)
         self._roc5 = engine.names.index("roc_5")
@@ -201,14 +203,18 @@ class Scorer:
         self.counters["fallback_cycles"] += source == "fallback"
         self.counters["breaker_cycles"] += source == "breaker"
         version = self.model.version if self.model is not None and source != "fallback" else "none"
+        out_syms, out_rows, out_p = syms, rows, p
+        if self.serves is not None and syms:
+            mine = self.serves(syms)
+            out_syms, out_rows, out_p = [s for s, m in zip(syms, mine, strict=True) if m], rows[mine], p[mine]
         t = time.perf_counter()
-        if syms:
-            self.store.write(syms, ts, rows.astype(np.float32))
+        if out_syms:
+            self.store.write(out_syms, ts, out_rows.astype(np.float32))
         timings["store"] = (time.perf_counter() - t) * 1e3
         t = time.perf_counter()
-        if syms:
-            self.sink.publish(ts, self._signals(ts, syms, p, version, source))
-            self.latest.update(ts, syms, p, source)
+        if out_syms:
+            self.sink.publish(ts, self._signals(ts, out_syms, out_p, version, source))
+            self.latest.update(ts, out_syms, out_p, source)
         timings["publish"] = (time.perf_counter() - t) * 1e3
         return CycleResult(ts, syms, p, source, version, timings)
 

@@ -19,3 +19,5 @@ class ServeSettings(BaseSettings):
     lateness_ms: int = Field(2000, ge=0)
     compile_trees: bool = True
     reload_every_s: float = Field(30.0, gt=0)
+    # scale-out: several `tickwise serve` in one group exchange finalized bars on this topic (serving.scaleout)
+    bars_topic: str | None = Field(None, min_length=1)

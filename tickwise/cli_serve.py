@@ -43,6 +43,12 @@ def serve(
     redis_url: str = typer.Option(None, help="Redis URL for features/signals/checkpoints (default: in-process)."),
     http_port: int = typer.Option(None, help="HTTP API port (0 = off)."),
     idle_exit: float = typer.Option(None, help="Kafka mode: exit after this many idle seconds."),
+    bars_topic: str = typer.Option(
+        None,
+        help="Kafka mode, scale-out: run several `serve` in one group with the same bars topic; they split the tick "
+        "partitions, exchange finalized bars there, each scores the whole cross-section and serves its own symbols. "
+        "Start every member before the ticks flow.",
+    ),
 ) -> None:
     """Score the live cross-section each minute with the MLflow champion; serve features and signals."""
     from serving.runtime import run_serve
@@ -56,6 +62,7 @@ def serve(
             "kafka_bootstrap": kafka_bootstrap,
             "redis_url": redis_url,
             "http_port": http_port,
+            "bars_topic": bars_topic,
         }.items()
         if v is not None
     }

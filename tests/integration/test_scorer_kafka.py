@@ -1,7 +1,9 @@
 """Against the real broker and Redis: a produced day is scored to the offline predictions; a restart from the
-checkpoint serves the same signals; bad ticks land on ticks.dlq with their coordinates."""
+checkpoint serves the same signals; bad ticks land on ticks.dlq with their coordinates; two scorers in one group
+(scale-out) serve together what one serves."""
 
 import json
+import time
 import uuid
 
 import numpy as np
@@ -124,3 +126,75 @@ def test_restart_from_checkpoint_serves_the_same_signals(world, kafka_bootstrap,
     second = second.rename_columns(["symbol", "ts", "p_up"]).sort_by([("ts", "ascending"), ("symbol", "ascending")])
     assert first.num_rows == second.num_rows
     np.testing.assert_array_equal(first.column("p_up").to_numpy(), second.column("p_up").to_numpy())
+
+
+def test_two_members_of_one_group_serve_exactly_what_one_scorer_serves(world, kafka_bootstrap, redis_url):
+    """Scale-out: two scorers in one consumer group split the tick partitions, exchange their finalized bars, each
+    scores the whole cross-section and serves its own symbols: together every signal once, equal to offline."""
+    from serving.scaleout import BarExchange
+
+    lake, engine, bars, model, _ = world
+    import redis
+
+    redis.Redis.from_url(redis_url).flushdb()
+    tag = uuid.uuid4().hex[:6]
+    prefix, group, sig, bars_topic = f"x{tag}", f"g{tag}", f"signals.{tag}", f"bars.{tag}"
+    kinds = {f"{prefix}.trades": "trades", f"{prefix}.quotes": "quotes"}
+    kafka_io.ensure_topics(kafka_bootstrap, list(kinds), partitions=3)
+    universe = set(lake.read("reference").column("symbol").to_pylist())
+
+    def member() -> KafkaScorerLoop:
+        scorer = Scorer(
+            engine,
+            RedisOnlineStore(redis_url, engine.version),
+            KafkaSignalSink(kafka_bootstrap, sig),
+            ModelRuntime(model, compile_trees=False),
+            model_budget_ms=1e9,
+            breaker=CircuitBreaker(share_bounds=(0.0, 1.0)),
+        )
+        proc = RecordProcessor(scorer, universe, lateness_ns=0, kinds=kinds)
+        return KafkaScorerLoop(
+            proc,
+            kafka_bootstrap,
+            group,
+            CheckpointStore(group, redis_url),
+            dlq_topic=f"dlq.{tag}",
+            topics=tuple(kinds),
+            exchange=BarExchange(kafka_bootstrap, bars_topic),
+        )
+
+    members = [member(), member()]
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:  # both join (and the group settles) before any tick flows
+        for m in members:
+            m.poll_once(timeout_ms=200)
+        sizes = [len(m.consumer.assignment()) for m in members]
+        if min(sizes) > 0 and sum(sizes) == 6:
+            break
+    assert min(sizes) > 0 and sum(sizes) == 6, sizes
+    publish_day(lake, lake.dates("trades")[0], kafka_bootstrap, speed=0, prefix=prefix)
+    quiet = 0
+    while quiet < 25:  # ~5 s without a record or a cycle on either member
+        busy = False
+        for m in members:
+            before = sum(m.offsets.values())
+            busy |= bool(m.poll_once(timeout_ms=100)) or sum(m.offsets.values()) != before
+        quiet = 0 if busy else quiet + 1
+    end = int(bars.column("ts").cast(pa.int64()).to_numpy().max())
+    for m in members:  # the stream is over: each publishes its last bars, then each scores the rest
+        if end > m.proc.scorer.agg.watermark:
+            m._publish(end)
+    for m in members:
+        m.finish(end)
+        m.proc.scorer.sink.flush()
+    own = [m.exchange.own for m in members if m.exchange is not None]
+    for m in members:
+        m.close()
+    assert all(own) and not (own[0] & own[1])  # each served some symbols, none twice
+    served = read_signals(kafka_bootstrap, sig)
+    assert served.num_rows == bars.num_rows
+    offline = offline_predictions(bars, engine, model)
+    keys = zip(served.column("symbol").to_pylist(), served.column("ts").cast(pa.int64()).to_pylist(), strict=True)
+    np.testing.assert_allclose(
+        served.column("p_up").to_numpy(), np.array([offline[k] for k in keys], np.float32), atol=1e-6
+    )
