@@ -155,13 +155,17 @@ class KafkaScorerLoop:
         bars = self.exchange.take(wm)
         return self.proc.scorer.advance(wm, bars if bars is not None else BARS_1M.empty_table())
 
+    def end_of_stream(self, watermark: int) -> None:
+        """Scale-out: publish this member's last bars, up to ``watermark``, without waiting for the others."""
+        if self.exchange is not None and watermark > self.proc.scorer.agg.watermark:
+            self._publish(watermark)
+
     def finish(self, watermark: int, timeout_s: float = 30.0) -> list[CycleResult]:
-        """End of the stream: finalize up to ``watermark`` and score it. In scale-out, every member must call this
-        (each waits for the others' last bars, up to ``timeout_s``)."""
+        """End of the stream: finalize up to ``watermark`` and score it. In scale-out every member calls
+        :meth:`end_of_stream` first, then this (it waits for the others' last bars, up to ``timeout_s``)."""
         if self.exchange is None:
             return self.proc.scorer.advance(watermark)
-        if watermark > self.proc.scorer.agg.watermark:
-            self._publish(watermark)
+        self.end_of_stream(watermark)
         cycles: list[CycleResult] = []
         deadline = time.monotonic() + timeout_s
         while self._assembled < watermark and time.monotonic() < deadline:

@@ -182,8 +182,7 @@ def test_two_members_of_one_group_serve_exactly_what_one_scorer_serves(world, ka
         quiet = 0 if busy else quiet + 1
     end = int(bars.column("ts").cast(pa.int64()).to_numpy().max())
     for m in members:  # the stream is over: each publishes its last bars, then each scores the rest
-        if end > m.proc.scorer.agg.watermark:
-            m._publish(end)
+        m.end_of_stream(end)
     for m in members:
         m.finish(end)
         m.proc.scorer.sink.flush()
