@@ -69,11 +69,16 @@ class RecordProcessor:
     # scale-out (serving.scaleout): what to do when this process's watermark advances, instead of scoring
     on_watermark: Callable[[int], list[CycleResult]] | None = None
     _last_seen: dict[tuple[str, int], float] = field(default_factory=dict)
-    _started: float = field(default_factory=time.monotonic)
+    # when the first record arrived since the partitions were (re)assigned: an owned partition that has not
+    # reported holds the watermark back for ``idle_partition_s`` from then (not from start-up: joining a group
+    # can take longer than that, and then the first poll's partitions would make the others' ticks late)
+    _started: float | None = None
 
     def process(self, records: list[Record]) -> tuple[list[CycleResult], list[DeadLetter]]:
         """Decode, screen and buffer a batch, then advance the watermark; returns the cycles run and dead letters."""
         dead: list[DeadLetter] = []
+        if records and self._started is None:
+            self._started = time.monotonic()
         good: dict[str, list[dict]] = {"trades": [], "quotes": []}
         where: dict[tuple[str, str, int], Record] = {}
         horizon = self.clock() + self.max_future_ns
@@ -136,12 +141,16 @@ class RecordProcessor:
             cycles = self.on_watermark(wm) if self.on_watermark is not None else self.scorer.advance(wm)
         return cycles, dead
 
+    def reassigned(self) -> None:
+        """The owned partitions changed: the ones that have not reported get their grace period again."""
+        self._started = None
+
     def _slowest(self) -> int:
         """Event time every live partition has reached (0 = not yet known)."""
         now = time.monotonic()
         live = set(self.partition_max) if self.expected is None else set(self.expected)
         waiting = [p for p in live if p not in self.partition_max]
-        if waiting and now - self._started < self.idle_partition_s:
+        if waiting and (self._started is None or now - self._started < self.idle_partition_s):
             return 0  # an owned partition has not reported yet: its first ticks may be earlier than the others'
         # a partition silent for a while (no symbol of it trades) must not hold everyone back
         active = [

@@ -57,6 +57,7 @@ class _Seek(ConsumerRebalanceListener):
 
     def on_partitions_assigned(self, assigned):  # type: ignore[no-untyped-def]
         self.loop.proc.expected = {(tp.topic, tp.partition) for tp in assigned}
+        self.loop.proc.reassigned()
         every = {(t, p) for t in self.loop.topics for p in (self.loop.consumer.partitions_for_topic(t) or ())}
         if self.loop.exchange is not None:
             self.loop.exchange.every = every

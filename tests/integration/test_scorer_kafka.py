@@ -186,6 +186,7 @@ def test_two_members_of_one_group_serve_exactly_what_one_scorer_serves(world, ka
     for m in members:
         m.finish(end)
         m.proc.scorer.sink.flush()
+    assert [m.dead for m in members] == [0, 0]  # no tick refused (late, say) on either member
     own = [m.exchange.own for m in members if m.exchange is not None]
     for m in members:
         m.close()
