@@ -10,8 +10,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.engine import INPUTS, EngineState, FeatureEngine
+from features.engine import EngineState, FeatureEngine
 from features.fused.driver import Prepared, compiled_fold, float32_array, minute_grid_of
+from features.reference_step import INPUTS
 from marketdata.calendar import bar_stamps, is_session, session_of
 from marketdata.schemas import TS
 

@@ -20,14 +20,14 @@ import pyarrow as pa
 
 from features import fused
 from features.context import CONTEXT_BOUNDS, CONTEXT_FEATURES
-from features.fused import core as fused_core
+from features.fused.driver import StepScratch, compiled_step
 from features.kernels.crossasset import CrossAsset
 from features.kernels.ffd import FFD
 from features.kernels.micro import SpreadImbalance
 from features.kernels.momentum import MACD, ROC, RSI, MovingAverages
 from features.kernels.volatility import ATR, Bollinger, RealizedVol
 from features.kernels.volume import OBV, VolumeTimeOfDay, VWAPDeviation
-from features.reference_step import INPUTS, reference_step
+from features.reference_step import reference_step
 from features.spec import FeatureSpec, Kernel, State
 from features.vix import VixSeries
 from marketdata.calendar import session_bounds_ns
@@ -109,6 +109,7 @@ class FeatureEngine:
         # the compiled step (features.fused) for the default kernel list; the numpy kernels otherwise
         use = compiled and fused.supports(self.kernels)
         self.fused = fused.params(self.kernels, self.warmup, self.kernel_cols) if use else None
+        self.scratch = StepScratch()  # the compiled step's working memory, reused minute to minute
         self._index_cache: dict[str, int] = {}
         self._index_cache_owner: int | None = None
 
@@ -235,42 +236,9 @@ class FeatureEngine:
         day, minute, rows = self.begin_minute(st, ts, symbols)
         if self.fused is None:
             return st, reference_step(self, st, ts, day, minute, rows, cols, np.asarray(halted, bool))
-        x = np.empty((len(rows), len(INPUTS)))
-        for k, c in enumerate(INPUTS):
-            x[:, k] = cols[c]
-        out = np.empty((len(rows), len(self.names)))
-        extra = self.extra_arrays(st)
-        fused_core.minute(
-            ts,
-            minute,
-            day.weekday(),
-            st.session,
-            self.vix_at(ts) if self.uses_vix else np.nan,
-            self.uses_vix,
-            rows,
-            x,
-            np.asarray(halted, bool),
-            extra["leader"],
-            extra["spy"],
-            extra["lslot"],
-            extra["leaders"],
-            extra["sector_id"],
-            self.engine_arrays(st),
-            fused.state_tuples(self.kernels, st.kernels),
-            self.fused,
-            out,
-            self._workspace(len(st.symbols), len(extra["leaders"])),
-        )
+        out = compiled_step(self, st, ts, day, minute, rows, cols, np.asarray(halted, bool))
         st.last_ts = ts
         return st, out
-
-    def _workspace(self, n: int, n_lead: int) -> tuple:
-        """The compiled step's scratch for ``n`` symbols, kept between minutes (rebuilt when the registry grows)."""
-        if getattr(self, "_ws_key", None) != (n, n_lead):
-            assert self.fused is not None
-            self._ws = fused_core.workspace(n, n_lead, len(self.fused.x_windows))
-            self._ws_key = (n, n_lead)
-        return self._ws
 
     def begin_day(self, st: EngineState, ts: int, new_symbols: list[str]) -> None:
         """The batch fold's day start: the session's corporate actions, then the day's newcomers registered

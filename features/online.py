@@ -7,7 +7,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from features.batch import features_table, minute_grid
-from features.engine import INPUTS, EngineState, FeatureEngine
+from features.engine import EngineState, FeatureEngine
+from features.reference_step import INPUTS
 from features.state_io import dumps, loads
 
 

@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from numba import njit
 
 from features import fused
+from features.fused.core import minute, workspace
 from features.fused.fold import day_buffers, fold_day
 from features.reference_step import INPUTS
 from marketdata.calendar import bar_stamps, is_session, session_bounds_ns
@@ -152,6 +153,46 @@ def compiled_fold(
             for t in grid[a:b]:
                 on_minute(int(t))
     return out, counts
+
+
+class StepScratch:
+    """The compiled step's scratch (:func:`features.fused.core.workspace`), kept between minutes and rebuilt when
+    the registry grows."""
+
+    def __init__(self) -> None:
+        self.key: tuple[int, int] | None = None
+        self.ws: tuple = ()
+
+    def get(self, n: int, n_lead: int, nw: int) -> tuple:
+        if self.key != (n, n_lead):
+            self.ws, self.key = workspace(n, n_lead, nw), (n, n_lead)
+        return self.ws
+
+
+def compiled_step(
+    engine: "FeatureEngine",
+    st: "EngineState",
+    ts: int,
+    day: dt.date,
+    minute_: int,
+    rows: np.ndarray,
+    cols: dict[str, np.ndarray],
+    halted: np.ndarray,
+) -> np.ndarray:
+    """:meth:`FeatureEngine.step` on the compiled engine (``rows``: registry rows of the minute's bars): the
+    feature rows in input order."""
+    params = engine.fused
+    assert params is not None, "compiled_step needs the compiled engine"
+    x = np.empty((len(rows), len(INPUTS)))
+    for k, c in enumerate(INPUTS):
+        x[:, k] = cols[c]
+    out = np.empty((len(rows), len(engine.names)))
+    extra = engine.extra_arrays(st)
+    minute(ts, minute_, day.weekday(), st.session, engine.vix_at(ts) if engine.uses_vix else np.nan,
+           engine.uses_vix, rows, x, halted, extra["leader"], extra["spy"], extra["lslot"], extra["leaders"],
+           extra["sector_id"], engine.engine_arrays(st), fused.state_tuples(engine.kernels, st.kernels), params, out,
+           engine.scratch.get(len(st.symbols), len(extra["leaders"]), len(params.x_windows)))  # fmt: skip
+    return out
 
 
 @njit(cache=True)

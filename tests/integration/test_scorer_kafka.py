@@ -46,7 +46,7 @@ def world(tmp_path_factory, kafka_bootstrap, redis_url):
     return lake, engine, bars, model, prefix
 
 
-def make_loop(world, kafka_bootstrap, redis_url, group, signals_topic, dlq):
+def make_loop(world, kafka_bootstrap, redis_url, group, signals_topic, dlq, kinds=None, exchange=None):
     lake, engine, _, model, prefix = world
     # 16 names and a 20-tree model: a one-sided minute is normal here, so the breaker only watches the mean
     scorer = Scorer(
@@ -57,10 +57,16 @@ def make_loop(world, kafka_bootstrap, redis_url, group, signals_topic, dlq):
         model_budget_ms=1e9,
         breaker=CircuitBreaker(share_bounds=(0.0, 1.0)),
     )
-    kinds = {f"{prefix}.trades": "trades", f"{prefix}.quotes": "quotes"}
+    kinds = kinds or {f"{prefix}.trades": "trades", f"{prefix}.quotes": "quotes"}
     proc = RecordProcessor(scorer, set(lake.read("reference").column("symbol").to_pylist()), lateness_ns=0, kinds=kinds)
     return KafkaScorerLoop(
-        proc, kafka_bootstrap, group, CheckpointStore(group, redis_url), dlq_topic=dlq, topics=tuple(kinds)
+        proc,
+        kafka_bootstrap,
+        group,
+        CheckpointStore(group, redis_url),
+        dlq_topic=dlq,
+        topics=tuple(kinds),
+        exchange=exchange,
     )
 
 
@@ -141,27 +147,10 @@ def test_two_members_of_one_group_serve_exactly_what_one_scorer_serves(world, ka
     prefix, group, sig, bars_topic = f"x{tag}", f"g{tag}", f"signals.{tag}", f"bars.{tag}"
     kinds = {f"{prefix}.trades": "trades", f"{prefix}.quotes": "quotes"}
     kafka_io.ensure_topics(kafka_bootstrap, list(kinds), partitions=3)
-    universe = set(lake.read("reference").column("symbol").to_pylist())
 
     def member() -> KafkaScorerLoop:
-        scorer = Scorer(
-            engine,
-            RedisOnlineStore(redis_url, engine.version),
-            KafkaSignalSink(kafka_bootstrap, sig),
-            ModelRuntime(model, compile_trees=False),
-            model_budget_ms=1e9,
-            breaker=CircuitBreaker(share_bounds=(0.0, 1.0)),
-        )
-        proc = RecordProcessor(scorer, universe, lateness_ns=0, kinds=kinds)
-        return KafkaScorerLoop(
-            proc,
-            kafka_bootstrap,
-            group,
-            CheckpointStore(group, redis_url),
-            dlq_topic=f"dlq.{tag}",
-            topics=tuple(kinds),
-            exchange=BarExchange(kafka_bootstrap, bars_topic),
-        )
+        exchange = BarExchange(kafka_bootstrap, bars_topic)
+        return make_loop(world, kafka_bootstrap, redis_url, group, sig, f"dlq.{tag}", kinds=kinds, exchange=exchange)
 
     members = [member(), member()]
     deadline = time.monotonic() + 90
