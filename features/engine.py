@@ -168,7 +168,7 @@ class FeatureEngine:
     def new_state(self) -> EngineState:
         st = EngineState()
         st.kernels = [k.init(0) for k in self.kernels]
-        st.last_out = np.zeros((self.n_kernel_features, 0))
+        st.last_out = np.zeros((self.n_kernel_features, 0), order="F")  # column-major: a symbol's outputs together
         return st
 
     def _register(self, st: EngineState, names: list[str]) -> None:
@@ -201,7 +201,7 @@ class FeatureEngine:
         st.last_session = np.concatenate([st.last_session, np.full(m, -1, np.int64)])
         st.last_upd_ts = np.concatenate([st.last_upd_ts, np.zeros(m, np.int64)])
         st.nupd = np.concatenate([st.nupd, np.zeros(m, np.int64)])
-        st.last_out = np.hstack([st.last_out, np.full((self.n_kernel_features, m), np.nan)])
+        st.last_out = np.concatenate([st.last_out.T, np.full((m, self.n_kernel_features), np.nan)]).T
 
     def _start_session(self, st: EngineState, day: int) -> None:
         """Apply the day's corporate actions to every registered symbol's state, before its first bar."""

@@ -100,11 +100,12 @@ def ewm_alpha(halflife: float) -> float:
 
 class Ring:
     """Per-symbol ring buffers of width ``w`` in a state dict: ``<key>`` (w, n), slot ``count % w`` holds the
-    newest push, and ``<key>_n`` (n,) the push counts."""
+    newest push, and ``<key>_n`` (n,) the push counts. Stored column-major: a symbol's ring is one contiguous run
+    (the compiled engine reads a symbol's whole window at a time)."""
 
     @staticmethod
     def init(st: State, key: str, n: int, w: int, first: float | None = None) -> None:
-        st[key] = np.zeros((w, n))
+        st[key] = np.zeros((w, n), order="F")
         st[key + "_n"] = np.zeros(n, dtype=np.int64)
         if first is not None:
             st[key][0] = first

@@ -38,10 +38,16 @@ def loads(blob: bytes) -> EngineState:
         )
     st = EngineState(symbols=list(meta["symbols"]), session=int(meta["session"]), last_ts=int(meta["last_ts"]))
     for k in ARRAYS:
-        setattr(st, k, z[f"e/{k}"].copy(order="K"))
+        setattr(st, k, _layout(z[f"e/{k}"]))
     st.kernels = [{} for _ in range(meta["n_kernels"])]
     for name in z.files:
         if name.startswith("k"):
             i, key = name[1:].split("/", 1)
-            st.kernels[int(i)][key] = z[name].copy(order="K")  # a column-major array stays one
+            st.kernels[int(i)][key] = _layout(z[name])
     return st
+
+
+def _layout(a: np.ndarray) -> np.ndarray:
+    """A copy in the engine's layout: every 2-D state array is column-major (symbol last, a symbol's values
+    contiguous); a snapshot written before a ring was stored that way is converted, not compiled for anew."""
+    return np.asfortranarray(a) if a.ndim == 2 else a.copy()

@@ -53,6 +53,27 @@ def test_engines_share_the_state_format():
     assert_close(stepped(fast, bars, 13, slow), stepped(slow, bars), fast.names)
 
 
+def test_state_arrays_stay_column_major_through_registration_and_restore():
+    """Every 2-D state array (rings, FFD window, same-minute statistics, last outputs) keeps a symbol's values
+    contiguous: symbols joining on a later day, a save/restore, and a snapshot written row-major all keep it (a
+    row-major array would still compute the same numbers, only several times slower online)."""
+    bars, ref, ca = random_stream(3, days=2)
+    eng = FeatureEngine(ref, ca)
+    days = bars.column("ts").cast(pa.int64()).to_numpy() // 86_400_000_000_000
+    _, st = fold(eng, bars.filter(pa.array(days == days.min())))
+    _, st = fold(eng, bars, loads(dumps(st)))  # the second day registers symbols that join late
+    arrays = {f"{i}/{k}": a for i, ks in enumerate(st.kernels) for k, a in ks.items()} | {"last_out": st.last_out}
+    two_d = {k: a for k, a in arrays.items() if a.ndim == 2}
+    assert len(two_d) >= 10 and st.last_out.shape[1] == len(st.symbols)
+    assert [k for k, a in two_d.items() if not a.flags.f_contiguous] == []
+    st.kernels[3]["buf"] = np.ascontiguousarray(st.kernels[3]["buf"])  # as an earlier engine saved its rings
+    st.last_out = np.ascontiguousarray(st.last_out)
+    back = loads(dumps(st))
+    assert not st.last_out.flags.f_contiguous
+    assert back.last_out.flags.f_contiguous and back.kernels[3]["buf"].flags.f_contiguous
+    assert np.array_equal(back.kernels[3]["buf"], st.kernels[3]["buf"])
+
+
 def test_compiled_fold_is_the_online_step_bit_for_bit():
     bars, ref, ca = random_stream(8, days=3)
     eng = FeatureEngine(ref, ca)
