@@ -74,22 +74,72 @@ def first_out_of_order(key, ts):
 
 def minute_grid_of(ts: np.ndarray) -> np.ndarray:
     """Every session minute of the days in ``ts``, plus any stamps of ``ts`` off that grid (sorted)."""
-    sorted_ts = ts if len(ts) < 2 or bool(np.all(ts[1:] >= ts[:-1])) else np.sort(ts)
-    stamps = sorted_ts[np.r_[True, sorted_ts[1:] != sorted_ts[:-1]]] if len(ts) else ts
-    days = np.unique(stamps.astype("datetime64[ns]").astype("datetime64[D]"))
+    if not len(ts):
+        return np.empty(0, np.int64)
+    days = days_present(ts).astype("datetime64[D]")
     grid = [bar_stamps(d.astype(object)) for d in days if is_session(d.astype(object))]
-    return np.union1d(np.concatenate(grid) if grid else np.empty(0, np.int64), stamps)
+    on = np.concatenate(grid) if grid else np.empty(0, np.int64)
+    return np.union1d(on, off_grid(ts, on))
 
 
 @njit(cache=True)
-def first_minutes(code, tidx, rows, n_codes):
-    """Each symbol code's first minute (grid index) among ``rows``; -1 for codes without a bar there."""
+def days_present(ts):
+    """The UTC days (since the epoch, ascending) that ``ts`` has stamps on."""
+    lo, hi = ts.min() // DAY_NS, ts.max() // DAY_NS
+    seen = np.zeros(hi - lo + 1, np.bool_)
+    for t in ts:
+        seen[t // DAY_NS - lo] = True
+    return np.flatnonzero(seen) + lo
+
+
+@njit(cache=True)
+def off_grid(ts, grid):
+    """The stamps of ``ts`` not in ``grid`` (sorted), with repeats: where a stamp follows its predecessor the
+    search goes on from there (runs of ascending stamps, as a symbol's rows are), else it starts over."""
+    out = np.empty(ts.shape[0], np.int64)
+    k = 0
+    g = 0
+    for r in range(ts.shape[0]):
+        t = ts[r]
+        if r == 0 or t < ts[r - 1]:
+            g = np.searchsorted(grid, t)
+        while g < grid.shape[0] and grid[g] < t:
+            g += 1
+        if g == grid.shape[0] or grid[g] != t:
+            out[k] = t
+            k += 1
+    return out[:k]
+
+
+@njit(cache=True)
+def first_minutes(code, tday, rows, n_codes):
+    """Each symbol code's first minute (of its day) among ``rows``; -1 for codes without a bar there."""
     first = np.full(n_codes, -1, np.int64)
     for r in rows:
         c = code[r]
-        if first[c] < 0 or tidx[r] < first[c]:
-            first[c] = tidx[r]
+        if first[c] < 0 or tday[r] < first[c]:
+            first[c] = tday[r]
     return first
+
+
+@njit(cache=True)
+def grid_days(ts, code, grid, cuts):
+    """Each row's day (index into ``cuts``, the grid's day starts) and minute within that day: a merge along each
+    symbol's rows (ascending stamps), a binary search where a symbol starts."""
+    gday = np.empty(grid.shape[0], np.int64)
+    for d in range(cuts.shape[0] - 1):
+        gday[cuts[d] : cuts[d + 1]] = d
+    row_day = np.empty(ts.shape[0], np.int64)
+    tday = np.empty(ts.shape[0], np.int64)
+    g = 0
+    for r in range(ts.shape[0]):
+        if r == 0 or code[r] != code[r - 1]:
+            g = np.searchsorted(grid, ts[r])
+        while grid[g] < ts[r]:
+            g += 1
+        d = gday[g]
+        row_day[r], tday[r] = d, g - cuts[d]
+    return row_day, tday
 
 
 @njit(cache=True)
@@ -118,19 +168,17 @@ def compiled_fold(
     ts, code, names = prep.ts, prep.code, prep.names
     params = engine.fused
     assert params is not None, "compiled_fold needs the compiled engine"
-    tidx = np.searchsorted(grid, ts)
     out = np.empty((len(ts), len(engine.names)), np.float32, order="F")
     counts = np.empty(len(ts), np.int64)
     day = grid // DAY_NS
     cuts = np.r_[0, np.flatnonzero(np.diff(day)) + 1, len(grid)]
-    row_day = np.searchsorted(cuts, tidx, "right") - 1
-    tday = tidx - cuts[row_day]  # each row's minute within its day
+    row_day, tday = grid_days(ts, code, grid, cuts)
     monotone = len(ts) < 2 or bool(np.all(row_day[1:] >= row_day[:-1]))
     by_day = np.arange(len(ts)) if monotone else np.argsort(row_day, kind="stable")
     day_bounds = np.searchsorted(row_day[by_day], np.arange(len(cuts)))
     for d, (a, b) in enumerate(zip(cuts[:-1], cuts[1:], strict=True)):
         rows = by_day[day_bounds[d] : day_bounds[d + 1]]
-        first = first_minutes(code, tidx, rows, len(names))
+        first = first_minutes(code, tday, rows, len(names))
         known = st.index()
         new = sorted((c for c in np.flatnonzero(first >= 0) if names[c] not in known), key=lambda c: (first[c], c))
         engine.begin_day(st, int(grid[a]), [names[c] for c in new])  # the online step's order: first minute, name
@@ -139,7 +187,7 @@ def compiled_fold(
         n = len(st.symbols)
         span = day_spans(reg, code, rows, n)
         since = np.zeros(n, np.int64)  # a newcomer exists (as a leader, say) from its first bar on
-        since[n - len(new) :] = first[np.array(new, np.int64)] - a
+        since[n - len(new) :] = first[np.array(new, np.int64)]
         minutes = (grid[a:b] - session_bounds_ns(dt.date.fromordinal(EPOCH_ORDINAL + int(day[a])))[0]) // MINUTE_NS
         x = engine.extra_arrays(st)
         fold_day(grid[a:b], minutes, (day[a:b] + 3) % 7, st.session,  # 1970-01-01 was a Thursday (weekday 3)
@@ -225,8 +273,6 @@ def float32_array(col: np.ndarray) -> pa.Array:
 
 def _float_column(bars: pa.Table, name: str) -> np.ndarray:
     """A float64 column as numpy: zero-copy where Arrow allows; always read-only (numba wants one array type)."""
-    col = bars.column(name)
-    arr = col.to_numpy(zero_copy_only=False) if col.null_count else col.combine_chunks().to_numpy()
-    arr = np.ascontiguousarray(arr, np.float64)
+    arr = np.ascontiguousarray(bars.column(name).to_numpy(), np.float64)  # one chunk without nulls: no copy
     arr.flags.writeable = False
     return arr

@@ -122,3 +122,18 @@ def test_beta_against_a_leader_that_barely_moves_is_clipped(compiled):
     beta = table.filter(pc.equal(table.column("symbol"), "AAA")).column("beta_lead").to_numpy(zero_copy_only=False)
     beta = beta[~np.isnan(beta)]
     assert len(beta) > 20 and np.all(np.abs(beta) <= 20.0) and np.isclose(beta.max(), 20.0)
+
+
+def test_the_folds_minute_grid_equals_the_online_one_on_any_order():
+    """The fold's grid (a merge along runs of ascending stamps) is the online path's grid (sort and unique), for
+    lake order, time order, a shuffle, and stamps off the grid (between minutes, on a weekend)."""
+    from features.batch import minute_grid
+    from features.fused.driver import minute_grid_of
+
+    bars, _, _ = random_stream(4, days=2)
+    ts = bars.sort_by([("symbol", "ascending"), ("ts", "ascending")]).column("ts").cast(pa.int64()).to_numpy()
+    odd = np.r_[ts[:3] + 17, ts[-2:] - 86_400_000_000_000 * 3 + 5]
+    rng = np.random.default_rng(0)
+    for x in (ts, np.sort(ts), ts[rng.permutation(len(ts))], np.r_[ts, odd], np.r_[odd, ts]):
+        assert np.array_equal(minute_grid_of(x), minute_grid(x))
+    assert len(np.setdiff1d(minute_grid_of(np.r_[ts, odd]), minute_grid_of(ts))) == len(np.unique(odd))
