@@ -65,8 +65,8 @@ def workspace(n: int, n_lead: int, nw: int) -> tuple:
 @njit(cache=True, error_model="numpy", _nrt=False)
 def minute(ts, minute_, weekday, session, vix, use_vix, rows, X, halted, leader, spy, lslot, leaders, sector, eng,
            ks, p, out, ws):  # fmt: skip
-    """The online step. ``rows`` (registry rows) and ``X`` (``NIN`` columns) are the bars stamped ``ts``; writes
-    each bar's feature row into ``out`` in input order. ``ws`` is :func:`workspace`."""
+    """The online step. ``rows`` (registry rows) and ``X`` (a tuple of the ``NIN`` input columns) are the bars
+    stamped ``ts``; writes each bar's feature row into ``out`` in input order. ``ws`` is :func:`workspace`."""
     upd, ret1, rank, lret, lrv, lret1, since, rank_s, pc_w, nn_w = ws
     last_upd_ts, nupd, fo = eng[2], eng[3], eng[4]
     n = nupd.shape[0]
@@ -79,37 +79,37 @@ def minute(ts, minute_, weekday, session, vix, use_vix, rows, X, halted, leader,
     for j in range(m):
         if not halted[j]:
             i = rows[j]
-            pc_w[i], ret1[i], nn_w[i] = prologue(i, session, X[j, 0], X[j, 3], eng)
+            pc_w[i], ret1[i], nn_w[i] = prologue(i, session, X[0][j], X[3][j], eng)
             upd[i] = True
     for j in range(m):
         if not halted[j]:
             i = rows[j]
-            k_roc(i, X[j, 3], pc_w[i], nn_w[i], ks, p, fo)
-            k_rsi(i, X[j, 3], pc_w[i], nn_w[i], ks, p, fo)
+            k_roc(i, X[3][j], pc_w[i], nn_w[i], ks, p, fo)
+            k_rsi(i, X[3][j], pc_w[i], nn_w[i], ks, p, fo)
     for j in range(m):
         if not halted[j]:
-            k_macd(rows[j], X[j, 3], nn_w[rows[j]], ks, p, fo)
+            k_macd(rows[j], X[3][j], nn_w[rows[j]], ks, p, fo)
     for j in range(m):
         if not halted[j]:
-            k_bands(rows[j], X[j, 3], nn_w[rows[j]], ks, p, fo)
+            k_bands(rows[j], X[3][j], nn_w[rows[j]], ks, p, fo)
     for j in range(m):
         if not halted[j]:
             i = rows[j]
-            k_atr(i, X[j, 1], X[j, 2], X[j, 3], pc_w[i], nn_w[i], ks, p, fo)
+            k_atr(i, X[1][j], X[2][j], X[3][j], pc_w[i], nn_w[i], ks, p, fo)
             k_rv(i, ret1[i], nn_w[i], ks, p, fo)
-            k_obv(i, ret1[i], X[j, 4], nn_w[i], ks, p, fo)
+            k_obv(i, ret1[i], X[4][j], nn_w[i], ks, p, fo)
     for j in range(m):
         if not halted[j]:
-            k_vtod(rows[j], minute_, X[j, 4], nn_w[rows[j]], ks, p, fo)
-    for j in range(m):
-        if not halted[j]:
-            i = rows[j]
-            k_vwap(i, session, X[j, 3], X[j, 5], X[j, 4], nn_w[i], ks, p, fo)
-            k_micro(i, X[j, 6], X[j, 7], X[j, 8], X[j, 9], nn_w[i], ks, p, fo)
+            k_vtod(rows[j], minute_, X[4][j], nn_w[rows[j]], ks, p, fo)
     for j in range(m):
         if not halted[j]:
             i = rows[j]
-            rank[i], _lp = k_tail(i, ts, session, X[j, 3], ret1[i], nn_w[i], eng, ks, p)
+            k_vwap(i, session, X[3][j], X[5][j], X[4][j], nn_w[i], ks, p, fo)
+            k_micro(i, X[6][j], X[7][j], X[8][j], X[9][j], nn_w[i], ks, p, fo)
+    for j in range(m):
+        if not halted[j]:
+            i = rows[j]
+            rank[i], _lp = k_tail(i, ts, session, X[3][j], ret1[i], nn_w[i], eng, ks, p)
     ffd_s = ks[11]
     ptr = ffd_s[3][0]
     for i in range(n):

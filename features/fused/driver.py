@@ -231,9 +231,7 @@ def compiled_step(
     feature rows in input order."""
     params = engine.fused
     assert params is not None, "compiled_step needs the compiled engine"
-    x = np.empty((len(rows), len(INPUTS)))
-    for k, c in enumerate(INPUTS):
-        x[:, k] = cols[c]
+    x = tuple(_writable_f8(cols[c]) for c in INPUTS)  # the columns as they come where they can
     out = np.empty((len(rows), len(engine.names)))
     extra = engine.extra_arrays(st)
     minute(ts, minute_, day.weekday(), st.session, engine.vix_at(ts) if engine.uses_vix else np.nan,
@@ -269,6 +267,12 @@ def float32_array(col: np.ndarray) -> pa.Array:
     bits, nulls = validity(col)
     buffers = [pa.py_buffer(bits) if nulls else None, pa.py_buffer(col)]
     return pa.Array.from_buffers(pa.float32(), len(col), buffers, null_count=nulls)
+
+
+def _writable_f8(a: np.ndarray) -> np.ndarray:
+    """A contiguous, writable float64 array: ``a`` itself when it is one (one array type for numba)."""
+    a = np.ascontiguousarray(a, np.float64)
+    return a if a.flags.writeable else a.copy()
 
 
 def _float_column(bars: pa.Table, name: str) -> np.ndarray:
