@@ -194,8 +194,7 @@ def compiled_fold(
                  engine.vix_series(grid[a:b]), engine.uses_vix, since, span, tday, prep.cols, prep.halted, x["leader"],
                  x["spy"], x["lslot"], x["leaders"], x["sector_id"], engine.engine_arrays(st),
                  fused.state_tuples(engine.kernels, st.kernels), params, out, counts,
-                 day_buffers(b - a, n, len(x["leaders"]), len(params.x_windows), len(params.ffd_w),
-                            out.shape[1]))  # fmt: skip
+                 day_buffers(b - a, n, len(x["leaders"]), len(params.x_windows), len(params.ffd_w)))  # fmt: skip
         st.last_ts = int(grid[b - 1])
         if on_minute:
             for t in grid[a:b]:

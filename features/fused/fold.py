@@ -2,9 +2,9 @@
 
 A symbol's day (:func:`symbol_day`): the prologue through the day's minutes, then each stage-1 kernel of
 :mod:`features.fused.symbol` through them (one kernel's state in registers and L1 at a time; the bars are read
-and the rows staged sequentially when the bars come symbol by symbol, as the lake stores them), then its FFD
-values as one convolution over the day (:func:`features.fused.ffd.ffd_series`); the staged rows are copied to
-the output a column at a time. What reads other symbols is ordered around that: the leaders (SPY, the sector
+and the rows written sequentially when the bars come symbol by symbol, as the lake stores them), then its FFD
+values as one convolution over the day (:func:`features.fused.ffd.ffd_series`); each kernel writes its columns of the symbol's rows straight into
+the column-major output, a contiguous run per column. What reads other symbols is ordered around that: the leaders (SPY, the sector
 ETFs) go first and record their values of every minute; every other symbol then computes its cross-asset
 features right after its stage 1; the cross-sectional rank needs every symbol's key, so it comes last, a minute
 at a time, and is written symbol by symbol. Per symbol and minute these are the online step's functions with
@@ -20,7 +20,7 @@ import math
 import numpy as np
 from numba import njit
 
-from features.fused.core import NIN, leader_record
+from features.fused.core import leader_record
 from features.fused.cross import context, leader_of, market, rank_minute, rank_scratch, symbol_cross, tod_angle
 from features.fused.ffd import ffd_series
 from features.fused.ops import put
@@ -42,14 +42,14 @@ from features.fused.symbol import (
 NAN = np.nan
 
 
-def day_buffers(t_n: int, n: int, n_lead: int, nw: int, k: int, k_out: int) -> tuple:
+def day_buffers(t_n: int, n: int, n_lead: int, nw: int, k: int) -> tuple:
     """Working memory of :func:`fold_day`, allocated by numpy (large arrays get transparent huge pages)."""
     return (
         np.zeros((n, t_n), np.bool_), np.full((n, t_n), NAN), np.full((t_n, n_lead, nw), NAN),
         np.full((t_n, n_lead), NAN), np.zeros((t_n, n_lead)), np.empty(t_n), np.empty(t_n), np.empty(k - 1 + t_n),
-        np.empty((8, t_n)), np.empty(t_n), np.empty(NIN), np.empty(n), np.empty(t_n, np.int64), np.empty(t_n),
+        np.empty((8, t_n)), np.empty(t_n), np.empty(n), np.empty(t_n, np.int64), np.empty(t_n),
         rank_scratch(n), np.zeros((t_n, n), np.bool_), np.full((t_n, n), NAN),
-        np.empty((t_n, k_out), np.float32, order="F"), np.empty(t_n), np.empty(t_n),
+        np.empty(t_n), np.empty(t_n),
         np.empty(t_n, np.int64), np.zeros(t_n, np.bool_), np.empty(t_n), np.empty(t_n, np.int64),
     )  # fmt: skip
 
@@ -59,9 +59,9 @@ def symbol_day(i, s_lead, stage1, stage3, tss, minutes, weekdays, session, since
                lslot, sector, sps, mkt, eng, ks, p, out, counts, bufs):  # fmt: skip
     """Symbol ``i`` through the day: stage 1 (and FFD, and its leader record if ``s_lead >= 0``) and/or stage 3,
     writing the columns of its rows that those stages own."""
-    upd_d, key_d, lret, lrv, lret1, lp_t, ret1_t, z, acc, vals, x = bufs[:11]
-    sb, sin_t, cos_t = bufs[17], bufs[18], bufs[19]  # the symbol's rows are staged in ``sb``, then copied to ``out``
-    r_t, ok_t, pc_t, nn_t = bufs[20], bufs[21], bufs[22], bufs[23]
+    upd_d, key_d, lret, lrv, lret1, lp_t, ret1_t, z, acc, vals = bufs[:10]
+    sin_t, cos_t = bufs[16], bufs[17]
+    r_t, ok_t, pc_t, nn_t = bufs[18], bufs[19], bufs[20], bufs[21]
     last_close, last_session, last_upd_ts, nupd, fo = eng
     t_n = tss.shape[0]
     k_feat = fo.shape[0]
@@ -84,7 +84,7 @@ def symbol_day(i, s_lead, stage1, stage3, tss, minutes, weekdays, session, since
             ret1_t[t] = r1
             if r >= 0:
                 stale = (tss[t] - last_upd_ts[i]) / 60e9
-                context(sb, r - lo, k_feat, minutes[t], sin_t[t], cos_t[t], weekdays[t], not ok, stale, i, sector[i])
+                context(out, r, k_feat, minutes[t], sin_t[t], cos_t[t], weekdays[t], not ok, stale, i, sector[i])
                 counts[r] = nupd[i]
         for t in range(t_n):
             r = r_t[t]
@@ -92,19 +92,19 @@ def symbol_day(i, s_lead, stage1, stage3, tss, minutes, weekdays, session, since
                 if ok_t[t]:
                     k_roc(i, cols[3][r], pc_t[t], nn_t[t], ks, p, fo)
                     k_rsi(i, cols[3][r], pc_t[t], nn_t[t], ks, p, fo)
-                stage(sb, r - lo, fo, i, p.col[0], p.col[2])
+                stage(out, r, fo, i, p.col[0], p.col[2])
         for t in range(t_n):
             r = r_t[t]
             if r >= 0:
                 if ok_t[t]:
                     k_macd(i, cols[3][r], nn_t[t], ks, p, fo)
-                stage(sb, r - lo, fo, i, p.col[2], p.col[3])
+                stage(out, r, fo, i, p.col[2], p.col[3])
         for t in range(t_n):
             r = r_t[t]
             if r >= 0:
                 if ok_t[t]:
                     k_bands(i, cols[3][r], nn_t[t], ks, p, fo)
-                stage(sb, r - lo, fo, i, p.col[3], p.col[5])
+                stage(out, r, fo, i, p.col[3], p.col[5])
         for t in range(t_n):
             r = r_t[t]
             if r >= 0:
@@ -112,20 +112,20 @@ def symbol_day(i, s_lead, stage1, stage3, tss, minutes, weekdays, session, since
                     k_atr(i, cols[1][r], cols[2][r], cols[3][r], pc_t[t], nn_t[t], ks, p, fo)
                     k_rv(i, ret1_t[t], nn_t[t], ks, p, fo)
                     k_obv(i, ret1_t[t], cols[4][r], nn_t[t], ks, p, fo)
-                stage(sb, r - lo, fo, i, p.col[5], p.col[8])
+                stage(out, r, fo, i, p.col[5], p.col[8])
         for t in range(t_n):
             r = r_t[t]
             if r >= 0:
                 if ok_t[t]:
                     k_vtod(i, minutes[t], cols[4][r], nn_t[t], ks, p, fo)
-                stage(sb, r - lo, fo, i, p.col[8], p.col[9])
+                stage(out, r, fo, i, p.col[8], p.col[9])
         for t in range(t_n):
             r = r_t[t]
             if r >= 0:
                 if ok_t[t]:
                     k_vwap(i, session, cols[3][r], cols[5][r], cols[4][r], nn_t[t], ks, p, fo)
                     k_micro(i, cols[6][r], cols[7][r], cols[8][r], cols[9][r], nn_t[t], ks, p, fo)
-                stage(sb, r - lo, fo, i, p.col[9], p.col[11])
+                stage(out, r, fo, i, p.col[9], p.col[11])
         for t in range(t_n):
             ok = ok_t[t]
             rk = NAN
@@ -147,7 +147,7 @@ def symbol_day(i, s_lead, stage1, stage3, tss, minutes, weekdays, session, since
                     lr = lret1[t, lslot[lead]] if lead >= 0 else NAN
                     r1 = ret1_t[t] if stage1 or s_lead < 0 else lret1[t, s_lead]
                     symbol_cross(i, lead, sp, r1, lr, NAN, mkt[t], lret[t], lslot, counts[r], ks[12], fo, p)
-                stage(sb, r - lo, fo, i, xc, k_feat)
+                stage(out, r, fo, i, xc, k_feat)
     if stage1:  # FFD over the day, then the values each row serves (frozen by a halt like every feature)
         buf, seen, _last, ptr_a = ks[11]
         k = buf.shape[0] // 2
@@ -161,29 +161,16 @@ def symbol_day(i, s_lead, stage1, stage3, tss, minutes, weekdays, session, since
             if r >= 0 and upd_d[i, t]:
                 put(fo, c_ffd, i, vals[t] if sn >= k else NAN, counts[r], p.warmup)
             if r >= 0:
-                sb[r - lo, c_ffd] = fo[c_ffd, i]
+                out[r, c_ffd] = fo[c_ffd, i]
         seen[i] = sn
-    # copy the staged columns this call owns, each as one contiguous run of ``out``
-    if stage1:
-        flush(sb, out, lo, end, 0, c_ffd + 1)
-        flush(sb, out, lo, end, k_feat, out.shape[1])
-    if stage3:
-        flush(sb, out, lo, end, xc, k_feat)
 
 
 @njit(cache=True, inline="always")
-def stage(sb, k, fo, i, q0, q1):
-    """Symbol ``i``'s outputs ``q0:q1`` as staged row ``k``."""
+def stage(out, r, fo, i, q0, q1):
+    """Symbol ``i``'s outputs ``q0:q1`` as row ``r`` of ``out`` (column-major: each column's rows of a symbol's
+    day are one contiguous run, written in order)."""
     for q in range(q0, q1):
-        sb[k, q] = fo[q, i]
-
-
-@njit(cache=True, inline="always")
-def flush(sb, out, lo, end, q0, q1):
-    """Columns ``q0:q1`` of the staged rows into ``out[lo:end]``."""
-    for q in range(q0, q1):
-        for r in range(lo, end):
-            out[r, q] = sb[r - lo, q]
+        out[r, q] = fo[q, i]
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
@@ -193,16 +180,16 @@ def fold_day(tss, minutes, weekdays, session, vix, use_vix, since, span, tix, co
     minute (index into ``tss``) of row ``r``; feature rows into ``out`` and update counts into ``counts`` at the
     bars' rows. ``bufs`` is :func:`day_buffers`."""
     upd_d, key_d, lrv = bufs[0], bufs[1], bufs[3]
-    upd_t, key_t = bufs[15], bufs[16]
+    upd_t, key_t = bufs[14], bufs[15]
     t_n, n = tss.shape[0], span[0].shape[0]
     fo = eng[4]
     rank_col = p.col[12] + 2 * p.x_windows.shape[0] + 2
-    rank0, sps, mkt, rank_s = bufs[11], bufs[12], bufs[13], bufs[14]
+    rank0, sps, mkt, rank_s = bufs[10], bufs[11], bufs[12], bufs[13]
     for i in range(n):
         rank0[i] = fo[rank_col, i]  # what each symbol served before the day (stage 3 overwrites it meanwhile)
     a = (tss, minutes, weekdays, session, since, span, tix, cols, halted, leader, lslot, sector, sps, mkt, eng, ks, p,
          out, counts, bufs)  # fmt: skip
-    sin_t, cos_t = bufs[18], bufs[19]
+    sin_t, cos_t = bufs[16], bufs[17]
     for t in range(t_n):
         sin_t[t], cos_t[t] = tod_angle(minutes[t])
     for s in range(leaders.shape[0]):  # the leaders first: everybody's cross-asset features read them
