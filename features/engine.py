@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from features import fused
 from features.context import CONTEXT_BOUNDS, CONTEXT_FEATURES
-from features.fused.driver import StepScratch, compiled_step
+from features.fused.driver import StepScratch, compiled_step, prepare_next
 from features.kernels.crossasset import CrossAsset
 from features.kernels.ffd import FFD
 from features.kernels.micro import SpreadImbalance
@@ -239,6 +239,11 @@ class FeatureEngine:
         out = compiled_step(self, st, ts, day, minute, rows, cols, np.asarray(halted, bool))
         st.last_ts = ts
         return st, out
+
+    def prepare(self, st: EngineState) -> None:
+        """Between minutes (a scorer's idle time): precompute what the next step needs of bars already seen; the
+        step's output is the same bits with or without it (:func:`features.fused.driver.prepare_next`)."""
+        prepare_next(self, st)
 
     def begin_day(self, st: EngineState, ts: int, new_symbols: list[str]) -> None:
         """The batch fold's day start: the session's corporate actions, then the day's newcomers registered

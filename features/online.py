@@ -27,6 +27,10 @@ class OnlineFeatures:
         self.state, rows = self.engine.step(self.state, ts, symbols, cols, halted)
         return symbols, rows
 
+    def prepare(self) -> None:
+        """Between minutes: precompute what the next minute needs of bars already seen (the rows do not change)."""
+        self.engine.prepare(self.state)
+
     def checkpoint(self) -> bytes:
         return dumps(self.state)
 
@@ -50,6 +54,7 @@ def replay(engine: FeatureEngine, bars: pa.Table, checkpoint_every: int = 0) -> 
     rows: list[np.ndarray] = []
     for i, (t, minute_bars) in enumerate(minutes_of(bars)):
         s, r = online.on_minute(t, minute_bars)
+        online.prepare()  # what the scorer does between cycles
         if s:
             syms.extend(s)
             tss.extend([t] * len(s))

@@ -240,8 +240,10 @@ class Scorer:
         return p, "model"
 
     def idle(self) -> None:
-        """Housekeeping for the time between cycles."""
+        """Housekeeping for the time between cycles, and the next minute's features' groundwork (the FFD
+        partial sums of bars already seen: ~5 ms of 5,000 symbols' windows taken off the next cycle)."""
         self.latest.compact()
+        self.online.prepare()
 
     @staticmethod
     def _signals(ts: int, syms: list[str], p: np.ndarray, version: str, source: str) -> pa.Table:

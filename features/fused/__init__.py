@@ -114,6 +114,8 @@ def params(kernels: list[Kernel], warmup: np.ndarray, kernel_cols: list[tuple[in
 def state_tuples(kernels: list[Kernel], states: list[State]) -> tuple:
     """The kernels' state arrays, in the order :func:`features.fused.core.minute` unpacks them."""
     roc, rsi, macd, ma, bb, atr, rv, obv, vtod, vwap, mic, ffd, xa = states
+    if "_pre" not in ffd:  # a snapshot from before the prepared partial sums: none prepared
+        ffd["_pre"], ffd["_pre_ptr"] = np.zeros((8, 0), order="F"), np.full((), -1, np.int64)
     return (
         (roc["cum"], roc["hist"], roc["hist_n"]),
         (rsi["gain"], rsi["loss"], rsi["n"]),
@@ -126,6 +128,6 @@ def state_tuples(kernels: list[Kernel], states: list[State]) -> tuple:
         (vtod["m"], vtod["s"], vtod["c"], vtod["gm"], vtod["gs"], vtod["gc"]),
         (vwap["spv"], vwap["sv"], vwap["sess"], vwap["pv"], vwap["pv_n"], vwap["v"], vwap["v_n"]),
         (mic["spread"], mic["spread_s"], mic["obi"], mic["obi_s"]),
-        (ffd["buf"], ffd["seen"], ffd["last"], ffd["_ptr"].reshape(1)),
+        (ffd["buf"], ffd["seen"], ffd["last"], ffd["_ptr"].reshape(1), ffd["_pre"], ffd["_pre_ptr"].reshape(1)),
         (xa["csum"], xa["cov"], xa["var"], xa["rv"], xa["n"], xa["hist"], xa["hist_n"]),
     )

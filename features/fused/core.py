@@ -112,9 +112,11 @@ def minute(ts, minute_, weekday, session, vix, use_vix, rows, X, halted, leader,
             rank[i], _lp = k_tail(i, ts, session, X[3][j], ret1[i], nn_w[i], eng, ks, p)
     ffd_s = ks[11]
     ptr = ffd_s[3][0]
+    use_pre = ffd_s[5][0] == ptr  # partial sums prepared for this push, nothing having moved the rings since
     for i in range(n):
-        ffd_online(i, ptr, upd[i], nupd[i], ffd_s, p, fo)
+        ffd_online(i, ptr, upd[i], nupd[i], ffd_s, p, fo, use_pre)
     ffd_s[3][0] = (ptr + 1) % (ffd_s[0].shape[0] // 2)
+    ffd_s[5][0] = -1
     for s in range(leaders.shape[0]):
         i = leaders[s]
         leader_record(s, i, upd[i], ret1[i], ks, p, lret, lrv, lret1)

@@ -18,6 +18,7 @@ from numba import njit
 
 from features import fused
 from features.fused.core import minute, workspace
+from features.fused.ffd import ffd_prepare
 from features.fused.fold import day_buffers, fold_day
 from features.reference_step import INPUTS
 from marketdata.calendar import bar_stamps, is_session, session_bounds_ns
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 DAY_NS = 86_400_000_000_000
 MINUTE_NS = 60_000_000_000
+FFD_SLOT = fused.FUSED_KERNELS.index(fused.FFD)  # the FFD kernel's place in the engine's kernel list
 EPOCH_ORDINAL = 719_163  # date(1970, 1, 1).toordinal()
 
 
@@ -214,6 +216,21 @@ class StepScratch:
         if self.key != (n, n_lead):
             self.ws, self.key = workspace(n, n_lead, nw), (n, n_lead)
         return self.ws
+
+
+def prepare_next(engine: "FeatureEngine", st: "EngineState") -> None:
+    """Between minutes: every symbol's FFD partial sums of the next window but its newest position
+    (:func:`features.fused.ffd.ffd_prepare`), so the next step only adds the newest term. The step gives the same
+    bits without it (it then sums the whole window itself); anything that moves the rings first voids it."""
+    params = engine.fused
+    if params is None or not st.symbols:
+        return
+    ffd = st.kernels[FFD_SLOT]
+    if ffd["_pre"].shape[1] != len(st.symbols):
+        ffd["_pre"] = np.zeros((8, len(st.symbols)), order="F")
+    ptr = int(ffd["_ptr"])
+    ffd_prepare(ffd["buf"], ptr, params.ffd_wr, ffd["_pre"])
+    ffd["_pre_ptr"][...] = ptr
 
 
 def compiled_step(

@@ -5,7 +5,8 @@ symbol's ring is contiguous; slot ``s`` is written at ``s`` and ``s + K``): the 
 the contiguous run ``buf[ptr + 1 : ptr + 1 + K, i]``, oldest first. One summation order, whoever computes it:
 eight partial sums over the window positions ``j = 0, 8, 16, ...``, ``1, 9, ...`` (oldest first), combined as
 ``((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7))``. The online step sums one window per symbol
-(:func:`ffd_dot`); the batch fold convolves a symbol's whole day at once (:func:`ffd_series`, eight partial-sum rows
+(:func:`ffd_dot`), or, when :func:`ffd_prepare` summed all but the newest position between minutes, adds the
+newest term to its partial sum (it is that sum's last term either way); the batch fold convolves a symbol's whole day at once (:func:`ffd_series`, eight partial-sum rows
 over the minutes) — the same operands in the same order, so the same bits.
 """
 
@@ -24,13 +25,13 @@ def combine(p0, p1, p2, p3, p4, p5, p6, p7):
     return ((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7))
 
 
-@njit(cache=True, _nrt=False)
-def ffd_dot(x, base, wr):
-    """``sum_j wr[j] * x[base + j]`` in the FFD order (``wr`` are the weights oldest first)."""
-    k = wr.shape[0]
+@njit(cache=True, inline="always")
+def ffd_partials(x, base, wr, m):
+    """The eight partial sums of ``wr[j] * x[base + j]`` over the window positions ``j < m`` (``p[j % 8]``, ``j``
+    ascending)."""
     p0 = p1 = p2 = p3 = p4 = p5 = p6 = p7 = 0.0
     j = 0
-    while j + 8 <= k:
+    while j + 8 <= m:
         p0 += wr[j] * x[base + j]
         p1 += wr[j + 1] * x[base + j + 1]
         p2 += wr[j + 2] * x[base + j + 2]
@@ -40,7 +41,7 @@ def ffd_dot(x, base, wr):
         p6 += wr[j + 6] * x[base + j + 6]
         p7 += wr[j + 7] * x[base + j + 7]
         j += 8
-    r = k - j  # the last few positions go to the partial sums in order, as in ffd_series
+    r = m - j  # the last few positions go to the partial sums in order, as in ffd_series
     if r > 0:
         p0 += wr[j] * x[base + j]
     if r > 1:
@@ -55,7 +56,42 @@ def ffd_dot(x, base, wr):
         p5 += wr[j + 5] * x[base + j + 5]
     if r > 6:
         p6 += wr[j + 6] * x[base + j + 6]
+    return p0, p1, p2, p3, p4, p5, p6, p7
+
+
+@njit(cache=True, inline="always")
+def ffd_finish(p0, p1, p2, p3, p4, p5, p6, p7, q, v):
+    """The window's value from the partial sums of all positions but the newest, adding the newest term ``v``
+    last to its partial sum ``q`` — the order :func:`ffd_partials` over the whole window gives."""
+    p0 += v if q == 0 else 0.0
+    p1 += v if q == 1 else 0.0
+    p2 += v if q == 2 else 0.0
+    p3 += v if q == 3 else 0.0
+    p4 += v if q == 4 else 0.0
+    p5 += v if q == 5 else 0.0
+    p6 += v if q == 6 else 0.0
+    p7 += v if q == 7 else 0.0
     return combine(p0, p1, p2, p3, p4, p5, p6, p7)
+
+
+@njit(cache=True, inline="always")
+def ffd_dot(x, base, wr):
+    """``sum_j wr[j] * x[base + j]`` in the FFD order (``wr`` are the weights oldest first)."""
+    k = wr.shape[0]
+    p0, p1, p2, p3, p4, p5, p6, p7 = ffd_partials(x, base, wr, k - 1)
+    return ffd_finish(p0, p1, p2, p3, p4, p5, p6, p7, (k - 1) % 8, wr[k - 1] * x[base + k - 1])
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
+def ffd_prepare(buf, ptr, wr, pre):
+    """Every symbol's partial sums of the window the next push (at slot ``ptr``) completes, all but its newest
+    position: they only read pushes already made, so they can be summed between minutes, off the step's path."""
+    k = wr.shape[0]
+    for i in range(pre.shape[1]):
+        col = buf[:, i]
+        p0, p1, p2, p3, p4, p5, p6, p7 = ffd_partials(col, ptr + 1, wr, k - 1)
+        pre[0, i], pre[1, i], pre[2, i], pre[3, i] = p0, p1, p2, p3
+        pre[4, i], pre[5, i], pre[6, i], pre[7, i] = p4, p5, p6, p7
 
 
 @njit(cache=True, inline="always")
@@ -71,14 +107,23 @@ def ffd_push(buf, seen, i, ptr, lp):
 
 
 @njit(cache=True, inline="always")
-def ffd_online(i, ptr, upd, nn, ffd_s, p, fo):
-    """Stage 2 for symbol ``i`` at one minute (pushing at slot ``ptr``); its value into ``fo`` if it updated."""
-    buf, seen, last_lp, _ptr = ffd_s
+def ffd_online(i, ptr, upd, nn, ffd_s, p, fo, use_pre):
+    """Stage 2 for symbol ``i`` at one minute (pushing at slot ``ptr``); its value into ``fo`` if it updated —
+    from its prepared partial sums when ``use_pre`` and it has them (:func:`ffd_prepare`), else summed here."""
+    buf, seen, last_lp, _ptr, pre, _pre_ptr = ffd_s
     k = buf.shape[0] // 2
     ffd_push(buf, seen, i, ptr, last_lp[i])
     if upd:
-        col = buf[:, i]
-        put(fo, p.col[11], i, ffd_dot(col, ptr + 1, p.ffd_wr) if seen[i] >= k else NAN, nn, p.warmup)
+        v = NAN
+        if seen[i] >= k:
+            wr = p.ffd_wr
+            if use_pre and i < pre.shape[1]:
+                last = wr[k - 1] * buf[ptr + k, i]
+                v = ffd_finish(pre[0, i], pre[1, i], pre[2, i], pre[3, i], pre[4, i], pre[5, i], pre[6, i],
+                               pre[7, i], (k - 1) % 8, last)  # fmt: skip
+            else:
+                v = ffd_dot(buf[:, i], ptr + 1, wr)
+        put(fo, p.col[11], i, v, nn, p.warmup)
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)

@@ -149,7 +149,7 @@ def symbol_day(i, s_lead, stage1, stage3, tss, minutes, weekdays, session, since
                     symbol_cross(i, lead, sp, r1, lr, NAN, mkt[t], lret[t], lslot, counts[r], ks[12], fo, p)
                 stage(out, r, fo, i, xc, k_feat)
     if stage1:  # FFD over the day, then the values each row serves (frozen by a halt like every feature)
-        buf, seen, _last, ptr_a = ks[11]
+        buf, seen, _last, ptr_a, _pre, _pre_ptr = ks[11]
         k = buf.shape[0] // 2
         ffd_series(buf, i, ptr_a[0], lp_t, t_n, p.ffd_wr, z, acc, vals)
         sn = seen[i]
@@ -203,6 +203,7 @@ def fold_day(tss, minutes, weekdays, session, vix, use_vix, since, span, tix, co
             symbol_day(i, -1, True, True, *a)
     ptr_a = ks[11][3]
     ptr_a[0] = (ptr_a[0] + t_n) % (ks[11][0].shape[0] // 2)
+    ks[11][5][0] = -1  # the rings moved: partial sums prepared before are stale
     transpose(upd_d, upd_t)  # the cross-sectional rank needs every symbol's key of the minute
     transpose(key_d, key_t)
     for t in range(t_n):

@@ -73,12 +73,18 @@ class FFD(Kernel):
             "seen": np.zeros(n, np.int64),
             "last": np.full(n, np.nan),
             "_ptr": np.zeros((), np.int64),
+            # the compiled engine's partial sums of the next window but its newest position, summed between
+            # minutes (features.fused.ffd.ffd_prepare), for the push at slot _pre_ptr (-1: none; anything that
+            # moves the rings resets it)
+            "_pre": np.zeros((8, 0), order="F"),
+            "_pre_ptr": np.full((), -1, np.int64),
         }
 
     def rescale(self, st: State, idx: np.ndarray, price_factor: np.ndarray, split_ratio: np.ndarray) -> None:
         lf = np.log(price_factor)
         st["buf"][:, idx] += lf
         st["last"][idx] += lf
+        st["_pre_ptr"][...] = -1
 
     def step(self, st: State, x: StepInput) -> dict[str, np.ndarray]:
         k = len(self.w)
@@ -89,6 +95,7 @@ class FFD(Kernel):
         st["buf"][ptr] = st["buf"][ptr + k] = np.where(known, lp, 0.0)
         st["seen"][known] += 1
         st["_ptr"][...] = (ptr + 1) % k
+        st["_pre_ptr"][...] = -1
         # row r holds the value written (ptr - r) % k minutes ago: roll the weights, not the data
         w_rolled = np.empty(k)
         w_rolled[(ptr - np.arange(k)) % k] = self.w

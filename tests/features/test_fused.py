@@ -12,9 +12,16 @@ from features.state_io import dumps, loads
 from tests.features.streams import random_stream
 
 
-def stepped(engine: FeatureEngine, bars: pa.Table, switch_every: int = 0, other: FeatureEngine | None = None):
+def stepped(
+    engine: FeatureEngine,
+    bars: pa.Table,
+    switch_every: int = 0,
+    other: FeatureEngine | None = None,
+    prepare: bool = True,
+):
     """Float64 rows of the online step; with ``other``, the engines alternate every ``switch_every`` minutes on
-    one state (they share its format), each restoring what the other saved."""
+    one state (they share its format), each restoring what the other saved. With ``prepare``, the engine prepares
+    the next minute between minutes as the scorer does — except every 7th minute (both paths run)."""
     st = engine.new_state()
     rows = []
     for k, (t, syms, cols, halted) in enumerate(cross_sections(bars)):
@@ -22,6 +29,8 @@ def stepped(engine: FeatureEngine, bars: pa.Table, switch_every: int = 0, other:
         if other is not None and switch_every and k % switch_every == 0:
             st = loads(dumps(st))
         st, vals = eng.step(st, t, syms, cols, halted)
+        if prepare and k % 7 != 6:
+            eng.prepare(st)
         rows.append(vals)
     return np.vstack(rows)
 
@@ -75,12 +84,14 @@ def test_state_arrays_stay_column_major_through_registration_and_restore():
 
 
 def test_compiled_fold_is_the_online_step_bit_for_bit():
-    bars, ref, ca = random_stream(8, days=3)
+    bars, ref, ca = random_stream(8, days=2, minutes=None)  # whole sessions: every feature warms up, FFD too
     eng = FeatureEngine(ref, ca)
     table, st = fold(eng, bars)
     table = table.sort_by([("ts", "ascending"), ("symbol", "ascending")])  # the fold keeps the input's order
     online = stepped(FeatureEngine(ref, ca), bars).astype(np.float32)
     batch = np.column_stack([table.column(n).to_numpy(zero_copy_only=False) for n in eng.names])
+    assert (~np.isnan(batch)).all(axis=0).sum() < len(eng.names)  # warm-up NaNs exist ...
+    assert (~np.isnan(batch[-100:])).all()  # ... and by the end every feature has values
     assert np.array_equal(batch, online, equal_nan=True)
     _, st_ref = fold(FeatureEngine(ref, ca, compiled=False), bars)
     np.testing.assert_allclose(st.last_out, st_ref.last_out, rtol=1e-9, atol=1e-12)  # same state at the end
@@ -137,3 +148,48 @@ def test_the_folds_minute_grid_equals_the_online_one_on_any_order():
     for x in (ts, np.sort(ts), ts[rng.permutation(len(ts))], np.r_[ts, odd], np.r_[odd, ts]):
         assert np.array_equal(minute_grid_of(x), minute_grid(x))
     assert len(np.setdiff1d(minute_grid_of(np.r_[ts, odd]), minute_grid_of(ts))) == len(np.unique(odd))
+
+
+def test_preparing_between_minutes_changes_no_bit():
+    """The FFD partial sums prepared between minutes give the bits the step gets summing the window itself —
+    across session changes with a split and a dividend (which must void them), symbols joining late, and
+    save/restore of a prepared state."""
+    bars, ref, ca = random_stream(5, days=2, minutes=None)  # whole sessions: FFD's 282-minute windows fill
+    a = stepped(FeatureEngine(ref, ca), bars, prepare=False)
+    b = stepped(FeatureEngine(ref, ca), bars)
+    eng = FeatureEngine(ref, ca)
+    st = eng.new_state()
+    rows = []
+    for t, syms, cols, halted in cross_sections(bars):
+        st, vals = eng.step(st, t, syms, cols, halted)
+        eng.prepare(st)
+        st = loads(dumps(st))
+        rows.append(vals)
+    ffd = eng.names.index(next(n for n in eng.names if n.startswith("ffd_")))
+    assert (~np.isnan(a[:, ffd])).sum() > 100  # FFD windows filled: the prepared sums were used
+    assert np.array_equal(a, b, equal_nan=True)
+    assert np.array_equal(a, np.vstack(rows), equal_nan=True)
+
+
+def test_stale_prepared_sums_would_show():
+    """The check above can fail: partial sums prepared, then the rings moved without voiding them (a split
+    rescaling them), change the FFD values."""
+    from features.fused.driver import FFD_SLOT
+
+    bars, ref, ca = random_stream(5, days=1, minutes=None)
+    eng = FeatureEngine(ref, ca)
+    st = eng.new_state()
+    minutes = list(cross_sections(bars))
+    for t, syms, cols, halted in minutes[:-1]:
+        st, _ = eng.step(st, t, syms, cols, halted)
+    twin = loads(dumps(st))
+    eng.prepare(st)
+    ffd = st.kernels[FFD_SLOT]
+    ffd["buf"] += 0.01  # what a rescale does to the log prices, without voiding the sums
+    twin.kernels[FFD_SLOT]["buf"] += 0.01
+    t, syms, cols, halted = minutes[-1]
+    _, stale = eng.step(st, t, syms, cols, halted)
+    _, fresh = eng.step(twin, t, syms, cols, halted)
+    col = eng.names.index(next(n for n in eng.names if n.startswith("ffd_")))
+    ok = ~np.isnan(fresh[:, col])
+    assert ok.any() and not np.array_equal(stale[ok, col], fresh[ok, col])
