@@ -226,9 +226,11 @@ def prepare_next(engine: "FeatureEngine", st: "EngineState") -> None:
     if params is None or not st.symbols:
         return
     ffd = st.kernels[FFD_SLOT]
+    ptr = int(ffd["_ptr"])
+    if int(ffd["_pre_ptr"]) == ptr and ffd["_pre"].shape[1] == len(st.symbols):
+        return  # prepared already, and nothing has moved the rings since (a second call between minutes)
     if ffd["_pre"].shape[1] != len(st.symbols):
         ffd["_pre"] = np.zeros((8, len(st.symbols)), order="F")
-    ptr = int(ffd["_ptr"])
     ffd_prepare(ffd["buf"], ptr, params.ffd_wr, ffd["_pre"])
     ffd["_pre_ptr"][...] = ptr
 

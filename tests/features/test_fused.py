@@ -163,6 +163,7 @@ def test_preparing_between_minutes_changes_no_bit():
     for t, syms, cols, halted in cross_sections(bars):
         st, vals = eng.step(st, t, syms, cols, halted)
         eng.prepare(st)
+        eng.prepare(st)  # a second call between the same minutes (the Kafka loop idles after every poll)
         st = loads(dumps(st))
         rows.append(vals)
     ffd = eng.names.index(next(n for n in eng.names if n.startswith("ffd_")))
