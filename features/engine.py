@@ -21,6 +21,7 @@ import pyarrow as pa
 from features import fused
 from features.context import CONTEXT_BOUNDS, CONTEXT_FEATURES
 from features.fused.driver import StepScratch, compiled_step, prepare_next
+from features.growth import append_symbols
 from features.kernels.crossasset import CrossAsset
 from features.kernels.ffd import FFD
 from features.kernels.micro import SpreadImbalance
@@ -110,8 +111,8 @@ class FeatureEngine:
         use = compiled and fused.supports(self.kernels)
         self.fused = fused.params(self.kernels, self.warmup, self.kernel_cols) if use else None
         self.scratch = StepScratch()  # the compiled step's working memory, reused minute to minute
-        self._index_cache: dict[str, int] = {}
         self._index_cache_owner: int | None = None
+        self._lead_names: dict[str, int] = {}  # a code per distinct leader name (extra_arrays)
 
     # ---- configuration -------------------------------------------------------------------------------------
     def _reference(self, ref: pa.Table | None) -> None:
@@ -186,22 +187,15 @@ class FeatureEngine:
             # array is both C and F contiguous)
             fortran = {key for key, a in k.init(2).items() if a.ndim > 1 and not a.flags.c_contiguous}
             for key, arr in fresh.items():
-                if not key.startswith("_"):  # the symbol axis is the last one
-                    if key in ks and ks[key].shape[-1] == 0:
-                        ks[key] = np.asfortranarray(arr) if key in fortran else arr
-                    elif key in ks and key in fortran:  # concatenating the transposes writes column-major at once
-                        ks[key] = np.concatenate([ks[key].T, arr.T]).T
-                    elif key in ks:
-                        ks[key] = np.concatenate([ks[key], arr], axis=-1)
-                    else:
-                        ks[key] = arr
+                if not key.startswith("_"):  # the symbol axis is the last one; grown in place (features.growth)
+                    ks[key] = append_symbols(ks.get(key), arr, key in fortran)
                 elif key not in ks:
                     ks[key] = arr
-        st.last_close = np.concatenate([st.last_close, np.full(m, np.nan)])
-        st.last_session = np.concatenate([st.last_session, np.full(m, -1, np.int64)])
-        st.last_upd_ts = np.concatenate([st.last_upd_ts, np.zeros(m, np.int64)])
-        st.nupd = np.concatenate([st.nupd, np.zeros(m, np.int64)])
-        st.last_out = np.concatenate([st.last_out.T, np.full((m, self.n_kernel_features), np.nan)]).T
+        st.last_close = append_symbols(st.last_close, np.full(m, np.nan), False)
+        st.last_session = append_symbols(st.last_session, np.full(m, -1, np.int64), False)
+        st.last_upd_ts = append_symbols(st.last_upd_ts, np.zeros(m, np.int64), False)
+        st.nupd = append_symbols(st.nupd, np.zeros(m, np.int64), False)
+        st.last_out = append_symbols(st.last_out, np.full((self.n_kernel_features, m), np.nan, order="F"), True)
 
     def _start_session(self, st: EngineState, day: int) -> None:
         """Apply the day's corporate actions to every registered symbol's state, before its first bar."""
@@ -285,11 +279,16 @@ class FeatureEngine:
         """Leader and sector indices aligned with the registry, and each leader's slot among the leaders (-1 for
         a symbol nobody follows); cached until the registry grows."""
         if self._index_cache_owner != len(st.symbols) or getattr(self, "_cache_id", None) != id(st):
+            if getattr(self, "_cache_id", None) != id(st):  # per registry row: its leader's name code, its sector
+                self._codes: tuple[list[int], list[int]] = ([], [])
+            names, sec_code = self._lead_names, {s: i for i, s in enumerate(self.sectors)}
+            for s in st.symbols[len(self._codes[0]) :]:  # only the newcomers: the registry only grows
+                self._codes[0].append(names.setdefault(self.leader_of.get(s, "SPY"), len(names)))
+                self._codes[1].append(sec_code.get(self.sector_of.get(s, ""), -1))
             idx = st.index()
             spy = idx.get("SPY", -1)
-            leader = np.array([idx.get(self.leader_of.get(s, "SPY"), spy) for s in st.symbols], np.int64)
-            sec_code = {s: i for i, s in enumerate(self.sectors)}
-            sector = np.array([sec_code.get(self.sector_of.get(s, ""), -1) for s in st.symbols], np.int64)
+            leader = np.array([idx.get(name, spy) for name in names], np.int64)[np.array(self._codes[0], np.int64)]
+            sector = np.array(self._codes[1], np.int64)
             leaders = np.unique(np.r_[leader, spy])
             leaders = leaders[leaders >= 0]
             lslot = np.full(len(st.symbols), -1, np.int64)
