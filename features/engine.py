@@ -13,6 +13,8 @@ Identical handling in both paths, by construction (there is one implementation):
 import datetime as dt
 import hashlib
 import json
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -112,6 +114,7 @@ class FeatureEngine:
         self.fused = fused.params(self.kernels, self.warmup, self.kernel_cols) if use else None
         self.scratch = StepScratch()  # the compiled step's working memory, reused minute to minute
         self._index_cache_owner: int | None = None
+        self._cache_of: Callable[[], EngineState | None] = lambda: None  # the state extra_arrays was built for
         self._lead_names: dict[str, int] = {}  # a code per distinct leader name (extra_arrays)
 
     # ---- configuration -------------------------------------------------------------------------------------
@@ -119,12 +122,8 @@ class FeatureEngine:
         self.leader_of: dict[str, str] = {}
         self.sector_of: dict[str, str] = {}
         if ref is not None and ref.num_rows:
-            for s, lead, sec in zip(
-                ref.column("symbol").to_pylist(),
-                ref.column("leader").to_pylist(),
-                ref.column("sector").to_pylist(),
-                strict=True,
-            ):
+            cols = [ref.column(c).to_pylist() for c in ("symbol", "leader", "sector")]
+            for s, lead, sec in zip(*cols, strict=True):
                 self.leader_of[s], self.sector_of[s] = lead, sec
         self.sectors = sorted(set(self.sector_of.values()))
 
@@ -278,8 +277,8 @@ class FeatureEngine:
     def extra_arrays(self, st: EngineState) -> dict:
         """Leader and sector indices aligned with the registry, and each leader's slot among the leaders (-1 for
         a symbol nobody follows); cached until the registry grows."""
-        if self._index_cache_owner != len(st.symbols) or getattr(self, "_cache_id", None) != id(st):
-            if getattr(self, "_cache_id", None) != id(st):  # per registry row: its leader's name code, its sector
+        if self._index_cache_owner != len(st.symbols) or self._cache_of() is not st:
+            if self._cache_of() is not st:  # per registry row: its leader's name code, its sector
                 self._codes: tuple[list[int], list[int]] = ([], [])
             names, sec_code = self._lead_names, {s: i for i, s in enumerate(self.sectors)}
             for s in st.symbols[len(self._codes[0]) :]:  # only the newcomers: the registry only grows
@@ -295,5 +294,5 @@ class FeatureEngine:
             lslot[leaders] = np.arange(len(leaders))
             self._extra_cache = {"leader": leader, "spy": spy, "sector_id": sector, "lslot": lslot, "leaders": leaders}
             self._index_cache_owner = len(st.symbols)
-            self._cache_id = id(st)
+            self._cache_of = weakref.ref(st)  # not id(st): a new state may reuse a freed one's id
         return dict(self._extra_cache)
