@@ -225,12 +225,11 @@ def prepare_next(engine: "FeatureEngine", st: "EngineState") -> None:
     params = engine.fused
     if params is None or not st.symbols:
         return
-    ffd = st.kernels[FFD_SLOT]
-    ptr = int(ffd["_ptr"])
-    if int(ffd["_pre_ptr"]) == ptr and ffd["_pre"].shape[1] == len(st.symbols):
+    ffd, ptr, n = st.kernels[FFD_SLOT], int(st.kernels[FFD_SLOT]["_ptr"]), len(st.symbols)
+    if ffd["_pre"].shape[1] != n:  # symbols joined since: room for all of them, nothing prepared
+        ffd["_pre"], ffd["_pre_ptr"][...] = np.zeros((8, n), order="F"), -1
+    if int(ffd["_pre_ptr"]) == ptr:
         return  # prepared already, and nothing has moved the rings since (a second call between minutes)
-    if ffd["_pre"].shape[1] != len(st.symbols):
-        ffd["_pre"] = np.zeros((8, len(st.symbols)), order="F")
     ffd_prepare(ffd["buf"], ptr, params.ffd_wr, ffd["_pre"])
     ffd["_pre_ptr"][...] = ptr
 

@@ -6,8 +6,9 @@ the contiguous run ``buf[ptr + 1 : ptr + 1 + K, i]``, oldest first. One summatio
 eight partial sums over the window positions ``j = 0, 8, 16, ...``, ``1, 9, ...`` (oldest first), combined as
 ``((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7))``. The online step sums one window per symbol
 (:func:`ffd_dot`), or, when :func:`ffd_prepare` summed all but the newest position between minutes, adds the
-newest term to its partial sum (it is that sum's last term either way); the batch fold convolves a symbol's whole day at once (:func:`ffd_series`, eight partial-sum rows
-over the minutes) — the same operands in the same order, so the same bits.
+newest term to its partial sum (it is that sum's last term either way); the batch fold convolves a symbol's
+whole day at once (:func:`ffd_series`, eight partial-sum rows over the minutes) — the same operands in the same
+order, so the same bits.
 """
 
 import math

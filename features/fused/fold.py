@@ -3,13 +3,13 @@
 A symbol's day (:func:`symbol_day`): the prologue through the day's minutes, then each stage-1 kernel of
 :mod:`features.fused.symbol` through them (one kernel's state in registers and L1 at a time; the bars are read
 and the rows written sequentially when the bars come symbol by symbol, as the lake stores them), then its FFD
-values as one convolution over the day (:func:`features.fused.ffd.ffd_series`); each kernel writes its columns of the symbol's rows straight into
-the column-major output, a contiguous run per column. What reads other symbols is ordered around that: the leaders (SPY, the sector
-ETFs) go first and record their values of every minute; every other symbol then computes its cross-asset
-features right after its stage 1; the cross-sectional rank needs every symbol's key, so it comes last, a minute
-at a time, and is written symbol by symbol. Per symbol and minute these are the online step's functions with
-the same operands in the same order: a row computed here is bit for bit the row a live scorer serves
-(``tests/features/test_fused.py``).
+values as one convolution over the day (:func:`features.fused.ffd.ffd_series`); each kernel writes its columns
+of the symbol's rows straight into the column-major output, a contiguous run per column. What reads other
+symbols is ordered around that: the leaders (SPY, the sector ETFs) go first and record their values of every
+minute; every other symbol then computes its cross-asset features right after its stage 1; the cross-sectional
+rank needs every symbol's key, so it comes last, a minute at a time, and is written symbol by symbol. Per
+symbol and minute these are the online step's functions with the same operands in the same order: a row
+computed here is bit for bit the row a live scorer serves (``tests/features/test_fused.py``).
 
 :mod:`features.fused.driver` does in Python what must happen between days: a session's corporate actions,
 registering the day's new symbols (in the order the online step would meet them), each symbol's rows of the day.
@@ -92,19 +92,19 @@ def symbol_day(i, s_lead, stage1, stage3, tss, minutes, weekdays, session, since
                 if ok_t[t]:
                     k_roc(i, cols[3][r], pc_t[t], nn_t[t], ks, p, fo)
                     k_rsi(i, cols[3][r], pc_t[t], nn_t[t], ks, p, fo)
-                stage(out, r, fo, i, p.col[0], p.col[2])
+                emit(out, r, fo, i, p.col[0], p.col[2])
         for t in range(t_n):
             r = r_t[t]
             if r >= 0:
                 if ok_t[t]:
                     k_macd(i, cols[3][r], nn_t[t], ks, p, fo)
-                stage(out, r, fo, i, p.col[2], p.col[3])
+                emit(out, r, fo, i, p.col[2], p.col[3])
         for t in range(t_n):
             r = r_t[t]
             if r >= 0:
                 if ok_t[t]:
                     k_bands(i, cols[3][r], nn_t[t], ks, p, fo)
-                stage(out, r, fo, i, p.col[3], p.col[5])
+                emit(out, r, fo, i, p.col[3], p.col[5])
         for t in range(t_n):
             r = r_t[t]
             if r >= 0:
@@ -112,20 +112,20 @@ def symbol_day(i, s_lead, stage1, stage3, tss, minutes, weekdays, session, since
                     k_atr(i, cols[1][r], cols[2][r], cols[3][r], pc_t[t], nn_t[t], ks, p, fo)
                     k_rv(i, ret1_t[t], nn_t[t], ks, p, fo)
                     k_obv(i, ret1_t[t], cols[4][r], nn_t[t], ks, p, fo)
-                stage(out, r, fo, i, p.col[5], p.col[8])
+                emit(out, r, fo, i, p.col[5], p.col[8])
         for t in range(t_n):
             r = r_t[t]
             if r >= 0:
                 if ok_t[t]:
                     k_vtod(i, minutes[t], cols[4][r], nn_t[t], ks, p, fo)
-                stage(out, r, fo, i, p.col[8], p.col[9])
+                emit(out, r, fo, i, p.col[8], p.col[9])
         for t in range(t_n):
             r = r_t[t]
             if r >= 0:
                 if ok_t[t]:
                     k_vwap(i, session, cols[3][r], cols[5][r], cols[4][r], nn_t[t], ks, p, fo)
                     k_micro(i, cols[6][r], cols[7][r], cols[8][r], cols[9][r], nn_t[t], ks, p, fo)
-                stage(out, r, fo, i, p.col[9], p.col[11])
+                emit(out, r, fo, i, p.col[9], p.col[11])
         for t in range(t_n):
             ok = ok_t[t]
             rk = NAN
@@ -147,7 +147,7 @@ def symbol_day(i, s_lead, stage1, stage3, tss, minutes, weekdays, session, since
                     lr = lret1[t, lslot[lead]] if lead >= 0 else NAN
                     r1 = ret1_t[t] if stage1 or s_lead < 0 else lret1[t, s_lead]
                     symbol_cross(i, lead, sp, r1, lr, NAN, mkt[t], lret[t], lslot, counts[r], ks[12], fo, p)
-                stage(out, r, fo, i, xc, k_feat)
+                emit(out, r, fo, i, xc, k_feat)
     if stage1:  # FFD over the day, then the values each row serves (frozen by a halt like every feature)
         buf, seen, _last, ptr_a, _pre, _pre_ptr = ks[11]
         k = buf.shape[0] // 2
@@ -166,7 +166,7 @@ def symbol_day(i, s_lead, stage1, stage3, tss, minutes, weekdays, session, since
 
 
 @njit(cache=True, inline="always")
-def stage(out, r, fo, i, q0, q1):
+def emit(out, r, fo, i, q0, q1):
     """Symbol ``i``'s outputs ``q0:q1`` as row ``r`` of ``out`` (column-major: each column's rows of a symbol's
     day are one contiguous run, written in order)."""
     for q in range(q0, q1):
