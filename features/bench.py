@@ -59,7 +59,8 @@ def run(bars: pa.Table, reference: pa.Table | None, actions: pa.Table | None, re
         t0 = time.perf_counter()
         table, _ = fold(FeatureEngine(reference, actions, compiled=False), bars)
         ref_s = time.perf_counter() - t0
-        minutes = list(cross_sections(bars))
+        # each minute's symbols as the scorer passes them: the Arrow column of the minute's bars
+        minutes = [(t, pa.array(s, pa.string()), c, h) for t, s, c, h in cross_sections(bars)]
         passes, prep_passes = [], []
         for _ in range(repeats):  # the day replayed from a fresh state each time: the same work every pass
             engine = FeatureEngine(reference, actions)

@@ -15,7 +15,6 @@ import hashlib
 import json
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -31,7 +30,8 @@ from features.kernels.momentum import MACD, ROC, RSI, MovingAverages
 from features.kernels.volatility import ATR, Bollinger, RealizedVol
 from features.kernels.volume import OBV, VolumeTimeOfDay, VWAPDeviation
 from features.reference_step import reference_step
-from features.spec import FeatureSpec, Kernel, State
+from features.spec import FeatureSpec, Kernel
+from features.state import EngineState, Symbols
 from features.vix import VixSeries
 from marketdata.calendar import session_bounds_ns
 
@@ -54,28 +54,6 @@ def default_kernels() -> list[Kernel]:
         FFD(),
         CrossAsset(),
     ]
-
-
-@dataclass
-class EngineState:
-    """Everything the engine remembers. Saved and restored bit for bit (:mod:`features.state_io`)."""
-
-    symbols: list[str] = field(default_factory=list)
-    kernels: list[State] = field(default_factory=list)
-    last_close: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    last_session: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    last_upd_ts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    nupd: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    last_out: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (kernel features, n): last values
-    session: int = -1  # ordinal of the current session date
-    last_ts: int = 0
-    _index: dict[str, int] = field(default_factory=dict, repr=False)
-
-    def index(self) -> dict[str, int]:
-        """Symbol -> row, kept in step with ``symbols`` (rebuilt after a restore)."""
-        if len(self._index) != len(self.symbols):
-            self._index = {s: i for i, s in enumerate(self.symbols)}
-        return self._index
 
 
 class FeatureEngine:
@@ -220,9 +198,10 @@ class FeatureEngine:
 
     # ---- the step ---------------------------------------------------------------------------------------------
     def step(
-        self, st: EngineState, ts: int, symbols: list[str], cols: dict[str, np.ndarray], halted: np.ndarray
+        self, st: EngineState, ts: int, symbols: Symbols, cols: dict[str, np.ndarray], halted: np.ndarray
     ) -> tuple[EngineState, np.ndarray]:
-        """Advance one minute. ``symbols`` and ``cols`` are the bars stamped ``ts`` (any order, one per symbol).
+        """Advance one minute. ``symbols`` and ``cols`` are the bars stamped ``ts`` (any order, one per symbol);
+        ``symbols`` a list of strings or the bars' Arrow string column (looked up without making Python strings).
 
         Returns the state (updated in place) and the feature rows ``(len(symbols), n_features)`` in input order.
         """
@@ -252,7 +231,7 @@ class FeatureEngine:
         """``mkt_vol``'s VIX value at each minute of ``grid`` (NaN when no VIX series is used)."""
         return np.array([self.vix_at(int(t)) for t in grid]) if self.uses_vix else np.full(len(grid), np.nan)
 
-    def begin_minute(self, st: EngineState, ts: int, symbols: list[str]) -> tuple[dt.date, int, np.ndarray]:
+    def begin_minute(self, st: EngineState, ts: int, symbols: Symbols) -> tuple[dt.date, int, np.ndarray]:
         """Checks, the session's corporate actions, registration; the UTC date, minutes since the open, and the
         registry row of each symbol."""
         if ts <= st.last_ts:
@@ -262,13 +241,14 @@ class FeatureEngine:
             self._start_session(st, day.toordinal())
         return day, int((ts - session_bounds_ns(day)[0]) // 60_000_000_000), self._rows(st, symbols)
 
-    def _rows(self, st: EngineState, symbols: list[str]) -> np.ndarray:
-        """Registry rows of ``symbols``, registering new ones (one dictionary look-up per symbol)."""
-        try:
-            return np.fromiter(map(st.index().__getitem__, symbols), np.int64, len(symbols))
-        except KeyError:  # a symbol not seen before: register the newcomers, then look up again
-            self._register(st, symbols)
-            return np.fromiter(map(st.index().__getitem__, symbols), np.int64, len(symbols))
+    def _rows(self, st: EngineState, symbols: Symbols) -> np.ndarray:
+        """Registry rows of ``symbols``, registering new ones first (in the order they come)."""
+        rows = st.rows(symbols)
+        if rows is None:
+            self._register(st, symbols if isinstance(symbols, list) else symbols.to_pylist())
+            rows = st.rows(symbols)
+            assert rows is not None
+        return rows
 
     @staticmethod
     def engine_arrays(st: EngineState) -> tuple:

@@ -21,11 +21,10 @@ class OnlineFeatures:
 
     def on_minute(self, ts: int, bars: pa.Table) -> tuple[list[str], np.ndarray]:
         """Step the engine on the bars stamped ``ts`` (possibly none); returns the symbols and feature rows."""
-        symbols = bars.column("symbol").to_pylist()
         cols = {c: bars.column(c).to_numpy(zero_copy_only=False).astype(float) for c in INPUTS}
         halted = bars.column("halted").to_numpy(zero_copy_only=False).astype(bool)
-        self.state, rows = self.engine.step(self.state, ts, symbols, cols, halted)
-        return symbols, rows
+        self.state, rows = self.engine.step(self.state, ts, bars.column("symbol"), cols, halted)
+        return bars.column("symbol").to_pylist(), rows
 
     def prepare(self) -> None:
         """Between minutes: precompute what the next minute needs of bars already seen (the rows do not change)."""
