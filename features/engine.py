@@ -245,7 +245,9 @@ class FeatureEngine:
         """Registry rows of ``symbols``, registering new ones first (in the order they come)."""
         rows = st.rows(symbols)
         if rows is None:
-            self._register(st, symbols if isinstance(symbols, list) else symbols.to_pylist())
+            self._register(
+                st, symbols.to_pylist() if isinstance(symbols, pa.Array | pa.ChunkedArray) else list(symbols)
+            )
             rows = st.rows(symbols)
             assert rows is not None
         return rows

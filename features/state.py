@@ -1,5 +1,6 @@
 """What the engine remembers between minutes (:class:`EngineState`), and how a minute's symbols find their rows."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
@@ -10,7 +11,7 @@ from features.spec import State
 from features.symtab import SymbolTable
 
 # a minute's symbols: Python strings, or an Arrow string column
-Symbols: TypeAlias = list[str] | pa.Array | pa.ChunkedArray
+Symbols: TypeAlias = Sequence[str] | pa.Array | pa.ChunkedArray
 
 
 @dataclass
@@ -37,8 +38,8 @@ class EngineState:
 
     def rows(self, symbols: Symbols) -> np.ndarray | None:
         """Registry rows of ``symbols``, or None if any is not registered. An Arrow column is looked up from its
-        buffers (:mod:`features.symtab`), a list through :meth:`index`."""
-        if isinstance(symbols, list):
+        buffers (:mod:`features.symtab`), a sequence of strings through :meth:`index`."""
+        if not isinstance(symbols, pa.Array | pa.ChunkedArray):
             try:
                 return np.fromiter(map(self.index().__getitem__, symbols), np.int64, len(symbols))
             except KeyError:

@@ -46,10 +46,10 @@ def test_a_null_symbol_is_refused_with_a_reason():
         table.rows(pa.array(["A", None], pa.string()))
 
 
-def test_the_step_serves_the_same_rows_from_an_arrow_column_as_from_a_list():
+def test_the_step_serves_the_same_rows_from_an_arrow_column_a_tuple_or_a_list():
     bars, ref, ca = random_stream(n_symbols=12, seed=5, minutes=90)  # with a split, a dividend, late joiners
     ts = bars.column("ts").cast(pa.int64()).to_numpy()
-    engines = {"list": FeatureEngine(ref, ca), "arrow": FeatureEngine(ref, ca)}
+    engines = {k: FeatureEngine(ref, ca) for k in ("list", "tuple", "arrow")}
     states = {k: e.new_state() for k, e in engines.items()}
     for m, t in enumerate(np.unique(ts)):
         sel = bars.filter(pa.array(ts == t))
@@ -59,9 +59,11 @@ def test_the_step_serves_the_same_rows_from_an_arrow_column_as_from_a_list():
                 ("open", "high", "low", "close", "volume", "vwap", "bid", "ask", "bid_size", "ask_size")}  # fmt: skip
         halted = sel.column("halted").to_numpy(zero_copy_only=False).astype(bool)
         outs = {}
-        for k, syms in (("list", sel.column("symbol").to_pylist()), ("arrow", sel.column("symbol"))):
+        names = sel.column("symbol").to_pylist()
+        for k, syms in (("list", names), ("tuple", tuple(names)), ("arrow", sel.column("symbol"))):
             states[k], outs[k] = engines[k].step(states[k], int(t), syms, cols, halted)
-        assert np.array_equal(outs["list"], outs["arrow"], equal_nan=True)
-        assert states["list"].symbols == states["arrow"].symbols  # registered in the same order
+        for k in ("tuple", "arrow"):
+            assert np.array_equal(outs["list"], outs[k], equal_nan=True)
+            assert states["list"].symbols == states[k].symbols  # registered in the same order
         if m == 40:  # a restored state has no table yet; it builds one from its registry
             states["arrow"] = loads(dumps(states["arrow"]))
