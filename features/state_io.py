@@ -44,10 +44,20 @@ def loads(blob: bytes) -> EngineState:
         if name.startswith("k"):
             i, key = name[1:].split("/", 1)
             st.kernels[int(i)][key] = _layout(z[name])
+    for ks in st.kernels:
+        _same_minute_stats_together(ks)
     return st
 
 
 def _layout(a: np.ndarray) -> np.ndarray:
-    """A copy in the engine's layout: every 2-D state array is column-major (symbol last, a symbol's values
-    contiguous); a snapshot written before a ring was stored that way is converted, not compiled for anew."""
-    return np.asfortranarray(a) if a.ndim == 2 else a.copy()
+    """A copy in the engine's layout: every state array of more than one axis is column-major (symbol last, a
+    symbol's values contiguous); a snapshot written before a ring was stored that way is converted, not compiled
+    for anew."""
+    return np.asfortranarray(a) if a.ndim > 1 else a.copy()
+
+
+def _same_minute_stats_together(ks: dict[str, np.ndarray]) -> None:
+    """A snapshot from before the same-minute volume statistics were one array: their mean, variance and count
+    arrays (``m``, ``s``, ``c``) become ``tod`` (the same numbers)."""
+    if {"m", "s", "c", "gm"} <= ks.keys() and "tod" not in ks:
+        ks["tod"] = np.asfortranarray(np.stack([ks.pop("m"), ks.pop("s"), ks.pop("c")]))

@@ -7,6 +7,13 @@ the key itself, a longer one hashed (FNV-1a) and compared byte by byte on a hit 
 addressing table whose slot holds key and row together: one cache line per symbol, so a row is found exactly
 or not at all. The table follows the engine's registry, which only grows; a restored state starts without one
 and builds it from ``symbols`` on first use.
+
+A minute's symbols mostly come as they came the minute before (the same names, sorted the same way, a few
+missing or new). The look-up therefore first tries the name that followed the previous match in the last
+minute's column: a short name whose key equals it is the same name, and its row is read from the last minute's
+rows without touching the table (sequential reads; the step's state evicts the table between minutes, and
+5,000 random probes of it then cost ~0.3-0.5 ms). Any other name is probed in the table, and a hit resumes the
+sequence after that name's place in the last minute.
 """
 
 import numpy as np
@@ -25,10 +32,15 @@ def name_key(data, a, b):
     byte: equal keys are equal names); longer names their FNV-1a hash with the top bit set (checked byte by byte)."""
     n = b - a
     if n <= 7:
-        k = np.int64(n) << 56
-        for j in range(n):
-            k |= np.int64(data[a + j]) << (8 * j)
-        return k
+        k = np.int64(0)
+        if a + 8 <= data.shape[0]:  # eight bytes then a mask: no branch on the name's length
+            for j in range(8):
+                k |= np.int64(data[a + j]) << (8 * j)
+            k &= (np.int64(1) << (8 * n)) - 1
+        else:
+            for j in range(n):
+                k |= np.int64(data[a + j]) << (8 * j)
+        return k | (np.int64(n) << 56)
     h = np.int64(FNV_OFFSET)
     for j in range(a, b):
         h = (h ^ np.int64(data[j])) * FNV_PRIME
@@ -67,14 +79,26 @@ def add_rows(tab, keys, off, data, lo, hi, rebuild):
 
 
 @njit(cache=True)
-def lookup(q_off, q_data, tab, off, data, out):
+def lookup(q_off, q_data, tab, off, data, out, last, pos):
     """Each queried name's registry row (-1 where it has none): name ``j`` is ``q_data[q_off[j]:q_off[j + 1]]``.
-    One probe of ``tab`` per name as a rule: a short name's key is the name itself."""
+    ``last`` holds the previous query's keys and rows (``last[0]`` their count), ``pos`` each registry row's place
+    in it (-1: none); both become this query's. A short name equal to the one after the previous match in
+    ``last`` takes its row from there; any other name costs one probe of ``tab`` as a rule (a short name's key is
+    the name itself)."""
     mask = tab.shape[0] - 1
+    n_last = last[0, 0]
     missing = 0
-    for j in range(q_off.shape[0] - 1):
+    p = 1
+    nq = q_off.shape[0] - 1
+    keys = np.empty(nq, np.int64)
+    for j in range(nq):
         a, b = q_off[j], q_off[j + 1]
         k = name_key(q_data, a, b)
+        keys[j] = k
+        if k >= 0 and p <= n_last and last[p, 0] == k and last[p, 1] >= 0:
+            out[j] = last[p, 1]
+            p += 1
+            continue
         s = home(k, mask)
         r = -1
         while tab[s, 1] != 0:
@@ -86,6 +110,16 @@ def lookup(q_off, q_data, tab, off, data, out):
             s = (s + 1) & mask
         out[j] = r
         missing += r < 0
+        if r >= 0 and pos[r] >= 0:
+            p = pos[r] + 1
+    for q in range(1, n_last + 1):
+        if last[q, 1] >= 0:
+            pos[last[q, 1]] = -1
+    for j in range(nq):
+        last[j + 1, 0], last[j + 1, 1] = keys[j], out[j]
+        if out[j] >= 0:
+            pos[out[j]] = j + 1
+    last[0, 0] = nq
     return missing
 
 
@@ -106,6 +140,8 @@ class SymbolTable:
         self.off = np.zeros(257, np.int64)
         self.keys = np.zeros(256, np.int64)
         self.tab = np.zeros((512, 2), np.int64)
+        self.last = np.zeros((1, 2), np.int64)  # the last query: count, then (key, row) per name
+        self.pos: np.ndarray = np.full(256, -1, np.int64)  # each registry row's place in ``last`` (-1: none)
 
     def sync(self, symbols: list[str]) -> None:
         """Add ``symbols[self.n:]`` (the registry appends; rows keep their numbers)."""
@@ -116,6 +152,8 @@ class SymbolTable:
         n = self.n + len(new)
         self.off = _grown(self.off, n + 1)
         self.keys = _grown(self.keys, n)
+        if n > len(self.pos):
+            self.pos = np.concatenate([self.pos, np.full(max(n, 2 * len(self.pos)) - len(self.pos), -1, np.int64)])
         lens = np.fromiter(map(len, enc), np.int64, len(enc))
         self.off[self.n + 1 : n + 1] = self.off[self.n] + np.cumsum(lens)
         self.data = _grown(self.data, int(self.off[n]))
@@ -140,5 +178,9 @@ class SymbolTable:
         width = np.int64 if pa.types.is_large_string(arr.type) else np.int32
         q_off = np.frombuffer(offsets, width)[arr.offset : arr.offset + len(arr) + 1].astype(np.int64)
         q_data = np.frombuffer(data, np.uint8) if data is not None else np.zeros(1, np.uint8)
-        missing = lookup(q_off, q_data, self.tab, self.off, self.data, out)
+        if len(self.last) <= len(arr):
+            last = np.zeros((2 * len(arr) + 1, 2), np.int64)
+            last[: len(self.last)] = self.last
+            self.last = last
+        missing = lookup(q_off, q_data, self.tab, self.off, self.data, out, self.last, self.pos)
         return out, int(missing)

@@ -125,7 +125,7 @@ def state_tuples(kernels: list[Kernel], states: list[State]) -> tuple:
         (atr["atr"], atr["n"]),
         tuple(rv[f"v{h}"] for h in cast(RealizedVol, kernels[6]).halflives),
         (obv["obv"], obv["v2"], obv["n"], obv["hist"], obv["hist_n"]),
-        (vtod["m"], vtod["s"], vtod["c"], vtod["gm"], vtod["gs"], vtod["gc"]),
+        (vtod["tod"], vtod["gm"], vtod["gs"], vtod["gc"]),
         (vwap["spv"], vwap["sv"], vwap["sess"], vwap["pv"], vwap["pv_n"], vwap["v"], vwap["v_n"]),
         (mic["spread"], mic["spread_s"], mic["obi"], mic["obi_s"]),
         (ffd["buf"], ffd["seen"], ffd["last"], ffd["_ptr"].reshape(1), ffd["_pre"], ffd["_pre_ptr"].reshape(1)),

@@ -196,17 +196,17 @@ def k_obv(i, r1, vol, nn, ks, p, fo):
 @njit(cache=True, inline="always")
 def k_vtod(i, minute_, vol, nn, ks, p, fo):
     """Volume vs the same minute of past sessions (history updates after the value: a bar never sees itself)."""
-    m_, s_, c_, gm, gs, gc = ks[8]
+    tod, gm, gs, gc = ks[8]
     lv = vlog(1.0 + vol)  # log1p(volume) within an ulp
-    m = min(max(minute_, 1), m_.shape[0] - 1)
-    mu, var, cm = m_[m, i], s_[m, i], c_[m, i]
+    m = min(max(minute_, 1), tod.shape[1] - 1)
+    mu, var, cm = tod[0, m, i], tod[1, m, i], tod[2, m, i]
     use_tod = cm >= 2
     sd = math.sqrt(var if use_tod else gs[i])
     z = (lv - (mu if use_tod else gm[i])) / max(sd, p.vtod_floor)
     put(fo, p.col[8], i, z if (gc[i] >= 2 or use_tod) else NAN, nn, p.warmup)
     a = max(p.vtod_a_day, 1.0 / (cm + 1))
     d = lv - mu
-    m_[m, i], s_[m, i], c_[m, i] = mu + a * d, (1 - a) * (var + a * d * d), cm + 1
+    tod[0, m, i], tod[1, m, i], tod[2, m, i] = mu + a * d, (1 - a) * (var + a * d * d), cm + 1
     a = max(p.vtod_a_all, 1.0 / (gc[i] + 1))
     d = lv - gm[i]
     gm[i], gs[i], gc[i] = gm[i] + a * d, (1 - a) * (gs[i] + a * d * d), gc[i] + 1

@@ -69,10 +69,10 @@ class VolumeTimeOfDay(Kernel):
 
     def init(self, n: int) -> State:
         return {
-            # column-major: a symbol's minutes are contiguous (the batch fold walks a symbol's day)
-            "m": np.zeros((MINUTES, n), order="F"),
-            "s": np.zeros((MINUTES, n), order="F"),
-            "c": np.zeros((MINUTES, n), order="F"),
+            # per symbol and minute: the EWM mean, variance and count of log1p(volume) (``tod[0:3, minute, i]``),
+            # column-major: the three together (one cache line a symbol touches at a minute), a symbol's minutes
+            # contiguous (the batch fold walks a symbol's day)
+            "tod": np.zeros((3, MINUTES, n), order="F"),
             "gm": np.zeros(n),
             "gs": np.zeros(n),
             "gc": np.zeros(n),
@@ -80,33 +80,35 @@ class VolumeTimeOfDay(Kernel):
 
     def rescale(self, st: State, idx: np.ndarray, price_factor: np.ndarray, split_ratio: np.ndarray) -> None:
         shift = np.log(split_ratio)  # approx: log1p(v * r) ~ log1p(v) + log(r) for traded sizes
-        st["m"][:, idx] += shift * (st["c"][:, idx] > 0)
+        mean, count = st["tod"][0], st["tod"][2]
+        mean[:, idx] += shift * (count[:, idx] > 0)
         st["gm"][idx] += shift * (st["gc"][idx] > 0)
 
     def step(self, st: State, x: StepInput) -> dict[str, np.ndarray]:
         lv = np.log1p(x.volume)
         m = min(max(x.minute, 1), MINUTES - 1)
-        mu, var, c = st["m"][m], st["s"][m], st["c"][m]
+        tod = {"m": st["tod"][0], "s": st["tod"][1], "c": st["tod"][2], "gm": st["gm"], "gs": st["gs"], "gc": st["gc"]}
+        mu, var, c = tod["m"][m], tod["s"][m], tod["c"][m]
         use_tod = c >= 2
-        mean = np.where(use_tod, mu, st["gm"])
-        sd = np.sqrt(np.where(use_tod, var, st["gs"]))
+        mean = np.where(use_tod, mu, tod["gm"])
+        sd = np.sqrt(np.where(use_tod, var, tod["gs"]))
         # a floor on the scale: two similar early samples must not turn a normal minute into a 1000-sigma event
         z = (lv - mean) / np.maximum(sd, SD_FLOOR)
-        z = np.where((st["gc"] >= 2) | use_tod, z, np.nan)
+        z = np.where((tod["gc"] >= 2) | use_tod, z, np.nan)
         a_day = max(ewm_alpha(self.halflife_days), 0.0)
         for mk, sk, ck, col in (("m", "s", "c", m), ("gm", "gs", "gc", None)):
-            mu0 = st[mk][col] if col is not None else st[mk]
-            s0 = st[sk][col] if col is not None else st[sk]
-            c0 = st[ck][col] if col is not None else st[ck]
+            mu0 = tod[mk][col] if col is not None else tod[mk]
+            s0 = tod[sk][col] if col is not None else tod[sk]
+            c0 = tod[ck][col] if col is not None else tod[ck]
             a = np.maximum(a_day if col is not None else ewm_alpha(390 * self.halflife_days), 1.0 / (c0 + 1))
             d = lv - mu0
             mu1 = mu0 + a * d
             s1 = (1 - a) * (s0 + a * d * d)
             rows = np.flatnonzero(x.upd)
             if col is not None:
-                st[mk][col, rows], st[sk][col, rows], st[ck][col, rows] = mu1[rows], s1[rows], c0[rows] + 1
+                tod[mk][col, rows], tod[sk][col, rows], tod[ck][col, rows] = mu1[rows], s1[rows], c0[rows] + 1
             else:
-                st[mk][rows], st[sk][rows], st[ck][rows] = mu1[rows], s1[rows], c0[rows] + 1
+                tod[mk][rows], tod[sk][rows], tod[ck][rows] = mu1[rows], s1[rows], c0[rows] + 1
         return {"vol_z_tod": z}
 
 

@@ -39,6 +39,35 @@ def test_rows_equal_the_dict_for_grown_tables_slices_chunks_and_large_strings():
             assert missing == int((want < 0).sum())
 
 
+def test_minute_after_minute_of_nearly_the_same_names_finds_the_rows_of_the_dict():
+    """The look-up follows the last minute's names: names dropping out and coming back, newcomers (missing,
+    then registered and asked again, as the engine does), swapped neighbours, long names (never taken from the
+    last minute on their key alone) and a wholly new order all give the dict's rows."""
+    rng = np.random.default_rng(8)
+    names = _names(rng, 600) + [f"LONGNAME-{k}" for k in range(40)]
+    universe = sorted(names)
+    table, registry = SymbolTable(), list(universe[:300])
+    table.sync(registry)
+    for minute in range(60):
+        keep = [s for s in universe if rng.random() < 0.95]
+        if minute % 7 == 3 and len(keep) > 4:
+            k = int(rng.integers(0, len(keep) - 1))
+            keep[k], keep[k + 1] = keep[k + 1], keep[k]
+        if minute % 11 == 5:
+            keep = list(rng.permutation(keep))
+        index = {s: i for i, s in enumerate(registry)}
+        rows, missing = table.rows(pa.array(keep, pa.string()))
+        assert np.array_equal(rows, [index.get(s, -1) for s in keep])
+        assert missing == sum(s not in index for s in keep)
+        if missing:  # the engine registers the newcomers, then asks again for the same minute
+            registry += [s for s in keep if s not in index]
+            table.sync(registry)
+            index = {s: i for i, s in enumerate(registry)}
+            rows, missing = table.rows(pa.array(keep, pa.string()))
+            assert missing == 0 and np.array_equal(rows, [index[s] for s in keep])
+    assert len(registry) > 300
+
+
 def test_a_null_symbol_is_refused_with_a_reason():
     table = SymbolTable()
     table.sync(["A"])
