@@ -7,7 +7,8 @@ import pytest
 
 from features.batch import cross_sections, fold
 from features.engine import FeatureEngine
-from features.fused.sort import stable_argsort
+from features.fused.cross import rank_scratch
+from features.fused.sort import radix_argsort, stable_argsort
 from features.state_io import dumps, loads
 from tests.features.streams import random_stream
 
@@ -130,6 +131,20 @@ def test_stable_argsort_matches_numpy():
         if trial % 3 == 0:
             v[rng.random(len(v)) < 0.3] = -0.0  # ties, and -0.0 equal to 0.0
         assert np.array_equal(stable_argsort(v), np.argsort(v, kind="stable")), trial
+    # keys equal in their top 33 bits, differing below: a few (sorted within their run), then so many that the
+    # sort starts over with every pass, then ties among them; 5,000 returns as the rank sees them
+    base = 0.0123
+    for spread, count in ((3, 6), (5000, 3000), (40, 2000)):
+        v = base + base * 2.0**-40 * rng.integers(0, spread, count)
+        v = np.r_[v, -v[: count // 3], rng.normal(0, 0.01, 500)]
+        assert np.array_equal(stable_argsort(v), np.argsort(v, kind="stable")), (spread, count)
+    v = rng.normal(0, 0.01, 5000)
+    assert np.array_equal(stable_argsort(v), np.argsort(v, kind="stable"))
+    scratch = rank_scratch(8000)  # as the rank uses it: scratch for every registered symbol, keys for some
+    for spread, count in ((10**9, 5000), (5000, 3000)):
+        v = base + base * 2.0**-40 * rng.integers(0, spread, count)
+        cur = radix_argsort(v, scratch[2], scratch[3], scratch[4])
+        assert np.array_equal(scratch[3][cur, :count], np.argsort(v, kind="stable"))
 
 
 @pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "numpy-reference"])
