@@ -116,6 +116,9 @@ def state_tuples(kernels: list[Kernel], states: list[State]) -> tuple:
     roc, rsi, macd, ma, bb, atr, rv, obv, vtod, vwap, mic, ffd, xa = states
     if "_pre" not in ffd:  # a snapshot from before the prepared partial sums: none prepared
         ffd["_pre"], ffd["_pre_ptr"] = np.zeros((8, 0), order="F"), np.full((), -1, np.int64)
+    if "run" not in vwap:  # a snapshot from before the running window sums: none valid (re-summed on next push)
+        vwap["run"] = np.zeros((6, vwap["sv"].shape[0]), order="F")
+        vwap["run"][5] = -1
     return (
         (roc["cum"], roc["hist"], roc["hist_n"]),
         (rsi["gain"], rsi["loss"], rsi["n"]),
@@ -126,7 +129,7 @@ def state_tuples(kernels: list[Kernel], states: list[State]) -> tuple:
         tuple(rv[f"v{h}"] for h in cast(RealizedVol, kernels[6]).halflives),
         (obv["obv"], obv["v2"], obv["n"], obv["hist"], obv["hist_n"]),
         (vtod["tod"], vtod["gm"], vtod["gs"], vtod["gc"]),
-        (vwap["spv"], vwap["sv"], vwap["sess"], vwap["pv"], vwap["pv_n"], vwap["v"], vwap["v_n"]),
+        (vwap["spv"], vwap["sv"], vwap["sess"], vwap["pv"], vwap["pv_n"], vwap["v"], vwap["v_n"], vwap["run"]),
         (mic["spread"], mic["spread_s"], mic["obi"], mic["obi_s"]),
         (ffd["buf"], ffd["seen"], ffd["last"], ffd["_ptr"].reshape(1), ffd["_pre"], ffd["_pre_ptr"].reshape(1)),
         (xa["csum"], xa["cov"], xa["var"], xa["rv"], xa["n"], xa["hist"], xa["hist_n"]),

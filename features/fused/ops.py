@@ -26,3 +26,52 @@ def ema(prev, v, a):
 def put(fo, q, i, v, nn, warm):
     """Symbol ``i``'s output ``q`` into the last outputs (NaN while its update count is below the warm-up)."""
     fo[q, i] = v if nn >= warm[q] else NAN
+
+
+@njit(cache=True, inline="always")
+def ring_push(buf, cnt, i, v):
+    """Push ``v`` on symbol ``i``'s ring; the slot written."""
+    k = cnt[i]
+    s = k % buf.shape[0]
+    buf[s, i] = v
+    cnt[i] = k + 1
+    return s
+
+
+@njit(cache=True, inline="always")
+def ring_sum(buf, i):
+    """Sum of symbol ``i``'s ring slots: four interleaved partial sums in slot order, then ``(s0 + s1) + (s2 +
+    s3)`` — one fixed order (every caller gets the same bits) with short dependency chains."""
+    w = buf.shape[0]
+    s0 = s1 = s2 = s3 = 0.0
+    j = 0
+    while j + 4 <= w:
+        s0 += buf[j, i]
+        s1 += buf[j + 1, i]
+        s2 += buf[j + 2, i]
+        s3 += buf[j + 3, i]
+        j += 4
+    while j < w:
+        s0 += buf[j, i]
+        j += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+@njit(cache=True, inline="always")
+def ring_ss(buf, i, mid):
+    """Sum of squared deviations from ``mid`` over symbol ``i``'s ring (the :func:`ring_sum` order)."""
+    w = buf.shape[0]
+    s0 = s1 = s2 = s3 = 0.0
+    j = 0
+    while j + 4 <= w:
+        d0, d1, d2, d3 = buf[j, i] - mid, buf[j + 1, i] - mid, buf[j + 2, i] - mid, buf[j + 3, i] - mid
+        s0 += d0 * d0
+        s1 += d1 * d1
+        s2 += d2 * d2
+        s3 += d3 * d3
+        j += 4
+    while j < w:
+        d0 = buf[j, i] - mid
+        s0 += d0 * d0
+        j += 1
+    return (s0 + s1) + (s2 + s3)

@@ -19,59 +19,11 @@ import math
 import numpy as np
 from numba import njit
 
-from features.fused.ops import ago2, ema, put
+from features.fused.ops import ago2, ema, put, ring_push, ring_ss, ring_sum
+from features.fused.rolling import push_sums
 from features.fused.vmath import vlog
 
 NAN = np.nan
-
-
-@njit(cache=True, inline="always")
-def ring_push(buf, cnt, i, v):
-    """Push ``v`` on symbol ``i``'s ring; the slot written."""
-    k = cnt[i]
-    s = k % buf.shape[0]
-    buf[s, i] = v
-    cnt[i] = k + 1
-    return s
-
-
-@njit(cache=True, inline="always")
-def ring_sum(buf, i):
-    """Sum of symbol ``i``'s ring slots: four interleaved partial sums in slot order, then ``(s0 + s1) + (s2 +
-    s3)`` — one fixed order (every caller gets the same bits) with short dependency chains."""
-    w = buf.shape[0]
-    s0 = s1 = s2 = s3 = 0.0
-    j = 0
-    while j + 4 <= w:
-        s0 += buf[j, i]
-        s1 += buf[j + 1, i]
-        s2 += buf[j + 2, i]
-        s3 += buf[j + 3, i]
-        j += 4
-    while j < w:
-        s0 += buf[j, i]
-        j += 1
-    return (s0 + s1) + (s2 + s3)
-
-
-@njit(cache=True, inline="always")
-def ring_ss(buf, i, mid):
-    """Sum of squared deviations from ``mid`` over symbol ``i``'s ring (the :func:`ring_sum` order)."""
-    w = buf.shape[0]
-    s0 = s1 = s2 = s3 = 0.0
-    j = 0
-    while j + 4 <= w:
-        d0, d1, d2, d3 = buf[j, i] - mid, buf[j + 1, i] - mid, buf[j + 2, i] - mid, buf[j + 3, i] - mid
-        s0 += d0 * d0
-        s1 += d1 * d1
-        s2 += d2 * d2
-        s3 += d3 * d3
-        j += 4
-    while j < w:
-        d0 = buf[j, i] - mid
-        s0 += d0 * d0
-        j += 1
-    return (s0 + s1) + (s2 + s3)
 
 
 @njit(cache=True, inline="always")
@@ -214,19 +166,17 @@ def k_vtod(i, minute_, vol, nn, ks, p, fo):
 
 @njit(cache=True, inline="always")
 def k_vwap(i, session, c, vwap, vol, nn, ks, p, fo):
-    """Close vs the session VWAP and a rolling VWAP."""
+    """Close vs the session VWAP and a rolling VWAP (its window sums kept running: :mod:`features.fused.rolling`)."""
     warm = p.warmup
-    spv, sv, sess, pv, pv_n, vv, vv_n = ks[9]
+    spv, sv, sess, pv, pv_n, vv, vv_n, run = ks[9]
     fresh = sess[i] != session
     pvx = vwap * vol
     sa = (0.0 if fresh else spv[i]) + pvx
     sb = (0.0 if fresh else sv[i]) + vol
     spv[i], sv[i], sess[i] = sa, sb, session
-    ring_push(pv, pv_n, i, pvx)
-    ring_push(vv, vv_n, i, vol)
-    rp, rv = ring_sum(pv, i), ring_sum(vv, i)
+    rp, rv, traded = push_sums(pv, pv_n, vv, vv_n, run, i, pvx, vol)
     put(fo, p.col[9], i, c / (sa / sb if sb > 0 else c) - 1.0, nn, warm)
-    put(fo, p.col[9] + 1, i, c / (rp / rv if rv > 0 else c) - 1.0, nn, warm)
+    put(fo, p.col[9] + 1, i, c / (rp / rv if traded else c) - 1.0, nn, warm)
 
 
 @njit(cache=True, inline="always")

@@ -138,6 +138,9 @@ class VWAPDeviation(Kernel):
         st: State = {"spv": np.zeros(n), "sv": np.zeros(n), "sess": np.full(n, -1, np.int64)}
         Ring.init(st, "pv", n, self.window)
         Ring.init(st, "v", n, self.window)
+        # the compiled kernel's running window sums (features.fused.rolling): valid for push count ``run[5]``; this
+        # kernel re-sums the rings itself and leaves them behind
+        st["run"] = np.zeros((6, n), order="F")
         return st
 
     def rescale(self, st: State, idx: np.ndarray, price_factor: np.ndarray, split_ratio: np.ndarray) -> None:
@@ -146,6 +149,8 @@ class VWAPDeviation(Kernel):
             st[k][..., idx] *= price_factor * split_ratio
         for k in ("sv", "v"):
             st[k][..., idx] *= split_ratio
+        if "run" in st:
+            st["run"][5, idx] = -1  # the rings changed: the running sums no longer hold
 
     def step(self, st: State, x: StepInput) -> dict[str, np.ndarray]:
         sess = int(x.extra.get("session", 0))

@@ -57,6 +57,30 @@ def test_compiled_step_equals_the_numpy_reference(seed):
     assert_close(a, b, fast.names)
 
 
+def test_running_window_sums_keep_the_rings_digits_and_their_nans():
+    """The rolling VWAP's running sums (features.fused.rolling) against the numpy kernel's re-summed rings: a
+    10^9-share minute leaving a window of small ones (a running sum without compensation is 2.6e-7 off
+    afterwards), a window without volume (no VWAP: the close), fractional volumes, a non-finite VWAP in the window
+    (NaN while it is there, as the rings give), and a split's rescale in between."""
+    bars, ref, ca = random_stream(4, days=2, minutes=None)
+    sym = bars.column("symbol").to_numpy(zero_copy_only=False)
+    k = np.cumsum(sym == "S01") - 1  # the stock's bar number
+    vol = bars.column("volume").to_numpy(zero_copy_only=False).astype(float)
+    vwap = bars.column("vwap").to_numpy(zero_copy_only=False).astype(float)
+    stock = sym == "S01"
+    vol[stock] = np.where(k[stock] % 97 == 5, 1e9, 1.0 + (k[stock] % 7) / 3)
+    vol[stock & (k >= 150) & (k < 200)] = 0.0
+    vwap[stock & (k == 250)] = np.nan
+    bars = bars.set_column(bars.schema.get_field_index("volume"), "volume", pa.array(vol))
+    bars = bars.set_column(bars.schema.get_field_index("vwap"), "vwap", pa.array(vwap))
+    fast, slow = FeatureEngine(ref, ca), FeatureEngine(ref, ca, compiled=False)
+    a, b = stepped(fast, bars), stepped(slow, bars)
+    col = fast.names.index("vwap_dev_30")
+    assert np.isnan(a[stock, col]).sum() > 29  # the non-finite VWAP's window is NaN, then it is not
+    assert not np.isnan(a[stock & (k > 300), col]).any()
+    assert_close(a, b, fast.names)
+
+
 def test_engines_share_the_state_format():
     bars, ref, ca = random_stream(7, days=2)
     fast, slow = FeatureEngine(ref, ca), FeatureEngine(ref, ca, compiled=False)

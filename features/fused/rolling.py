@@ -1,0 +1,70 @@
+"""The rolling VWAP's window sums, kept as compensated running sums instead of re-summed every minute.
+
+The numpy kernel (:class:`features.kernels.volume.VWAPDeviation`) sums its two 30-slot rings (price x volume,
+volume) every minute: 60 loads and adds, over eight cache lines a symbol. Here each push adds the new value and
+subtracts the one it overwrites, in compensated (Kahan-Neumaier) form, so the sums stay within a few ulps of the
+rings' exact sums however far the values range (a 10^9-share minute leaving a window of 100-share minutes loses
+no digits; without the compensation the rolling VWAP is then 2.6e-7 off, ``tests/features/test_fused.py``). The
+state ``run`` ``(6, n)`` holds, per symbol: the two sums and their compensations, how many volumes in the window
+are positive (the VWAP exists iff one is: a sum that cancelled to a few ulps must not stand for a traded window),
+and the push count they belong to.
+
+They are used only when that count is the ring's: anything else that moves the rings — the numpy kernel stepping
+the same state, a corporate action's rescale, a snapshot from before this state existed — leaves it behind, and the
+next push re-sums the ring. So does a non-finite value entering or leaving: while one is in the window the value
+is the rings' plain sums, as in the numpy kernel.
+"""
+
+import math
+
+from numba import njit
+
+from features.fused.ops import ring_sum
+
+
+@njit(cache=True, inline="always")
+def kahan(s, e, x):
+    """``s + x`` with ``e`` the running compensation (Neumaier's form of Kahan's: it also keeps the digits of ``s``
+    when ``x`` is the larger); the true sum is ``s + e``."""
+    t = s + x
+    e += (s - t) + x if abs(s) >= abs(x) else (x - t) + s
+    return t, e
+
+
+@njit(cache=True, inline="always")
+def resum(pv, vv, run, i):
+    """``run``'s sums of symbol ``i`` from its rings, slot by slot."""
+    a = e = b = f = 0.0
+    pos = 0
+    for j in range(pv.shape[0]):
+        a, e = kahan(a, e, pv[j, i])
+        b, f = kahan(b, f, vv[j, i])
+        pos += vv[j, i] > 0
+    run[0, i], run[1, i], run[2, i], run[3, i], run[4, i] = a, e, b, f, pos
+
+
+@njit(cache=True, inline="always")
+def push_sums(pv, pv_n, vv, vv_n, run, i, pvx, vol):
+    """Push ``pvx`` and ``vol`` on symbol ``i``'s rings; the window's two sums and whether a volume in it is
+    positive."""
+    k = pv_n[i]
+    s = k % pv.shape[0]
+    old_pv, old_v = pv[s, i], vv[s, i]
+    pv[s, i], vv[s, i] = pvx, vol
+    pv_n[i], vv_n[i] = k + 1, vv_n[i] + 1
+    finite = math.isfinite(pvx) and math.isfinite(vol) and math.isfinite(old_pv) and math.isfinite(old_v)
+    if run[5, i] == k and finite:
+        a, e = kahan(run[0, i], run[1, i], pvx)
+        a, e = kahan(a, e, -old_pv)
+        b, f = kahan(run[2, i], run[3, i], vol)
+        b, f = kahan(b, f, -old_v)
+        pos = run[4, i] + (vol > 0) - (old_v > 0)
+        run[0, i], run[1, i], run[2, i], run[3, i], run[4, i], run[5, i] = a, e, b, f, pos, k + 1
+        return a + e, b + f, pos > 0
+    rp, rv = ring_sum(pv, i), ring_sum(vv, i)
+    if math.isfinite(rp) and math.isfinite(rv):
+        resum(pv, vv, run, i)
+        run[5, i] = k + 1
+    else:
+        run[5, i] = -1
+    return rp, rv, rv > 0
