@@ -17,6 +17,7 @@ from numba import njit
 from features.fused.cross import context, leader_of, market, rank_minute, rank_scratch, symbol_cross, tod_angle
 from features.fused.ffd import ffd_online
 from features.fused.ops import ago2
+from features.fused.rolling import prefetch_sums
 from features.fused.symbol import (
     k_atr,
     k_bands,
@@ -34,6 +35,7 @@ from features.fused.symbol import (
 
 NAN = np.nan
 NIN = 10  # features.reference_step.INPUTS: open high low close volume vwap bid ask bid_size ask_size
+AHEAD = 8  # symbols ahead whose rolling-VWAP lines the step asks for (features.fused.rolling.prefetch_sums)
 
 
 @njit(cache=True, inline="always")
@@ -102,6 +104,9 @@ def minute(ts, minute_, weekday, session, vix, use_vix, rows, X, halted, leader,
         if not halted[j]:
             k_vtod(rows[j], minute_, X[4][j], nn_w[rows[j]], ks, p, fo)
     for j in range(m):
+        if j + AHEAD < m:
+            i = rows[j + AHEAD]
+            prefetch_sums(ks[9][3], ks[9][4], ks[9][5], ks[9][7], i)
         if not halted[j]:
             i = rows[j]
             k_vwap(i, session, X[3][j], X[5][j], X[4][j], nn_w[i], ks, p, fo)

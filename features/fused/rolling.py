@@ -17,7 +17,10 @@ is the rings' plain sums, as in the numpy kernel.
 
 import math
 
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from features.fused.ops import ring_sum
 
@@ -41,6 +44,15 @@ def resum(pv, vv, run, i):
         b, f = kahan(b, f, vv[j, i])
         pos += vv[j, i] > 0
     run[0, i], run[1, i], run[2, i], run[3, i], run[4, i] = a, e, b, f, pos
+
+
+@njit(cache=True, inline="always")
+def prefetch_sums(pv, pv_n, vv, run, i):
+    """Ask for the lines :func:`push_sums` on symbol ``i`` will touch (the online step, a few symbols ahead)."""
+    s = pv_n[i] % pv.shape[0]
+    prefetch(pv, s, i)
+    prefetch(vv, s, i)
+    prefetch(run, 0, i)
 
 
 @njit(cache=True, inline="always")
@@ -68,3 +80,23 @@ def push_sums(pv, pv_n, vv, vv_n, run, i, pvx, vol):
     else:
         run[5, i] = -1
     return rp, rv, rv > 0
+
+
+@intrinsic
+def prefetch(typingctx, arr, r, c):
+    """A hint that ``arr[r, c]`` will be read and written soon (LLVM's prefetch: no effect on any value)."""
+    sig = types.void(arr, r, c)
+
+    def codegen(context, builder, signature, args):
+        a = context.make_array(signature.args[0])(context, builder, args[0])
+        strides = cgutils.unpack_tuple(builder, a.strides)
+        off = builder.add(builder.mul(args[1], strides[0]), builder.mul(args[2], strides[1]))
+        ptr = builder.inttoptr(builder.add(builder.ptrtoint(a.data, ir.IntType(64)), off), ir.IntType(8).as_pointer())
+        fnty = ir.FunctionType(ir.VoidType(), [ir.IntType(8).as_pointer()] + [ir.IntType(32)] * 3)
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
+        builder.call(
+            fn, [ptr, ir.Constant(ir.IntType(32), 1), ir.Constant(ir.IntType(32), 3), ir.Constant(ir.IntType(32), 1)]
+        )
+        return context.get_dummy_value()
+
+    return sig, codegen
