@@ -73,12 +73,13 @@ def push_sums(pv, pv_n, vv, vv_n, run, i, pvx, vol):
         pos = run[4, i] + (vol > 0) - (old_v > 0)
         run[0, i], run[1, i], run[2, i], run[3, i], run[4, i], run[5, i] = a, e, b, f, pos, k + 1
         return a + e, b + f, pos > 0
-    rp, rv = ring_sum(pv, i), ring_sum(vv, i)
+    resum(pv, vv, run, i)  # once, from the rings; their plain sums only while a non-finite value is in them
+    rp, rv = run[0, i] + run[1, i], run[2, i] + run[3, i]
     if math.isfinite(rp) and math.isfinite(rv):
-        resum(pv, vv, run, i)
         run[5, i] = k + 1
-    else:
-        run[5, i] = -1
+        return rp, rv, run[4, i] > 0
+    run[5, i] = -1
+    rp, rv = ring_sum(pv, i), ring_sum(vv, i)
     return rp, rv, rv > 0
 
 
