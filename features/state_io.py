@@ -45,7 +45,7 @@ def loads(blob: bytes) -> EngineState:
             i, key = name[1:].split("/", 1)
             st.kernels[int(i)][key] = _layout(z[name])
     for ks in st.kernels:
-        _same_minute_stats_together(ks)
+        _upgrade(ks)
     return st
 
 
@@ -56,8 +56,13 @@ def _layout(a: np.ndarray) -> np.ndarray:
     return np.asfortranarray(a) if a.ndim > 1 else a.copy()
 
 
-def _same_minute_stats_together(ks: dict[str, np.ndarray]) -> None:
-    """A snapshot from before the same-minute volume statistics were one array: their mean, variance and count
-    arrays (``m``, ``s``, ``c``) become ``tod`` (the same numbers)."""
+def _upgrade(ks: dict[str, np.ndarray]) -> None:
+    """A snapshot from an earlier engine, in today's format (the same numbers):
+
+    * the same-minute volume statistics' mean, variance and count arrays (``m``, ``s``, ``c``) become ``tod``;
+    * the rolling VWAP without its running window sums gets them, marked stale (the next push re-sums the ring)."""
     if {"m", "s", "c", "gm"} <= ks.keys() and "tod" not in ks:
         ks["tod"] = np.asfortranarray(np.stack([ks.pop("m"), ks.pop("s"), ks.pop("c")]))
+    if {"spv", "pv", "v"} <= ks.keys() and "run" not in ks:
+        ks["run"] = np.zeros((6, ks["sv"].shape[0]), order="F")
+        ks["run"][5] = -1

@@ -116,9 +116,6 @@ def state_tuples(kernels: list[Kernel], states: list[State]) -> tuple:
     roc, rsi, macd, ma, bb, atr, rv, obv, vtod, vwap, mic, ffd, xa = states
     if "_pre" not in ffd:  # a snapshot from before the prepared partial sums: none prepared
         ffd["_pre"], ffd["_pre_ptr"] = np.zeros((8, 0), order="F"), np.full((), -1, np.int64)
-    if "run" not in vwap:  # a snapshot from before the running window sums: none valid (re-summed on next push)
-        vwap["run"] = np.zeros((6, vwap["sv"].shape[0]), order="F")
-        vwap["run"][5] = -1
     return (
         (roc["cum"], roc["hist"], roc["hist_n"]),
         (rsi["gain"], rsi["loss"], rsi["n"]),

@@ -149,8 +149,7 @@ class VWAPDeviation(Kernel):
             st[k][..., idx] *= price_factor * split_ratio
         for k in ("sv", "v"):
             st[k][..., idx] *= split_ratio
-        if "run" in st:
-            st["run"][5, idx] = -1  # the rings changed: the running sums no longer hold
+        st["run"][5, idx] = -1  # the rings changed: the running sums no longer hold
 
     def step(self, st: State, x: StepInput) -> dict[str, np.ndarray]:
         sess = int(x.extra.get("session", 0))

@@ -126,6 +126,14 @@ def test_a_snapshot_with_the_same_minute_statistics_apart_restores_to_the_same_n
     got = next(ks for ks in back.kernels if "tod" in ks)
     assert "m" not in got and got["tod"].flags.f_contiguous and np.array_equal(got["tod"], tod)
     assert fold(eng, rest, back)[0].equals(want)
+    # before session 8 the rolling VWAP had no running sums: restored stale, re-summed on each symbol's next push
+    del next(ks for ks in st.kernels if "run" in ks)["run"]
+    back = loads(dumps(st))
+    run = next(ks for ks in back.kernels if "pv" in ks)["run"]
+    assert run.shape == (6, len(st.symbols)) and (run[5] == -1).all()
+    got_t = fold(eng, rest, back)[0]
+    assert_close(*(np.column_stack([t.column(c).to_numpy(zero_copy_only=False) for c in eng.names]).astype(float)
+                   for t in (got_t, want)), eng.names)  # fmt: skip
 
 
 def test_compiled_fold_is_the_online_step_bit_for_bit():
