@@ -9,9 +9,10 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from numba import njit
 
 from features.engine import EngineState, FeatureEngine
-from features.fused.driver import Prepared, compiled_fold, float32_array, minute_grid_of
+from features.fused.driver import Prepared, compiled_fold, minute_grid_of
 from features.reference_step import INPUTS
 from marketdata.calendar import bar_stamps, is_session, session_of
 from marketdata.schemas import TS
@@ -37,6 +38,34 @@ def cross_sections(
     for t in minute_grid(ts):
         lo, hi = np.searchsorted(ts, t, "left"), np.searchsorted(ts, t, "right")
         yield int(t), sym[lo:hi].tolist(), {c: v[lo:hi] for c, v in cols.items()}, halted[lo:hi]
+
+
+@njit(cache=True)
+def validity(col):
+    """Arrow validity bitmap (LSB first) of a float column: a bit per value, set where it is not NaN."""
+    n = col.shape[0]
+    bits = np.zeros((n + 7) // 8, np.uint8)
+    nulls = 0
+    for byte in range(n // 8):
+        b = 0
+        for k in range(8):
+            ok = not np.isnan(col[byte * 8 + k])
+            b |= (1 if ok else 0) << k
+            nulls += 0 if ok else 1
+        bits[byte] = b
+    for r in range(n - n % 8, n):
+        if np.isnan(col[r]):
+            nulls += 1
+        else:
+            bits[r // 8] |= 1 << (r % 8)
+    return bits, nulls
+
+
+def float32_array(col: np.ndarray) -> pa.Array:
+    """A contiguous float32 column as an Arrow array with NaN as null, without copying the values."""
+    bits, nulls = validity(col)
+    buffers = [pa.py_buffer(bits) if nulls else None, pa.py_buffer(col)]
+    return pa.Array.from_buffers(pa.float32(), len(col), buffers, null_count=nulls)
 
 
 def features_table(engine: FeatureEngine, symbols, ts, rows: list[np.ndarray] | np.ndarray) -> pa.Table:

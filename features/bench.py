@@ -8,6 +8,7 @@ import pyarrow as pa
 
 from features.batch import cross_sections, fold
 from features.engine import FeatureEngine
+from features.fused.clock import OFFLINE_STAGES, ONLINE_STAGES, tick_rate
 
 
 def talib_loop(bars: pa.Table) -> float:
@@ -39,46 +40,57 @@ def run(bars: pa.Table, reference: pa.Table | None, actions: pa.Table | None, re
     numpy reference kernels once; online: :meth:`FeatureEngine.step` per minute over the full cross-section, as
     the scorer calls it.
 
-    Both offline contenders get the bars in the lake's order (by symbol, then time: what ``lake.read`` returns),
-    and each rate is the best of ``repeats`` runs (the machine is shared; the best run is the least disturbed),
-    so the ratio compares like with like. Online, the day is replayed ``repeats`` times from a fresh state (the
-    same minutes, the same work) and each minute's step time is its best pass; the first pass's own p50/p99 are
-    reported beside, as measured. Between minutes the engine prepares the next one (:meth:`FeatureEngine.prepare`,
-    as the scorer's idle time does); that time is reported apart, outside the step's."""
+    Both offline contenders get the bars in the lake's order (by symbol, then time: what ``lake.read`` returns), and
+    each rate is the best of ``repeats`` runs (the machine is shared; the best run is the least disturbed), so the ratio
+    compares like with like. Their runs alternate, and each pair's own ratio is reported too: a slow phase of the
+    machine lasts minutes, and would otherwise fall on one contender only. Online, the day is replayed ``repeats`` times
+    from a fresh state (the same minutes, the same work) and each minute's step time is its best pass; the first pass's
+    own p50/p99 are reported beside, as measured. Between minutes the engine prepares the next one
+    (:meth:`FeatureEngine.prepare`, as the scorer's idle time does); that time is reported apart, outside the step's.
+
+    Both are also timed stage by stage from inside (:mod:`features.fused.clock`): the fold's best run, in ns per
+    row, with what it spent outside the compiled stages; the step's stages, each minute's best pass, p50 in µs."""
     from threadpoolctl import threadpool_limits
 
     bars = bars.sort_by([("symbol", "ascending"), ("ts", "ascending")]).combine_chunks()
     with threadpool_limits(1):
         fold(FeatureEngine(reference, actions), bars.slice(0, 1000))  # load the compiled code before timing
-        fold_runs = []
-        for _ in range(repeats):
+        fold_runs, ta_runs, fold_ticks = [], [], []
+        for _ in range(repeats):  # the two contenders alternate, so a phase of the shared machine hits both
+            engine = FeatureEngine(reference, actions)
             t0 = time.perf_counter()
-            table, st = fold(FeatureEngine(reference, actions), bars)
+            table, st = fold(engine, bars)
             fold_runs.append(time.perf_counter() - t0)
+            fold_ticks.append(engine.scratch.fold_clock.copy())
             del table
+            ta_runs.append(talib_loop(bars))
         t0 = time.perf_counter()
         table, _ = fold(FeatureEngine(reference, actions, compiled=False), bars)
         ref_s = time.perf_counter() - t0
         # each minute's symbols as the scorer passes them: the Arrow column of the minute's bars
         minutes = [(t, pa.array(s, pa.string()), c, h) for t, s, c, h in cross_sections(bars)]
-        passes, prep_passes = [], []
+        passes, prep_passes, stage_passes = [], [], []
         for _ in range(repeats):  # the day replayed from a fresh state each time: the same work every pass
             engine = FeatureEngine(reference, actions)
             st = engine.new_state()
-            step_ms, prep_ms = [], []
+            step_ms, prep_ms, stages = [], [], []
             for t, syms, cols, halted in minutes:
                 s0 = time.perf_counter()
                 st, _ = engine.step(st, t, syms, cols, halted)
                 s1 = time.perf_counter()
+                stages.append(engine.scratch.step_ticks())
                 engine.prepare(st)  # between minutes, as the scorer's idle time does it
                 prep_ms.append((time.perf_counter() - s1) * 1e3)
                 step_ms.append((s1 - s0) * 1e3)
             passes.append(step_ms[30:] if len(step_ms) > 60 else step_ms)
             prep_passes.append(prep_ms[30:] if len(prep_ms) > 60 else prep_ms)
-        ta_runs = [talib_loop(bars) for _ in range(repeats)]
+            stage_passes.append(stages[30:] if len(stages) > 60 else stages)
     steady = np.min(np.array(passes), axis=0)  # each minute's least disturbed pass
     prep = np.min(np.array(prep_passes), axis=0)
     first = np.array(passes[0])
+    stage_us = np.percentile(np.min(np.array(stage_passes), axis=0), 50, axis=0) / tick_rate() * 1e6
+    best = int(np.argmin(fold_runs))
+    fold_ns = fold_ticks[best] / tick_rate() * 1e9 / max(table.num_rows, 1)
     rate = table.num_rows / min(fold_runs)
     ta_rate = bars.num_rows / min(ta_runs)
     return {
@@ -91,6 +103,7 @@ def run(bars: pa.Table, reference: pa.Table | None, actions: pa.Table | None, re
         "talib_rows_per_s": round(ta_rate),
         "talib_runs_s": [round(x, 3) for x in ta_runs],
         "ratio_vs_talib": round(rate / ta_rate, 3),
+        "ratio_per_pair": [round(t / f, 3) for f, t in zip(fold_runs, ta_runs, strict=True)],
         "online_step_p50_ms": round(float(np.percentile(steady, 50)), 3),
         "online_step_p99_ms": round(float(np.percentile(steady, 99)), 3),
         "online_step_max_ms": round(float(steady.max()), 3),
@@ -98,6 +111,11 @@ def run(bars: pa.Table, reference: pa.Table | None, actions: pa.Table | None, re
         "online_prepare_p50_ms": round(float(np.percentile(prep, 50)), 3),
         "online_one_pass_p50_ms": round(float(np.percentile(first, 50)), 3),
         "online_one_pass_p99_ms": round(float(np.percentile(first, 99)), 3),
+        "online_stage_p50_us": {k: round(float(v), 1) for k, v in zip(ONLINE_STAGES, stage_us, strict=True)},
+        "offline_stage_ns_per_row": {k: round(float(v), 1) for k, v in zip(OFFLINE_STAGES, fold_ns, strict=True)},
+        "offline_outside_stages_ns_per_row": round(
+            min(fold_runs) * 1e9 / max(table.num_rows, 1) - float(fold_ns.sum()), 1
+        ),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "targets": {
             "ratio_vs_talib": ">= 1 (goal 3)",

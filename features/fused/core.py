@@ -14,6 +14,7 @@ import math
 import numpy as np
 from numba import njit
 
+from features.fused.clock import ONLINE_STAGES, ticks
 from features.fused.cross import context, leader_of, market, rank_minute, rank_scratch, symbol_cross, tod_angle
 from features.fused.ffd import ffd_online
 from features.fused.ops import ago2
@@ -61,6 +62,7 @@ def workspace(n: int, n_lead: int, nw: int) -> tuple:
     return (
         np.zeros(n, np.bool_), np.zeros(n), np.full(n, NAN), np.full((n_lead, nw), NAN), np.full(n_lead, NAN),
         np.zeros(n_lead), np.zeros(n, np.int64), rank_scratch(n), np.zeros(n), np.zeros(n, np.int64),
+        np.zeros(len(ONLINE_STAGES) + 1, np.int64),
     )  # fmt: skip
 
 
@@ -68,8 +70,10 @@ def workspace(n: int, n_lead: int, nw: int) -> tuple:
 def minute(ts, minute_, weekday, session, vix, use_vix, rows, X, halted, leader, spy, lslot, leaders, sector, eng,
            ks, p, out, ws):  # fmt: skip
     """The online step. ``rows`` (registry rows) and ``X`` (a tuple of the ``NIN`` input columns) are the bars
-    stamped ``ts``; writes each bar's feature row into ``out`` in input order. ``ws`` is :func:`workspace`."""
-    upd, ret1, rank, lret, lrv, lret1, since, rank_s, pc_w, nn_w = ws
+    stamped ``ts``; writes each bar's feature row into ``out`` in input order. ``ws`` is :func:`workspace`; its
+    last array receives the cycle counter at each stage boundary (:mod:`features.fused.clock`)."""
+    upd, ret1, rank, lret, lrv, lret1, since, rank_s, pc_w, nn_w, clock = ws
+    clock[0] = ticks()
     last_upd_ts, nupd, fo = eng[2], eng[3], eng[4]
     n = nupd.shape[0]
     m = rows.shape[0]
@@ -83,26 +87,32 @@ def minute(ts, minute_, weekday, session, vix, use_vix, rows, X, halted, leader,
             i = rows[j]
             pc_w[i], ret1[i], nn_w[i] = prologue(i, session, X[0][j], X[3][j], eng)
             upd[i] = True
+    clock[1] = ticks()
     for j in range(m):
         if not halted[j]:
             i = rows[j]
             k_roc(i, X[3][j], pc_w[i], nn_w[i], ks, p, fo)
             k_rsi(i, X[3][j], pc_w[i], nn_w[i], ks, p, fo)
+    clock[2] = ticks()
     for j in range(m):
         if not halted[j]:
             k_macd(rows[j], X[3][j], nn_w[rows[j]], ks, p, fo)
+    clock[3] = ticks()
     for j in range(m):
         if not halted[j]:
             k_bands(rows[j], X[3][j], nn_w[rows[j]], ks, p, fo)
+    clock[4] = ticks()
     for j in range(m):
         if not halted[j]:
             i = rows[j]
             k_atr(i, X[1][j], X[2][j], X[3][j], pc_w[i], nn_w[i], ks, p, fo)
             k_rv(i, ret1[i], nn_w[i], ks, p, fo)
             k_obv(i, ret1[i], X[4][j], nn_w[i], ks, p, fo)
+    clock[5] = ticks()
     for j in range(m):
         if not halted[j]:
             k_vtod(rows[j], minute_, X[4][j], nn_w[rows[j]], ks, p, fo)
+    clock[6] = ticks()
     for j in range(m):
         if j + AHEAD < m:
             i = rows[j + AHEAD]
@@ -111,10 +121,12 @@ def minute(ts, minute_, weekday, session, vix, use_vix, rows, X, halted, leader,
             i = rows[j]
             k_vwap(i, session, X[3][j], X[5][j], X[4][j], nn_w[i], ks, p, fo)
             k_micro(i, X[6][j], X[7][j], X[8][j], X[9][j], nn_w[i], ks, p, fo)
+    clock[7] = ticks()
     for j in range(m):
         if not halted[j]:
             i = rows[j]
             rank[i], _lp = k_tail(i, ts, session, X[3][j], ret1[i], nn_w[i], eng, ks, p)
+    clock[8] = ticks()
     ffd_s = ks[11]
     ptr = ffd_s[3][0]
     use_pre = ffd_s[5][0] == ptr  # partial sums prepared for this push, nothing having moved the rings since
@@ -122,10 +134,13 @@ def minute(ts, minute_, weekday, session, vix, use_vix, rows, X, halted, leader,
         ffd_online(i, ptr, upd[i], nupd[i], ffd_s, p, fo, use_pre)
     ffd_s[3][0] = (ptr + 1) % (ffd_s[0].shape[0] // 2)
     ffd_s[5][0] = -1
+    clock[9] = ticks()
     for s in range(leaders.shape[0]):
         i = leaders[s]
         leader_record(s, i, upd[i], ret1[i], ks, p, lret, lrv, lret1)
+    clock[10] = ticks()
     rank_minute(upd, rank, rank_s)
+    clock[11] = ticks()
     sp, mkt_vol = market(0, spy, since, lslot, lrv, vix, use_vix)
     k_feat = fo.shape[0]
     s_, c_ = tod_angle(minute_)
@@ -138,3 +153,4 @@ def minute(ts, minute_, weekday, session, vix, use_vix, rows, X, halted, leader,
         for q in range(k_feat):
             out[j, q] = fo[q, i]
         context(out, j, k_feat, minute_, s_, c_, weekday, halted[j], (ts - last_upd_ts[i]) / 60e9, i, sector[i])
+    clock[12] = ticks()

@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from numba import njit
 
 from features import fused
+from features.fused.clock import OFFLINE_STAGES, ONLINE_STAGES
 from features.fused.core import minute, workspace
 from features.fused.ffd import ffd_prepare
 from features.fused.fold import day_buffers, fold_day
@@ -178,6 +179,7 @@ def compiled_fold(
     monotone = len(ts) < 2 or bool(np.all(row_day[1:] >= row_day[:-1]))
     by_day = np.arange(len(ts)) if monotone else np.argsort(row_day, kind="stable")
     day_bounds = np.searchsorted(row_day[by_day], np.arange(len(cuts)))
+    engine.scratch.fold_clock[:] = 0
     for d, (a, b) in enumerate(zip(cuts[:-1], cuts[1:], strict=True)):
         rows = by_day[day_bounds[d] : day_bounds[d + 1]]
         first = first_minutes(code, tday, rows, len(names))
@@ -196,7 +198,8 @@ def compiled_fold(
                  engine.vix_series(grid[a:b]), engine.uses_vix, since, span, tday, prep.cols, prep.halted, x["leader"],
                  x["spy"], x["lslot"], x["leaders"], x["sector_id"], engine.engine_arrays(st),
                  fused.state_tuples(engine.kernels, st.kernels), params, out, counts,
-                 day_buffers(b - a, n, len(x["leaders"]), len(params.x_windows), len(params.ffd_w)))  # fmt: skip
+                 day_buffers(b - a, n, len(x["leaders"]), len(params.x_windows), len(params.ffd_w),
+                             engine.scratch.fold_clock))  # fmt: skip
         st.last_ts = int(grid[b - 1])
         if on_minute:
             for t in grid[a:b]:
@@ -210,12 +213,17 @@ class StepScratch:
 
     def __init__(self) -> None:
         self.key: tuple[int, int] | None = None
-        self.ws: tuple = ()
+        self.ws: tuple = ()  # its last array: the last minute's stage stamps (features.fused.clock)
+        self.fold_clock = np.zeros(len(OFFLINE_STAGES), np.int64)  # the last batch fold's ticks per stage
 
     def get(self, n: int, n_lead: int, nw: int) -> tuple:
         if self.key != (n, n_lead):
             self.ws, self.key = workspace(n, n_lead, nw), (n, n_lead)
         return self.ws
+
+    def step_ticks(self) -> np.ndarray:
+        """The last online step's cycle-counter ticks per stage (:data:`features.fused.clock.ONLINE_STAGES`)."""
+        return np.diff(self.ws[-1]) if self.ws else np.zeros(len(ONLINE_STAGES), np.int64)
 
 
 def prepare_next(engine: "FeatureEngine", st: "EngineState") -> None:
@@ -256,34 +264,6 @@ def compiled_step(
            extra["sector_id"], engine.engine_arrays(st), fused.state_tuples(engine.kernels, st.kernels), params, out,
            engine.scratch.get(len(st.symbols), len(extra["leaders"]), len(params.x_windows)))  # fmt: skip
     return out
-
-
-@njit(cache=True)
-def validity(col):
-    """Arrow validity bitmap (LSB first) of a float column: a bit per value, set where it is not NaN."""
-    n = col.shape[0]
-    bits = np.zeros((n + 7) // 8, np.uint8)
-    nulls = 0
-    for byte in range(n // 8):
-        b = 0
-        for k in range(8):
-            ok = not np.isnan(col[byte * 8 + k])
-            b |= (1 if ok else 0) << k
-            nulls += 0 if ok else 1
-        bits[byte] = b
-    for r in range(n - n % 8, n):
-        if np.isnan(col[r]):
-            nulls += 1
-        else:
-            bits[r // 8] |= 1 << (r % 8)
-    return bits, nulls
-
-
-def float32_array(col: np.ndarray) -> pa.Array:
-    """A contiguous float32 column as an Arrow array with NaN as null, without copying the values."""
-    bits, nulls = validity(col)
-    buffers = [pa.py_buffer(bits) if nulls else None, pa.py_buffer(col)]
-    return pa.Array.from_buffers(pa.float32(), len(col), buffers, null_count=nulls)
 
 
 def _writable_f8(a: np.ndarray) -> np.ndarray:

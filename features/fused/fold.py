@@ -20,6 +20,7 @@ import math
 import numpy as np
 from numba import njit
 
+from features.fused.clock import ticks
 from features.fused.core import leader_record
 from features.fused.cross import context, leader_of, market, rank_minute, rank_scratch, symbol_cross, tod_angle
 from features.fused.ffd import ffd_series
@@ -42,15 +43,17 @@ from features.fused.symbol import (
 NAN = np.nan
 
 
-def day_buffers(t_n: int, n: int, n_lead: int, nw: int, k: int) -> tuple:
-    """Working memory of :func:`fold_day`, allocated by numpy (large arrays get transparent huge pages)."""
+def day_buffers(t_n: int, n: int, n_lead: int, nw: int, k: int, clock: np.ndarray) -> tuple:
+    """Working memory of :func:`fold_day`, allocated by numpy (large arrays get transparent huge pages), and
+    ``clock``, which each stage adds the cycle-counter ticks it spends to (:data:`features.fused.clock.OFFLINE_STAGES`
+    order; kept across days by the caller)."""
     return (
         np.zeros((n, t_n), np.bool_), np.full((n, t_n), NAN), np.full((t_n, n_lead, nw), NAN),
         np.full((t_n, n_lead), NAN), np.zeros((t_n, n_lead)), np.empty(t_n), np.empty(t_n), np.empty(k - 1 + t_n),
         np.empty((8, t_n)), np.empty(t_n), np.empty(n), np.empty(t_n, np.int64), np.empty(t_n),
         rank_scratch(n), np.zeros((t_n, n), np.bool_), np.full((t_n, n), NAN),
         np.empty(t_n), np.empty(t_n),
-        np.empty(t_n, np.int64), np.zeros(t_n, np.bool_), np.empty(t_n), np.empty(t_n, np.int64),
+        np.empty(t_n, np.int64), np.zeros(t_n, np.bool_), np.empty(t_n), np.empty(t_n, np.int64), clock,
     )  # fmt: skip
 
 
@@ -61,7 +64,8 @@ def symbol_day(i, s_lead, stage1, stage3, tss, minutes, weekdays, session, since
     writing the columns of its rows that those stages own."""
     upd_d, key_d, lret, lrv, lret1, lp_t, ret1_t, z, acc, vals = bufs[:10]
     sin_t, cos_t = bufs[16], bufs[17]
-    r_t, ok_t, pc_t, nn_t = bufs[18], bufs[19], bufs[20], bufs[21]
+    r_t, ok_t, pc_t, nn_t, clock = bufs[18], bufs[19], bufs[20], bufs[21], bufs[22]
+    c0 = ticks()
     last_close, last_session, last_upd_ts, nupd, fo = eng
     t_n = tss.shape[0]
     k_feat = fo.shape[0]
@@ -86,6 +90,7 @@ def symbol_day(i, s_lead, stage1, stage3, tss, minutes, weekdays, session, since
                 stale = (tss[t] - last_upd_ts[i]) / 60e9
                 context(out, r, k_feat, minutes[t], sin_t[t], cos_t[t], weekdays[t], not ok, stale, i, sector[i])
                 counts[r] = nupd[i]
+        c0 = lap(clock, 0, c0)
         for t in range(t_n):
             r = r_t[t]
             if r >= 0:
@@ -93,18 +98,21 @@ def symbol_day(i, s_lead, stage1, stage3, tss, minutes, weekdays, session, since
                     k_roc(i, cols[3][r], pc_t[t], nn_t[t], ks, p, fo)
                     k_rsi(i, cols[3][r], pc_t[t], nn_t[t], ks, p, fo)
                 emit(out, r, fo, i, p.col[0], p.col[2])
+        c0 = lap(clock, 1, c0)
         for t in range(t_n):
             r = r_t[t]
             if r >= 0:
                 if ok_t[t]:
                     k_macd(i, cols[3][r], nn_t[t], ks, p, fo)
                 emit(out, r, fo, i, p.col[2], p.col[3])
+        c0 = lap(clock, 2, c0)
         for t in range(t_n):
             r = r_t[t]
             if r >= 0:
                 if ok_t[t]:
                     k_bands(i, cols[3][r], nn_t[t], ks, p, fo)
                 emit(out, r, fo, i, p.col[3], p.col[5])
+        c0 = lap(clock, 3, c0)
         for t in range(t_n):
             r = r_t[t]
             if r >= 0:
@@ -113,12 +121,14 @@ def symbol_day(i, s_lead, stage1, stage3, tss, minutes, weekdays, session, since
                     k_rv(i, ret1_t[t], nn_t[t], ks, p, fo)
                     k_obv(i, ret1_t[t], cols[4][r], nn_t[t], ks, p, fo)
                 emit(out, r, fo, i, p.col[5], p.col[8])
+        c0 = lap(clock, 4, c0)
         for t in range(t_n):
             r = r_t[t]
             if r >= 0:
                 if ok_t[t]:
                     k_vtod(i, minutes[t], cols[4][r], nn_t[t], ks, p, fo)
                 emit(out, r, fo, i, p.col[8], p.col[9])
+        c0 = lap(clock, 5, c0)
         for t in range(t_n):
             r = r_t[t]
             if r >= 0:
@@ -126,6 +136,7 @@ def symbol_day(i, s_lead, stage1, stage3, tss, minutes, weekdays, session, since
                     k_vwap(i, session, cols[3][r], cols[5][r], cols[4][r], nn_t[t], ks, p, fo)
                     k_micro(i, cols[6][r], cols[7][r], cols[8][r], cols[9][r], nn_t[t], ks, p, fo)
                 emit(out, r, fo, i, p.col[9], p.col[11])
+        c0 = lap(clock, 6, c0)
         for t in range(t_n):
             ok = ok_t[t]
             rk = NAN
@@ -135,6 +146,7 @@ def symbol_day(i, s_lead, stage1, stage3, tss, minutes, weekdays, session, since
             lp_t[t] = ks[11][2][i]
             if s_lead >= 0:
                 leader_record(s_lead, i, ok, ret1_t[t], ks, p, lret[t], lrv[t], lret1[t])
+    c0 = lap(clock, 7, c0)
     if stage3:
         nxt = lo
         for t in range(t_n):
@@ -148,6 +160,7 @@ def symbol_day(i, s_lead, stage1, stage3, tss, minutes, weekdays, session, since
                     r1 = ret1_t[t] if stage1 or s_lead < 0 else lret1[t, s_lead]
                     symbol_cross(i, lead, sp, r1, lr, NAN, mkt[t], lret[t], lslot, counts[r], ks[12], fo, p)
                 emit(out, r, fo, i, xc, k_feat)
+    c0 = lap(clock, 8, c0)
     if stage1:  # FFD over the day, then the values each row serves (frozen by a halt like every feature)
         buf, seen, _last, ptr_a, _pre, _pre_ptr = ks[11]
         k = buf.shape[0] // 2
@@ -163,6 +176,15 @@ def symbol_day(i, s_lead, stage1, stage3, tss, minutes, weekdays, session, since
             if r >= 0:
                 out[r, c_ffd] = fo[c_ffd, i]
         seen[i] = sn
+    lap(clock, 9, c0)
+
+
+@njit(cache=True, inline="always")
+def lap(clock, k, c0):
+    """Add the ticks since ``c0`` to stage ``k``; the counter now."""
+    c1 = ticks()
+    clock[k] += c1 - c0
+    return c1
 
 
 @njit(cache=True, inline="always")
@@ -204,6 +226,7 @@ def fold_day(tss, minutes, weekdays, session, vix, use_vix, since, span, tix, co
     ptr_a = ks[11][3]
     ptr_a[0] = (ptr_a[0] + t_n) % (ks[11][0].shape[0] // 2)
     ks[11][5][0] = -1  # the rings moved: partial sums prepared before are stale
+    c0 = ticks()
     transpose(upd_d, upd_t)  # the cross-sectional rank needs every symbol's key of the minute
     transpose(key_d, key_t)
     for t in range(t_n):
@@ -221,6 +244,7 @@ def fold_day(tss, minutes, weekdays, session, vix, use_vix, since, span, tix, co
             if r >= 0:
                 out[r, rank_col] = last
         fo[rank_col, i] = last
+    lap(bufs[22], 10, c0)
 
 
 @njit(cache=True, _nrt=False)

@@ -1,0 +1,56 @@
+"""The compiled engine's stage timings (features.fused.clock): they account for work done, within the wall time."""
+
+import time
+
+import numpy as np
+
+from features.batch import cross_sections, fold
+from features.engine import FeatureEngine
+from features.fused.clock import OFFLINE_STAGES, ONLINE_STAGES, now, seconds, tick_rate
+from tests.features.streams import random_stream
+
+
+def test_tick_rate_agrees_with_the_wall_clock():
+    rate = tick_rate()
+    t0, c0 = time.perf_counter(), now()
+    time.sleep(0.1)
+    t1, c1 = time.perf_counter(), now()
+    assert abs((c1 - c0) / rate - (t1 - t0)) < 0.02  # 20 ms of slack for a busy machine
+
+
+def test_fold_stages_are_each_stage_and_within_the_fold():
+    bars, ref, ca = random_stream(3, n_symbols=12, days=2, minutes=None)
+    engine = FeatureEngine(ref, ca)
+    fold(engine, bars.slice(0, 50))  # compiled before timing
+    engine = FeatureEngine(ref, ca)
+    c0 = now()
+    fold(engine, bars)
+    wall = now() - c0
+    spent = engine.scratch.fold_clock
+    assert spent.shape == (len(OFFLINE_STAGES),)
+    assert np.all(spent > 0), dict(zip(OFFLINE_STAGES, spent, strict=True))  # every stage ran and was counted
+    assert spent.sum() < wall  # counted once each: no stage overlaps another or outlives the fold
+    assert sum(seconds(OFFLINE_STAGES, spent).values()) < wall / tick_rate()
+
+
+def test_fold_clock_restarts_with_each_fold():
+    bars, ref, ca = random_stream(5, n_symbols=8, days=2)
+    engine = FeatureEngine(ref, ca)
+    fold(engine, bars)
+    whole = engine.scratch.fold_clock.sum()
+    fold(engine, bars.slice(0, 20), state=engine.new_state())
+    assert 0 < engine.scratch.fold_clock.sum() < whole  # the small fold's ticks alone, not added to the first's
+
+
+def test_step_stamps_follow_the_stages_in_order():
+    bars, ref, ca = random_stream(9, n_symbols=10, days=1)
+    engine = FeatureEngine(ref, ca)
+    st = engine.new_state()
+    for t, syms, cols, halted in cross_sections(bars):
+        c0 = now()
+        st, _ = engine.step(st, t, syms, cols, halted)
+        wall = now() - c0
+        stamps = engine.scratch.ws[-1]
+        spent = engine.scratch.step_ticks()
+        assert spent.shape == (len(ONLINE_STAGES),)
+        assert np.all(spent >= 0) and stamps[0] >= c0 and spent.sum() <= wall
