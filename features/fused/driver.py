@@ -126,14 +126,13 @@ def first_minutes(code, tday, rows, n_codes):
 
 
 @njit(cache=True)
-def grid_days(ts, code, grid, cuts):
-    """Each row's day (index into ``cuts``, the grid's day starts) and minute within that day: a merge along each
-    symbol's rows (ascending stamps), a binary search where a symbol starts."""
+def grid_days(ts, code, grid, cuts, row_day, tday):
+    """Each row's day (index into ``cuts``, the grid's day starts) into ``row_day`` and minute within that day into
+    ``tday``: a merge along each symbol's rows (ascending stamps), a binary search where a symbol starts. (Row-sized
+    arrays come from numpy: allocated here they would fault in 4 KiB pages, ~6 ns a row on this machine.)"""
     gday = np.empty(grid.shape[0], np.int64)
     for d in range(cuts.shape[0] - 1):
         gday[cuts[d] : cuts[d + 1]] = d
-    row_day = np.empty(ts.shape[0], np.int64)
-    tday = np.empty(ts.shape[0], np.int64)
     g = 0
     for r in range(ts.shape[0]):
         if r == 0 or code[r] != code[r - 1]:
@@ -175,7 +174,7 @@ def compiled_fold(
     counts = np.empty(len(ts), np.int64)
     day = grid // DAY_NS
     cuts = np.r_[0, np.flatnonzero(np.diff(day)) + 1, len(grid)]
-    row_day, tday = grid_days(ts, code, grid, cuts)
+    row_day, tday = grid_days(ts, code, grid, cuts, np.empty(len(ts), np.int64), np.empty(len(ts), np.int64))
     monotone = len(ts) < 2 or bool(np.all(row_day[1:] >= row_day[:-1]))
     by_day = np.arange(len(ts)) if monotone else np.argsort(row_day, kind="stable")
     day_bounds = np.searchsorted(row_day[by_day], np.arange(len(cuts)))
