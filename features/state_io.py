@@ -60,9 +60,13 @@ def _upgrade(ks: dict[str, np.ndarray]) -> None:
     """A snapshot from an earlier engine, in today's format (the same numbers):
 
     * the same-minute volume statistics' mean, variance and count arrays (``m``, ``s``, ``c``) become ``tod``;
-    * the rolling VWAP without its running window sums gets them, marked stale (the next push re-sums the ring)."""
+    * the rolling VWAP and the Bollinger bands without their running window sums get them, marked stale (the next
+      push re-sums the ring)."""
     if {"m", "s", "c", "gm"} <= ks.keys() and "tod" not in ks:
         ks["tod"] = np.asfortranarray(np.stack([ks.pop("m"), ks.pop("s"), ks.pop("c")]))
     if {"spv", "pv", "v"} <= ks.keys() and "run" not in ks:
         ks["run"] = np.zeros((6, ks["sv"].shape[0]), order="F")
         ks["run"][5] = -1
+    if ks.keys() == {"buf", "buf_n"}:  # the Bollinger ring alone: before session 9
+        ks["sums"] = np.zeros((6, ks["buf_n"].shape[0]), order="F")
+        ks["sums"][5] = -1

@@ -121,7 +121,7 @@ def state_tuples(kernels: list[Kernel], states: list[State]) -> tuple:
         (rsi["gain"], rsi["loss"], rsi["n"]),
         (macd["fast"], macd["slow"], macd["sig"]),
         (ma["ema"], ma["buf"], ma["buf_n"]),
-        (bb["buf"], bb["buf_n"]),
+        (bb["buf"], bb["buf_n"], bb["sums"]),
         (atr["atr"], atr["n"]),
         tuple(rv[f"v{h}"] for h in cast(RealizedVol, kernels[6]).halflives),
         (obv["obv"], obv["v2"], obv["n"], obv["hist"], obv["hist_n"]),

@@ -18,7 +18,7 @@ from features.fused.clock import ONLINE_STAGES, ticks
 from features.fused.cross import context, leader_of, market, rank_minute, rank_scratch, symbol_cross, tod_angle
 from features.fused.ffd import ffd_online
 from features.fused.ops import ago2
-from features.fused.rolling import prefetch_sums
+from features.fused.rolling import prefetch, prefetch_bands, prefetch_sums
 from features.fused.symbol import (
     k_atr,
     k_bands,
@@ -36,7 +36,7 @@ from features.fused.symbol import (
 
 NAN = np.nan
 NIN = 10  # features.reference_step.INPUTS: open high low close volume vwap bid ask bid_size ask_size
-AHEAD = 8  # symbols ahead whose rolling-VWAP lines the step asks for (features.fused.rolling.prefetch_sums)
+AHEAD = 8  # symbols ahead whose running-sum lines the step asks for (features.fused.rolling.prefetch_*)
 
 
 @njit(cache=True, inline="always")
@@ -99,6 +99,9 @@ def minute(ts, minute_, weekday, session, vix, use_vix, rows, X, halted, leader,
             k_macd(rows[j], X[3][j], nn_w[rows[j]], ks, p, fo)
     clock[3] = ticks()
     for j in range(m):
+        if j + AHEAD < m:
+            i = rows[j + AHEAD]
+            prefetch_bands(ks[4][0], ks[4][1], ks[4][2], ks[3][1], ks[3][2], i)
         if not halted[j]:
             k_bands(rows[j], X[3][j], nn_w[rows[j]], ks, p, fo)
     clock[4] = ticks()
@@ -109,7 +112,11 @@ def minute(ts, minute_, weekday, session, vix, use_vix, rows, X, halted, leader,
             k_rv(i, ret1[i], nn_w[i], ks, p, fo)
             k_obv(i, ret1[i], X[4][j], nn_w[i], ks, p, fo)
     clock[5] = ticks()
+    tod0 = ks[8][0][0]  # the same-minute means: a symbol's minute is one line, 9 KB from the next symbol's
+    m_tod = min(max(minute_, 1), tod0.shape[0] - 1)
     for j in range(m):
+        if j + AHEAD < m:
+            prefetch(tod0, m_tod, rows[j + AHEAD])
         if not halted[j]:
             k_vtod(rows[j], minute_, X[4][j], nn_w[rows[j]], ks, p, fo)
     clock[6] = ticks()
@@ -130,7 +137,11 @@ def minute(ts, minute_, weekday, session, vix, use_vix, rows, X, halted, leader,
     ffd_s = ks[11]
     ptr = ffd_s[3][0]
     use_pre = ffd_s[5][0] == ptr  # partial sums prepared for this push, nothing having moved the rings since
+    k_ffd = ffd_s[0].shape[0] // 2
     for i in range(n):
+        if i + AHEAD < n:  # a symbol's ring is 2K values long: the pushes stride over it
+            prefetch(ffd_s[0], ptr, i + AHEAD)
+            prefetch(ffd_s[0], ptr + k_ffd, i + AHEAD)
         ffd_online(i, ptr, upd[i], nupd[i], ffd_s, p, fo, use_pre)
     ffd_s[3][0] = (ptr + 1) % (ffd_s[0].shape[0] // 2)
     ffd_s[5][0] = -1

@@ -19,8 +19,8 @@ import math
 import numpy as np
 from numba import njit
 
-from features.fused.ops import ago2, ema, put, ring_push, ring_ss, ring_sum
-from features.fused.rolling import push_sums
+from features.fused.ops import ago2, ema, put, ring_push, ring_sum
+from features.fused.rolling import push_bands, push_sums
 from features.fused.vmath import vlog
 
 NAN = np.nan
@@ -87,12 +87,11 @@ def k_bands(i, c, nn, ks, p, fo):
     """Bollinger (population standard deviation, as TA-Lib), then price vs SMA / EMA (the same ring when the
     windows agree: identical contents, so its sum is the same number)."""
     warm = p.warmup
-    bbuf, bbuf_n = ks[4]
-    ring_push(bbuf, bbuf_n, i, c)
+    bbuf, bbuf_n, sums = ks[4]
     wb = bbuf.shape[0]
-    btot = ring_sum(bbuf, i)
+    btot, var = push_bands(bbuf, bbuf_n, sums, i, c)  # the window's sum and variance (running sums)
     mid = btot / wb
-    band = p.bb_k * math.sqrt(ring_ss(bbuf, i, mid) / wb)
+    band = p.bb_k * math.sqrt(var)
     em, mbuf, mbuf_n = ks[3]
     ring_push(mbuf, mbuf_n, i, c)
     mtot = btot if mbuf.shape[0] == wb else ring_sum(mbuf, i)

@@ -34,7 +34,15 @@ class Bollinger(Kernel):
     def init(self, n: int) -> State:
         st: State = {}
         Ring.init(st, "buf", n, self.window)
+        # the compiled kernel's running window sums (features.fused.rolling.push_bands): valid for push count
+        # ``sums[5]``; none yet, and this kernel re-sums the ring itself and leaves them behind
+        st["sums"] = np.zeros((6, n), order="F")
+        st["sums"][5] = -1
         return st
+
+    def rescale(self, st: State, idx: np.ndarray, price_factor: np.ndarray, split_ratio: np.ndarray) -> None:
+        super().rescale(st, idx, price_factor, split_ratio)
+        st["sums"][5, idx] = -1  # the ring changed: the running sums no longer hold
 
     def step(self, st: State, x: StepInput) -> dict[str, np.ndarray]:
         w = self.window

@@ -81,6 +81,34 @@ def test_running_window_sums_keep_the_rings_digits_and_their_nans():
     assert_close(a, b, fast.names)
 
 
+def test_bollinger_running_sums_keep_the_variances_digits():
+    """The Bollinger bands' running sums (features.fused.rolling.push_bands) against the numpy kernel's two-pass
+    mean and deviation: flat windows (exactly 0.5 and 0), a $10,000 price moving by cents (a variance 10^-12 of
+    the price squared: an unanchored running sum of squares is 10^-4 off), a trend that carries the mean away
+    from the anchor, a 50 % jump and a split's rescale."""
+    bars, ref, ca = random_stream(4, days=2, minutes=None)
+    bars = bars.sort_by([("ts", "ascending"), ("symbol", "ascending")])  # the order of the stepped rows
+    sym = bars.column("symbol").to_numpy(zero_copy_only=False)
+    stock = sym == "S01"  # the stock that splits 2:1 on the second day
+    k = np.cumsum(stock) - 1
+    rng = np.random.default_rng(0)
+    path = np.where(k < 100, 50.0, 1e4 + np.cumsum(rng.choice([-0.01, 0.0, 0.01], len(k))))
+    path = np.where((k >= 250) & (k < 350), path * (1 + 0.002 * (k - 250)), path)
+    path = np.where(k >= 350, path * 1.5, path)
+    close = bars.column("close").to_numpy(zero_copy_only=False).astype(float)
+    close[stock] = path[stock]
+    for name in ("open", "high", "low", "close", "vwap"):
+        col = np.where(stock, close, bars.column(name).to_numpy(zero_copy_only=False).astype(float))
+        bars = bars.set_column(bars.schema.get_field_index(name), name, pa.array(col))
+    fast, slow = FeatureEngine(ref, ca), FeatureEngine(ref, ca, compiled=False)
+    a, b = stepped(fast, bars), stepped(slow, bars)
+    pctb, width = fast.names.index("bb_pctb_20"), fast.names.index("bb_width_20")
+    flat = stock & (k >= 19) & (k < 100)
+    assert (a[flat, pctb] == 0.5).all() and (a[flat, width] == 0.0).all()
+    assert not np.isnan(a[stock & (k >= 19), width]).any()
+    assert_close(a, b, fast.names)
+
+
 def test_engines_share_the_state_format():
     bars, ref, ca = random_stream(7, days=2)
     fast, slow = FeatureEngine(ref, ca), FeatureEngine(ref, ca, compiled=False)
@@ -126,11 +154,14 @@ def test_a_snapshot_with_the_same_minute_statistics_apart_restores_to_the_same_n
     got = next(ks for ks in back.kernels if "tod" in ks)
     assert "m" not in got and got["tod"].flags.f_contiguous and np.array_equal(got["tod"], tod)
     assert fold(eng, rest, back)[0].equals(want)
-    # before session 8 the rolling VWAP had no running sums: restored stale, re-summed on each symbol's next push
+    # before session 8 the rolling VWAP had no running sums, before session 9 the Bollinger bands: restored stale,
+    # re-summed on each symbol's next push
     del next(ks for ks in st.kernels if "run" in ks)["run"]
+    del next(ks for ks in st.kernels if "sums" in ks)["sums"]
     back = loads(dumps(st))
     run = next(ks for ks in back.kernels if "pv" in ks)["run"]
-    assert run.shape == (6, len(st.symbols)) and (run[5] == -1).all()
+    sums = next(ks for ks in back.kernels if ks.keys() == {"buf", "buf_n", "sums"})["sums"]
+    assert run.shape == sums.shape == (6, len(st.symbols)) and (run[5] == -1).all() and (sums[5] == -1).all()
     got_t = fold(eng, rest, back)[0]
     assert_close(*(np.column_stack([t.column(c).to_numpy(zero_copy_only=False) for c in eng.names]).astype(float)
                    for t in (got_t, want)), eng.names)  # fmt: skip
