@@ -139,16 +139,23 @@ def ffd_series(buf, i, ptr0, lp, t_n, wr, z, acc, vals):
     for t in range(t_n):
         v = lp[t]
         z[k - 1 + t] = 0.0 if math.isnan(v) else v
-    for q in range(8):
+    for q in range(8):  # partial sum q: the terms j = q, q + 8, ... in that order, four to a pass over the day
         a = acc[q]
         for t in range(t_n):
             a[t] = 0.0
-    for j in range(k):
-        a = acc[j % 8]
-        wj = wr[j]
-        zs = z[j : j + t_n]
-        for t in range(t_n):
-            a[t] += wj * zs[t]
+        j = q
+        while j + 24 < k:  # the same adds in the same order as one term a pass, with a quarter of the stores
+            w0, w1, w2, w3 = wr[j], wr[j + 8], wr[j + 16], wr[j + 24]
+            z0, z1, z2, z3 = z[j : j + t_n], z[j + 8 : j + 8 + t_n], z[j + 16 : j + 16 + t_n], z[j + 24 : j + 24 + t_n]
+            for t in range(t_n):
+                a[t] = (((a[t] + w0 * z0[t]) + w1 * z1[t]) + w2 * z2[t]) + w3 * z3[t]
+            j += 32
+        while j < k:
+            wj = wr[j]
+            zs = z[j : j + t_n]
+            for t in range(t_n):
+                a[t] += wj * zs[t]
+            j += 8
     for t in range(t_n):
         vals[t] = combine(acc[0, t], acc[1, t], acc[2, t], acc[3, t], acc[4, t], acc[5, t], acc[6, t], acc[7, t])
     for t in range(max(0, t_n - k), t_n):
