@@ -137,11 +137,7 @@ def minute(ts, minute_, weekday, session, vix, use_vix, rows, X, halted, leader,
     ffd_s = ks[11]
     ptr = ffd_s[3][0]
     use_pre = ffd_s[5][0] == ptr  # partial sums prepared for this push, nothing having moved the rings since
-    k_ffd = ffd_s[0].shape[0] // 2
     for i in range(n):
-        if i + AHEAD < n:  # a symbol's ring is 2K values long: the pushes stride over it
-            prefetch(ffd_s[0], ptr, i + AHEAD)
-            prefetch(ffd_s[0], ptr + k_ffd, i + AHEAD)
         ffd_online(i, ptr, upd[i], nupd[i], ffd_s, p, fo, use_pre)
     ffd_s[3][0] = (ptr + 1) % (ffd_s[0].shape[0] // 2)
     ffd_s[5][0] = -1
