@@ -22,6 +22,7 @@ from numba import njit
 from features.fused.ops import ago2, ema, put, ring_push, ring_sum
 from features.fused.rolling import push_bands, push_sums
 from features.fused.vmath import vlog
+from features.kernels.volatility import FLAT_BAND
 
 NAN = np.nan
 
@@ -99,7 +100,7 @@ def k_bands(i, c, nn, ks, p, fo):
     e = ema(em[i], c, 2.0 / (p.ma_w + 1))
     em[i] = e
     put(fo, p.col[3] + 1, i, c / e - 1.0, nn, warm)
-    put(fo, p.col[4], i, (c - (mid - band)) / (2 * band) if band > 0 else 0.5, nn, warm)
+    put(fo, p.col[4], i, (c - (mid - band)) / (2 * band) if band > FLAT_BAND * abs(mid) else 0.5, nn, warm)
     put(fo, p.col[4] + 1, i, 2 * band / mid, nn, warm)
 
 

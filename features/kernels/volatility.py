@@ -4,11 +4,16 @@ import numpy as np
 
 from features.spec import FeatureSpec, Kernel, Ring, State, StepInput, commit, ewm_alpha
 
+# Bollinger's band counts as zero below this fraction of the mean: a flat window's deviation is rounding noise
+# (20 x 10.1 sums to a mean 1 ulp off, a "band" of 1e-15), and %b would be that noise over itself (0.25, 0.75)
+FLAT_BAND = 1e-12
+
 
 class Bollinger(Kernel):
     """Bollinger bands (window, k): %b = (close - lower) / (upper - lower), width = (upper - lower) / middle.
 
-    Population standard deviation over the window, as TA-Lib's BBANDS.
+    Population standard deviation over the window, as TA-Lib's BBANDS; a flat window (a band below ``FLAT_BAND`` of
+    the mean: rounding noise) has %b 0.5.
 
     >>> from features.kernels.testing import run_one
     >>> [(r["bb_pctb_3"], r["bb_width_3"]) for r in run_one(Bollinger(3, 2.0), [10, 11, 12, 10])][2:]
@@ -52,7 +57,7 @@ class Bollinger(Kernel):
         sd = buf.std(axis=0)
         band = self.k * sd
         with np.errstate(divide="ignore", invalid="ignore"):
-            pctb = np.where(band > 0, (x.close - (mid - band)) / (2 * band), 0.5)
+            pctb = np.where(band > FLAT_BAND * np.abs(mid), (x.close - (mid - band)) / (2 * band), 0.5)
         return {f"bb_pctb_{w}": pctb, f"bb_width_{w}": 2 * band / mid}
 
 
