@@ -8,7 +8,7 @@ import pyarrow as pa
 
 from features.batch import cross_sections, fold
 from features.engine import FeatureEngine
-from features.fused.clock import OFFLINE_STAGES, ONLINE_STAGES, tick_rate
+from features.fused.clock import OFFLINE_STAGES, ONLINE_STAGES, seconds
 
 
 def talib_loop(bars: pa.Table) -> float:
@@ -88,9 +88,9 @@ def run(bars: pa.Table, reference: pa.Table | None, actions: pa.Table | None, re
     steady = np.min(np.array(passes), axis=0)  # each minute's least disturbed pass
     prep = np.min(np.array(prep_passes), axis=0)
     first = np.array(passes[0])
-    stage_us = np.percentile(np.min(np.array(stage_passes), axis=0), 50, axis=0) / tick_rate() * 1e6
-    best = int(np.argmin(fold_runs))
-    fold_ns = fold_ticks[best] / tick_rate() * 1e9 / max(table.num_rows, 1)
+    stage_s = seconds(ONLINE_STAGES, np.percentile(np.min(np.array(stage_passes), axis=0), 50, axis=0))
+    fold_s = seconds(OFFLINE_STAGES, fold_ticks[int(np.argmin(fold_runs))])  # the best run's stages
+    per_row = 1e9 / max(table.num_rows, 1)
     rate = table.num_rows / min(fold_runs)
     ta_rate = bars.num_rows / min(ta_runs)
     return {
@@ -111,11 +111,9 @@ def run(bars: pa.Table, reference: pa.Table | None, actions: pa.Table | None, re
         "online_prepare_p50_ms": round(float(np.percentile(prep, 50)), 3),
         "online_one_pass_p50_ms": round(float(np.percentile(first, 50)), 3),
         "online_one_pass_p99_ms": round(float(np.percentile(first, 99)), 3),
-        "online_stage_p50_us": {k: round(float(v), 1) for k, v in zip(ONLINE_STAGES, stage_us, strict=True)},
-        "offline_stage_ns_per_row": {k: round(float(v), 1) for k, v in zip(OFFLINE_STAGES, fold_ns, strict=True)},
-        "offline_outside_stages_ns_per_row": round(
-            min(fold_runs) * 1e9 / max(table.num_rows, 1) - float(fold_ns.sum()), 1
-        ),
+        "online_stage_p50_us": {k: round(v * 1e6, 1) for k, v in stage_s.items()},
+        "offline_stage_ns_per_row": {k: round(v * per_row, 1) for k, v in fold_s.items()},
+        "offline_outside_stages_ns_per_row": round((min(fold_runs) - sum(fold_s.values())) * per_row, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "targets": {
             "ratio_vs_talib": ">= 1 (goal 3)",

@@ -65,8 +65,13 @@ def _upgrade(ks: dict[str, np.ndarray]) -> None:
     if {"m", "s", "c", "gm"} <= ks.keys() and "tod" not in ks:
         ks["tod"] = np.asfortranarray(np.stack([ks.pop("m"), ks.pop("s"), ks.pop("c")]))
     if {"spv", "pv", "v"} <= ks.keys() and "run" not in ks:
-        ks["run"] = np.zeros((6, ks["sv"].shape[0]), order="F")
-        ks["run"][5] = -1
+        ks["run"] = _stale_sums(ks["sv"].shape[0])
     if ks.keys() == {"buf", "buf_n"}:  # the Bollinger ring alone: before session 9
-        ks["sums"] = np.zeros((6, ks["buf_n"].shape[0]), order="F")
-        ks["sums"][5] = -1
+        ks["sums"] = _stale_sums(ks["buf_n"].shape[0])
+
+
+def _stale_sums(n: int) -> np.ndarray:
+    """Running window sums (``features.fused.rolling``) for ``n`` symbols, none valid: re-summed on next push."""
+    sums = np.zeros((6, n), order="F")
+    sums[5] = -1
+    return sums

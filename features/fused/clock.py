@@ -16,8 +16,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-ONLINE_STAGES = (
-    "prologue",
+KERNEL_STAGES = (  # stage 1's per-symbol kernels, in the order both paths run them
     "roc + rsi",
     "macd",
     "sma/ema + bollinger",
@@ -25,24 +24,9 @@ ONLINE_STAGES = (
     "volume vs time of day",
     "vwap + spread/imbalance",
     "log price, rank key",
-    "ffd",
-    "leaders",
-    "cross-sectional rank",
-    "cross-asset + rows out",
 )
-OFFLINE_STAGES = (
-    "prologue + context",
-    "roc + rsi",
-    "macd",
-    "sma/ema + bollinger",
-    "atr + rv + obv",
-    "volume vs time of day",
-    "vwap + spread/imbalance",
-    "log price, rank key",
-    "cross-asset",
-    "ffd",
-    "cross-sectional rank",
-)
+ONLINE_STAGES = ("prologue", *KERNEL_STAGES, "ffd", "leaders", "cross-sectional rank", "cross-asset + rows out")
+OFFLINE_STAGES = ("prologue + context", *KERNEL_STAGES, "cross-asset", "ffd", "cross-sectional rank")
 
 
 @intrinsic
@@ -77,6 +61,6 @@ def tick_rate() -> float:
 
 
 def seconds(names: tuple[str, ...], spent: np.ndarray) -> dict[str, float]:
-    """Ticks spent per stage as seconds, by stage name."""
+    """Ticks spent per stage (``spent[k]`` for ``names[k]``) as seconds, by stage name."""
     rate = tick_rate()
     return {name: float(spent[k]) / rate for k, name in enumerate(names)}

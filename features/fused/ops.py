@@ -55,23 +55,3 @@ def ring_sum(buf, i):
         s0 += buf[j, i]
         j += 1
     return (s0 + s1) + (s2 + s3)
-
-
-@njit(cache=True, inline="always")
-def ring_ss(buf, i, mid):
-    """Sum of squared deviations from ``mid`` over symbol ``i``'s ring (the :func:`ring_sum` order)."""
-    w = buf.shape[0]
-    s0 = s1 = s2 = s3 = 0.0
-    j = 0
-    while j + 4 <= w:
-        d0, d1, d2, d3 = buf[j, i] - mid, buf[j + 1, i] - mid, buf[j + 2, i] - mid, buf[j + 3, i] - mid
-        s0 += d0 * d0
-        s1 += d1 * d1
-        s2 += d2 * d2
-        s3 += d3 * d3
-        j += 4
-    while j < w:
-        d0 = buf[j, i] - mid
-        s0 += d0 * d0
-        j += 1
-    return (s0 + s1) + (s2 + s3)

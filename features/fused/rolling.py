@@ -23,7 +23,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from features.fused.ops import ring_ss, ring_sum
+from features.fused.ops import ring_sum
 
 ANCHOR = 64.0  # the Bollinger sums' anchor may sit this many variances (squared) from the window's mean
 
@@ -103,8 +103,8 @@ def push_bands(buf, cnt, sums, i, c):
     variance ``S2 / w - (S1 / w)^2`` then loses at most ``ANCHOR`` ulps' worth of digits, as the anchor stays within
     ``sqrt(ANCHOR)`` standard deviations of the mean. When it strays further, when the variance comes out as zero
     (a flat window is exactly flat), when anything else moved the ring, or while a non-finite value is in it, the
-    ring is summed as before (two passes: the exact numbers of :func:`ring_sum` and :func:`ring_ss`) and the sums
-    are re-anchored at the mean."""
+    ring is summed in two passes (its mean, then the compensated sums of the deviations from it) and the sums are
+    re-anchored at the mean."""
     w = buf.shape[0]
     k = cnt[i]
     s = k % w
@@ -125,12 +125,13 @@ def push_bands(buf, cnt, sums, i, c):
             return anchor * w + (a + e), var
     tot = ring_sum(buf, i)
     mid = tot / w
-    var = ring_ss(buf, i, mid) / w
     a = e = b = f = 0.0
-    for j in range(w):
+    for j in range(w):  # the second pass: the deviations from the mean, which anchors the sums from here on
         d = buf[j, i] - mid
         a, e = kahan(a, e, d)
         b, f = kahan(b, f, d * d)
+    m1 = (a + e) / w
+    var = (b + f) / w - m1 * m1
     sums[0, i], sums[1, i], sums[2, i], sums[3, i], sums[4, i] = a, e, b, f, mid
     sums[5, i] = k + 1 if math.isfinite(tot) and math.isfinite(var) else -1
     return tot, var
