@@ -13,6 +13,7 @@ Identical handling in both paths, by construction (there is one implementation):
 import datetime as dt
 import hashlib
 import json
+import os
 import weakref
 from collections.abc import Callable
 
@@ -66,7 +67,16 @@ class FeatureEngine:
         kernels: list[Kernel] | None = None,
         vix: pa.Table | None = None,
         compiled: bool = True,
+        step_threads: int | None = None,
     ):
+        """``step_threads``: threads the compiled online step uses (1 or 2; default 2 where the machine has two
+        cores): a helper thread takes chunks of the minute's symbols (:mod:`features.fused.split`), with the same
+        bits as one. The batch fold always runs on one core."""
+        if step_threads is None:
+            step_threads = 2 if (os.cpu_count() or 1) > 1 else 1
+        if step_threads not in (1, 2):
+            raise ValueError(f"step_threads must be 1 or 2, got {step_threads!r}")
+        self.step_threads = step_threads
         self.kernels = kernels if kernels is not None else default_kernels()
         self.specs: list[FeatureSpec] = [s for k in self.kernels for s in k.outputs()]
         self.kernel_cols = []

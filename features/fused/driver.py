@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from numba import njit
 
 from features import fused
+from features.fused import split
 from features.fused.clock import OFFLINE_STAGES, ONLINE_STAGES
 from features.fused.core import minute, workspace
 from features.fused.ffd import ffd_prepare
@@ -208,11 +209,13 @@ def compiled_fold(
 
 class StepScratch:
     """The compiled step's scratch (:func:`features.fused.core.workspace`), kept between minutes and rebuilt when
-    the registry grows."""
+    the registry grows, and its control block for the second thread (:mod:`features.fused.split`)."""
 
     def __init__(self) -> None:
         self.key: tuple[int, int] | None = None
-        self.ws: tuple = ()  # its last array: the last minute's stage stamps (features.fused.clock)
+        self.ws: tuple = ()  # its last array: the last minute's ticks per thread and stage (features.fused.clock)
+        self.ctrl = split.new_ctrl()
+        self.helper_only = False  # tests: the helper thread does every chunk, the caller none
         self.fold_clock = np.zeros(len(OFFLINE_STAGES), np.int64)  # the last batch fold's ticks per stage
 
     def get(self, n: int, n_lead: int, nw: int) -> tuple:
@@ -221,8 +224,13 @@ class StepScratch:
         return self.ws
 
     def step_ticks(self) -> np.ndarray:
-        """The last online step's cycle-counter ticks per stage (:data:`features.fused.clock.ONLINE_STAGES`)."""
-        return np.diff(self.ws[-1]) if self.ws else np.zeros(len(ONLINE_STAGES), np.int64)
+        """The last online step's cycle-counter ticks per stage (:data:`features.fused.clock.ONLINE_STAGES`), both
+        threads' added: CPU time, not wall time."""
+        return self.ws[-1].sum(axis=0) if self.ws else np.zeros(len(ONLINE_STAGES), np.int64)
+
+    def thread_ticks(self) -> np.ndarray:
+        """The last online step's ticks per thread (the caller's, the helper's) and stage."""
+        return self.ws[-1].copy() if self.ws else np.zeros((2, len(ONLINE_STAGES)), np.int64)
 
 
 def prepare_next(engine: "FeatureEngine", st: "EngineState") -> None:
@@ -258,10 +266,20 @@ def compiled_step(
     x = tuple(_writable_f8(cols[c]) for c in INPUTS)  # the columns as they come where they can
     out = np.empty((len(rows), len(engine.names)))
     extra = engine.extra_arrays(st)
-    minute(ts, minute_, day.weekday(), st.session, engine.vix_at(ts) if engine.uses_vix else np.nan,
-           engine.uses_vix, rows, x, halted, extra["leader"], extra["spy"], extra["lslot"], extra["leaders"],
-           extra["sector_id"], engine.engine_arrays(st), fused.state_tuples(engine.kernels, st.kernels), params, out,
-           engine.scratch.get(len(st.symbols), len(extra["leaders"]), len(params.x_windows)))  # fmt: skip
+    ws = engine.scratch.get(len(st.symbols), len(extra["leaders"]), len(params.x_windows))
+    ws[-1][:] = 0
+    args = (ts, minute_, day.weekday(), st.session, engine.vix_at(ts) if engine.uses_vix else np.nan,
+            engine.uses_vix, rows, x, halted, extra["leader"], extra["spy"], extra["lslot"], extra["leaders"],
+            extra["sector_id"], engine.engine_arrays(st), fused.state_tuples(engine.kernels, st.kernels), params, out,
+            ws)  # fmt: skip
+    ctrl = engine.scratch.ctrl
+    helper = split.Helper.get() if engine.step_threads > 1 else None
+    gen = split.begin(ctrl, (len(rows), len(st.symbols), len(rows)), engine.scratch.helper_only and helper is not None)
+    if helper is not None:
+        helper.run(minute, args, ctrl, gen)
+    minute(*args, ctrl, 0, gen)
+    if helper is not None:
+        helper.check()
     return out
 
 

@@ -42,15 +42,22 @@ def test_fold_clock_restarts_with_each_fold():
     assert 0 < engine.scratch.fold_clock.sum() < whole  # the small fold's ticks alone, not added to the first's
 
 
-def test_step_stamps_follow_the_stages_in_order():
+def test_step_ticks_count_each_threads_stages_within_the_wall_time():
     bars, ref, ca = random_stream(9, n_symbols=10, days=1)
-    engine = FeatureEngine(ref, ca)
-    st = engine.new_state()
-    for t, syms, cols, halted in cross_sections(bars):
-        c0 = now()
-        st, _ = engine.step(st, t, syms, cols, halted)
-        wall = now() - c0
-        stamps = engine.scratch.ws[-1]
-        spent = engine.scratch.step_ticks()
-        assert spent.shape == (len(ONLINE_STAGES),)
-        assert np.all(spent >= 0) and stamps[0] >= c0 and spent.sum() <= wall
+    for threads in (1, 2):
+        engine = FeatureEngine(ref, ca, step_threads=threads)
+        st = engine.new_state()
+        total = np.zeros((2, len(ONLINE_STAGES)), np.int64)
+        for t, syms, cols, halted in cross_sections(bars):
+            c0 = now()
+            st, _ = engine.step(st, t, syms, cols, halted)
+            wall = now() - c0
+            per_thread = engine.scratch.thread_ticks()
+            assert per_thread.shape == (2, len(ONLINE_STAGES)) and (per_thread >= 0).all()
+            assert (per_thread.sum(axis=1) <= wall).all()  # each thread's stages within the step's wall time
+            assert np.array_equal(engine.scratch.step_ticks(), per_thread.sum(axis=0))
+            total += per_thread
+        assert (total[0] > 0).all() or threads == 2  # alone, the caller runs every stage
+        assert total[:, 9:11].sum() > 0 and (total[1, 9:11] == 0).all()  # leaders and rank: the caller's
+        if threads == 1:
+            assert total[1].sum() == 0

@@ -1,0 +1,114 @@
+"""The online step on two threads (features.fused.split): the same bits as one, whoever does which chunk."""
+
+import time
+
+import numpy as np
+import pytest
+
+from features.batch import cross_sections
+from features.engine import FeatureEngine
+from features.fused import split
+from features.fused.split import CHUNK, Helper
+from features.state_io import dumps, loads
+from tests.features.streams import random_stream
+
+
+def replay(engine: FeatureEngine, bars, restore_every: int = 0) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The online rows of every minute, and each minute's ticks per thread and stage."""
+    st = engine.new_state()
+    rows, ticks = [], []
+    for k, (t, syms, cols, halted) in enumerate(cross_sections(bars)):
+        if restore_every and k % restore_every == 0:
+            st = loads(dumps(st))
+        st, vals = engine.step(st, t, syms, cols, halted)
+        engine.prepare(st)
+        rows.append(vals)
+        ticks.append(engine.scratch.thread_ticks())
+    return np.vstack(rows), ticks
+
+
+@pytest.fixture(scope="module")
+def stream():
+    # more symbols than two chunks a part, so the parts are cut; a split, a dividend, halts, a late joiner
+    return random_stream(3, n_symbols=2 * CHUNK + 40, days=2, minutes=30)
+
+
+def test_two_threads_give_the_bits_of_one(stream):
+    bars, ref, ca = stream
+    one, _ = replay(FeatureEngine(ref, ca, step_threads=1), bars)
+    two, _ = replay(FeatureEngine(ref, ca, step_threads=2), bars, restore_every=11)
+    assert (~np.isnan(one)).sum() > one.size // 2
+    assert np.array_equal(one, two, equal_nan=True)
+
+
+def test_the_helper_alone_does_every_chunk_and_gets_the_same_bits(stream):
+    bars, ref, ca = stream
+    one, _ = replay(FeatureEngine(ref, ca, step_threads=1), bars)
+    eng = FeatureEngine(ref, ca, step_threads=2)
+    eng.scratch.helper_only = True
+    two, ticks = replay(eng, bars)
+    assert np.array_equal(one, two, equal_nan=True)
+    per_thread = np.sum(ticks, axis=0)  # (thread, stage)
+    chunked = [k for k in range(per_thread.shape[1]) if k not in (9, 10)]  # leaders and rank are the caller's
+    assert (per_thread[0, chunked] == 0).all() and (per_thread[1, chunked] > 0).all()
+    assert (per_thread[0, [9, 10]] > 0).all() and (per_thread[1, [9, 10]] == 0).all()
+
+
+def test_one_thread_never_wakes_the_helper(stream):
+    bars, ref, ca = stream
+    eng = FeatureEngine(ref, ca, step_threads=1)
+    eng.scratch.helper_only = True  # ignored without a helper: the caller does every chunk
+    _, ticks = replay(eng, bars.slice(0, 2000))
+    assert np.sum(ticks, axis=0)[1].sum() == 0
+
+
+def test_a_helper_that_comes_late_leaves_without_touching_anything():
+    ctrl = split.new_ctrl()
+    gen = split.begin(ctrl, (10, 10, 10))
+    assert split.enter(ctrl, gen) and ctrl[split.IN] == 1  # the minute is under way: it joins
+    split.leave(ctrl)
+    assert not split.enter(ctrl, gen - 1) and ctrl[split.IN] == 0  # another minute's helper
+    split.end(ctrl)  # the minute finished
+    assert not split.enter(ctrl, gen) and ctrl[split.IN] == 0
+    nxt = split.begin(ctrl, (10, 10, 10))
+    assert not split.enter(ctrl, gen) and split.enter(ctrl, nxt)
+
+
+def test_claims_from_both_ends_meet_without_overlap():
+    for size in (1, CHUNK, 5 * CHUNK + 3):
+        ctrl = split.new_ctrl()
+        split.begin(ctrl, (size, size, size))
+        got, k = [], [0, 0]
+        who = 0
+        while True:  # the two threads alternate claims, then one of them runs out
+            lo, hi = split.claim(ctrl, 0, who, k[who])
+            if lo < 0:
+                break
+            got.append((lo, hi))
+            k[who] += 1
+            who = 1 - who
+        covered = np.zeros(size, int)
+        for lo, hi in got:
+            covered[lo:hi] += 1
+        assert (covered == 1).all()
+
+
+def test_an_error_in_the_helper_is_raised_by_the_step():
+    helper = Helper.get()
+
+    def broken(*args):
+        raise ValueError("boom")
+
+    helper.run(broken, (), split.new_ctrl(), 0)
+    deadline = time.monotonic() + 10
+    while helper.error is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with pytest.raises(RuntimeError, match="helper thread failed") as err:
+        helper.check()
+    assert isinstance(err.value.__cause__, ValueError)
+    helper.check()  # raised once, then cleared
+
+
+def test_step_threads_is_checked():
+    with pytest.raises(ValueError, match="step_threads"):
+        FeatureEngine(step_threads=3)
