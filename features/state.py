@@ -14,6 +14,9 @@ from features.symtab import SymbolTable
 Symbols: TypeAlias = Sequence[str] | pa.Array | pa.ChunkedArray
 
 
+ARROW = (pa.Array, pa.ChunkedArray)
+
+
 @dataclass
 class EngineState:
     """Everything the engine remembers. Saved and restored bit for bit (:mod:`features.state_io`)."""
@@ -39,7 +42,7 @@ class EngineState:
     def rows(self, symbols: Symbols) -> np.ndarray | None:
         """Registry rows of ``symbols``, or None if any is not registered. An Arrow column is looked up from its
         buffers (:mod:`features.symtab`), a sequence of strings through :meth:`index`."""
-        if not isinstance(symbols, pa.Array | pa.ChunkedArray):
+        if not isinstance(symbols, ARROW):
             try:
                 return np.fromiter(map(self.index().__getitem__, symbols), np.int64, len(symbols))
             except KeyError:

@@ -24,9 +24,10 @@ from features.fused.atomic import fetch_add, load, pause, store
 
 CHUNK = 256  # symbols per claim: ~20 claims a part at 5,000 symbols
 PARTS = 3  # stage 1, FFD, stage 3
-GEN, DONE, IN, HELPER_ONLY = 0, 1, 2, 3  # ctrl: the minute's number; finished; helper inside; (tests) no claims
-NEXT, FIN, OPEN, SIZE = 4, 4 + PARTS, 4 + 2 * PARTS, 4 + 3 * PARTS  # + part: claim counter, finished, open, size
-CTRL = 4 + 4 * PARTS
+GEN, DONE, IN, HELPER_ONLY, CH = 0, 1, 2, 3, 4  # ctrl: minute number; finished; helper inside; (tests) no claims;
+# symbols a chunk
+NEXT, FIN, OPEN, SIZE = 5, 5 + PARTS, 5 + 2 * PARTS, 5 + 3 * PARTS  # + part: claim counter, finished, open, size
+CTRL = 5 + 4 * PARTS
 
 
 def new_ctrl() -> np.ndarray:
@@ -36,7 +37,7 @@ def new_ctrl() -> np.ndarray:
     return c
 
 
-def begin(ctrl: np.ndarray, sizes: tuple[int, int, int], helper_only: bool = False) -> int:
+def begin(ctrl: np.ndarray, sizes: tuple[int, int, int], helper_only: bool = False, chunk: int = CHUNK) -> int:
     """Reset ``ctrl`` for a new minute whose parts have ``sizes`` items; its number. The caller's helper must not
     be inside (``ctrl[IN] == 0``: :func:`end` waited for that). The order matters: a late helper reads ``DONE``
     first, then ``GEN``, so it sees either the old minute finished or a number that is not its own."""
@@ -45,6 +46,7 @@ def begin(ctrl: np.ndarray, sizes: tuple[int, int, int], helper_only: bool = Fal
     ctrl[OPEN : OPEN + PARTS] = 0
     ctrl[SIZE : SIZE + PARTS] = sizes
     ctrl[HELPER_ONLY] = helper_only
+    ctrl[CH] = chunk
     gen = int(ctrl[GEN]) + 1
     ctrl[GEN] = gen
     ctrl[DONE] = 0
@@ -54,7 +56,7 @@ def begin(ctrl: np.ndarray, sizes: tuple[int, int, int], helper_only: bool = Fal
 @njit(cache=True, inline="always")
 def chunks(ctrl, part):
     """How many chunks ``part`` has."""
-    return (ctrl[SIZE + part] + CHUNK - 1) // CHUNK
+    return (ctrl[SIZE + part] + ctrl[CH] - 1) // ctrl[CH]
 
 
 @njit(cache=True, inline="always")
@@ -70,8 +72,8 @@ def claim(ctrl, part, who, k):
     if fetch_add(ctrl, NEXT + part, 1) >= n:
         return -1, -1
     c = k if who == 0 else n - 1 - k
-    lo = c * CHUNK
-    return lo, min(lo + CHUNK, ctrl[SIZE + part])
+    lo = c * ctrl[CH]
+    return lo, min(lo + ctrl[CH], ctrl[SIZE + part])
 
 
 @njit(cache=True, inline="always")
