@@ -64,3 +64,17 @@ def pause(typingctx):
         return context.get_dummy_value()
 
     return types.void(), codegen
+
+
+@intrinsic
+def compare_swap(typingctx, arr, k, expected, v):
+    """``arr[k] = v`` if it still holds ``expected``, atomically; True if it did."""
+
+    def codegen(context, builder, signature, args):
+        ptr = _element(context, builder, signature.args[0], args[0], args[1])
+        exp = context.cast(builder, args[2], signature.args[2], types.int64)
+        val = context.cast(builder, args[3], signature.args[3], types.int64)
+        res = builder.cmpxchg(ptr, exp, val, "seq_cst", "seq_cst")
+        return builder.extract_value(res, 1)
+
+    return types.boolean(arr, k, expected, v), codegen

@@ -183,7 +183,7 @@ def minute(ts, minute_, weekday, session, vix, use_vix, rows, X, halted, leader,
 
     Called by the step's thread (``who == 0``) and by the helper thread (``who == 1``) with the same arguments
     and ``ctrl`` (:mod:`features.fused.split`: ``ctrl`` sized and numbered minute ``gen`` by ``split.begin``).
-    The three per-symbol parts go chunk by chunk to whichever thread claims them; the rest is the caller's."""
+    The three per-symbol parts go claim by claim to whichever thread takes them; the rest is the caller's."""
     upd, ret1, rank, lret, lrv, lret1, rank_s, clock = ws[0], ws[1], ws[2], ws[3], ws[4], ws[5], ws[7], ws[10]
     if who != 0 and not split.enter(ctrl, gen):
         return
@@ -195,13 +195,11 @@ def minute(ts, minute_, weekday, session, vix, use_vix, rows, X, halted, leader,
     elif not split.wait_open(ctrl, 0):
         split.leave(ctrl)
         return
-    k = 0
-    lo, hi = split.claim(ctrl, 0, who, k)
+    lo, hi = split.claim(ctrl, 0, who)
     while lo >= 0:
         stage1(lo, hi, who, ts, minute_, session, rows, X, halted, eng, ks, p, ws)
-        split.finished(ctrl, 0)
-        k += 1
-        lo, hi = split.claim(ctrl, 0, who, k)
+        split.finished(ctrl, 0, lo, hi)
+        lo, hi = split.claim(ctrl, 0, who)
     if who == 0:
         split.wait_all(ctrl, 0)
         split.open_part(ctrl, 1)  # FFD: the helper starts on it while this thread does the serial part
@@ -215,13 +213,11 @@ def minute(ts, minute_, weekday, session, vix, use_vix, rows, X, halted, leader,
     elif not split.wait_open(ctrl, 1):
         split.leave(ctrl)
         return
-    k = 0
-    lo, hi = split.claim(ctrl, 1, who, k)
+    lo, hi = split.claim(ctrl, 1, who)
     while lo >= 0:
         stage2(lo, hi, who, eng, ks, p, ws)
-        split.finished(ctrl, 1)
-        k += 1
-        lo, hi = split.claim(ctrl, 1, who, k)
+        split.finished(ctrl, 1, lo, hi)
+        lo, hi = split.claim(ctrl, 1, who)
     if who == 0:
         split.wait_all(ctrl, 1)
         ffd_s = ks[11]
@@ -231,14 +227,12 @@ def minute(ts, minute_, weekday, session, vix, use_vix, rows, X, halted, leader,
     elif not split.wait_open(ctrl, 2):
         split.leave(ctrl)
         return
-    k = 0
-    lo, hi = split.claim(ctrl, 2, who, k)
+    lo, hi = split.claim(ctrl, 2, who)
     while lo >= 0:
         stage3(lo, hi, who, ts, minute_, weekday, vix, use_vix, rows, halted, leader, spy, lslot, sector, eng, ks, p,
                out, ws)  # fmt: skip
-        split.finished(ctrl, 2)
-        k += 1
-        lo, hi = split.claim(ctrl, 2, who, k)
+        split.finished(ctrl, 2, lo, hi)
+        lo, hi = split.claim(ctrl, 2, who)
     if who == 0:
         split.wait_all(ctrl, 2)
         split.end(ctrl)

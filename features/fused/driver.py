@@ -216,7 +216,7 @@ class StepScratch:
         self.ws: tuple = ()  # its last array: the last minute's ticks per thread and stage (features.fused.clock)
         self.ctrl = split.new_ctrl()
         self.helper_only = False  # tests: the helper thread does every chunk, the caller none
-        self.chunk = split.CHUNK  # symbols a claim
+        self.chunk = split.CHUNK  # the smallest claim
         self.fold_clock = np.zeros(len(OFFLINE_STAGES), np.int64)  # the last batch fold's ticks per stage
 
     def get(self, n: int, n_lead: int, nw: int) -> tuple:
@@ -276,8 +276,7 @@ def compiled_step(
     ctrl = engine.scratch.ctrl
     helper = split.Helper.get() if engine.step_threads > 1 else None
     sizes = (len(rows), len(st.symbols), len(rows))
-    chunk = engine.scratch.chunk if helper is not None else max(1, *sizes)  # alone: each part in one piece
-    gen = split.begin(ctrl, sizes, engine.scratch.helper_only and helper is not None, chunk)
+    gen = split.begin(ctrl, sizes, helper is not None, engine.scratch.helper_only, engine.scratch.chunk)
     if helper is not None:
         helper.run(minute, args, ctrl, gen)
     minute(*args, ctrl, 0, gen)

@@ -1,17 +1,20 @@
-"""The online step on two cores: the minute's work cut into chunks of symbols that two threads claim.
+"""The online step on two cores: the minute's per-symbol work shared between the caller and a helper thread.
 
 Three of the step's four parts are per symbol (:func:`features.fused.core.minute`): stage 1 over the minute's
-bars, FFD over the registry, stage 3 over the bars again. Each is cut into chunks of :data:`CHUNK`; a thread
-claims the next chunk with an atomic add on the part's counter and, when done, adds one to the part's finished
-count. The calling thread (``who == 0``) opens each part, claims chunks like anybody, and waits until every
-claimed chunk is finished before the next part; the serial work in between (the leaders, the cross-sectional
-rank) is its own, done while the helper thread starts on FFD. A chunk computes the same per-symbol functions on
-the same operands whoever runs it, so the rows are the same bits with one thread or two.
+bars, FFD over the registry, stage 3 over the bars again. Each part's items are claimed by compare-and-swap on
+one word holding the unclaimed range: the caller (``who == 0``) takes from the front, the helper (``who == 1``)
+from the back, each a quarter of what is left (at least :data:`CHUNK`), so the claims are large while there is
+much to share and small as the two meet, and each thread walks contiguous memory. A thread adds the items it
+finished to the part's count. The caller opens each part, claims like the helper, and waits until every item is
+finished before the next part; the serial work in between (the leaders, the cross-sectional rank) is its own,
+done while the helper starts on FFD. An item computes the same per-symbol functions on the same operands whoever
+runs it, so the rows are the same bits with one thread or two.
 
-The helper (``who == 1``) is one thread per process (:class:`Helper`), woken by an event when a step starts.
-Waking takes ~70 µs here, so it joins a minute that is under way; whatever it does not claim the caller does.
-It never waits for the helper to arrive, only for chunks the helper has claimed. A helper that arrives after
-its minute (``ctrl[GEN]`` has moved on, or ``ctrl[DONE]`` is set) leaves without touching anything.
+The helper is one thread per process (:class:`Helper`), woken by an event when a step starts. Waking (and
+taking the GIL from the caller, which lets it go on entering the compiled minute) takes ~100-150 µs here, so it
+joins a minute under way; whatever it does not claim the caller does. The caller never waits for the helper to
+arrive, only for items the helper has claimed. A helper that arrives after its minute (``ctrl[GEN]`` has moved
+on, or ``ctrl[DONE]`` is set) leaves without touching anything.
 """
 
 import threading
@@ -20,14 +23,15 @@ import weakref
 import numpy as np
 from numba import njit
 
-from features.fused.atomic import fetch_add, load, pause, store
+from features.fused.atomic import compare_swap, fetch_add, load, pause, store
 
-CHUNK = 256  # symbols per claim: ~20 claims a part at 5,000 symbols
+CHUNK = 64  # the smallest claim: below it the claim costs more than it evens out
 PARTS = 3  # stage 1, FFD, stage 3
-GEN, DONE, IN, HELPER_ONLY, CH = 0, 1, 2, 3, 4  # ctrl: minute number; finished; helper inside; (tests) no claims;
-# symbols a chunk
-NEXT, FIN, OPEN, SIZE = 5, 5 + PARTS, 5 + 2 * PARTS, 5 + 3 * PARTS  # + part: claim counter, finished, open, size
-CTRL = 5 + 4 * PARTS
+GEN, DONE, IN, HELPER_ONLY, TWO, CH = 0, 1, 2, 3, 4, 5  # ctrl: minute number; finished; helper inside; (tests)
+# the caller claims nothing; a helper may come; the smallest claim
+RANGE, FIN, OPEN, SIZE = 6, 6 + PARTS, 6 + 2 * PARTS, 6 + 3 * PARTS  # + part: unclaimed range, finished, open, size
+CTRL = 6 + 4 * PARTS
+HALF = 32  # RANGE packs the unclaimed items [lo, hi) of a part as lo << HALF | hi, for one compare-and-swap
 
 
 def new_ctrl() -> np.ndarray:
@@ -37,15 +41,20 @@ def new_ctrl() -> np.ndarray:
     return c
 
 
-def begin(ctrl: np.ndarray, sizes: tuple[int, int, int], helper_only: bool = False, chunk: int = CHUNK) -> int:
-    """Reset ``ctrl`` for a new minute whose parts have ``sizes`` items; its number. The caller's helper must not
-    be inside (``ctrl[IN] == 0``: :func:`end` waited for that). The order matters: a late helper reads ``DONE``
-    first, then ``GEN``, so it sees either the old minute finished or a number that is not its own."""
-    ctrl[NEXT : NEXT + PARTS] = 0
+def begin(
+    ctrl: np.ndarray, sizes: tuple[int, int, int], two: bool, helper_only: bool = False, chunk: int = CHUNK
+) -> int:
+    """Reset ``ctrl`` for a new minute whose parts have ``sizes`` items (``two``: a helper may join); its number.
+    The caller's helper must not be inside (``ctrl[IN] == 0``: :func:`end` waited for that). The order matters: a
+    late helper reads ``DONE`` first, then ``GEN``, so it sees either the old minute finished or a number that is not
+    its own."""
+    for part, size in enumerate(sizes):
+        ctrl[RANGE + part] = size  # [0, size)
     ctrl[FIN : FIN + PARTS] = 0
     ctrl[OPEN : OPEN + PARTS] = 0
     ctrl[SIZE : SIZE + PARTS] = sizes
-    ctrl[HELPER_ONLY] = helper_only
+    ctrl[HELPER_ONLY] = helper_only and two
+    ctrl[TWO] = two
     ctrl[CH] = chunk
     gen = int(ctrl[GEN]) + 1
     ctrl[GEN] = gen
@@ -54,38 +63,37 @@ def begin(ctrl: np.ndarray, sizes: tuple[int, int, int], helper_only: bool = Fal
 
 
 @njit(cache=True, inline="always")
-def chunks(ctrl, part):
-    """How many chunks ``part`` has."""
-    return (ctrl[SIZE + part] + ctrl[CH] - 1) // ctrl[CH]
-
-
-@njit(cache=True, inline="always")
-def claim(ctrl, part, who, k):
-    """Chunk ``(lo, hi)`` of ``part`` for a thread's ``k``-th claim in it, or ``(-1, -1)`` when none is left. Every
-    claim takes a ticket (an atomic add); the caller's ``k``-th claim is the ``k``-th chunk from the front, the
-    helper's from the back, so each walks its own contiguous memory and the two meet somewhere: a ticket past the
-    last chunk means they have (the caller claims nothing while ``HELPER_ONLY`` is set: tests make the helper do
-    every chunk that way)."""
+def claim(ctrl, part, who):
+    """The next claim of ``part`` as ``(lo, hi)``, or ``(-1, -1)`` when nothing is left. The caller takes from the
+    front, the helper from the back, each a quarter of what is left (at least ``ctrl[CH]``): large claims while
+    there is much to share, small ones as the two meet, so neither waits long for the other's last claim; each
+    walks its own contiguous memory. Alone, the caller takes the whole part at once (and nothing while
+    ``HELPER_ONLY`` is set: tests make the helper do every item that way)."""
     if who == 0 and ctrl[HELPER_ONLY] != 0:
         return -1, -1
-    n = chunks(ctrl, part)
-    if fetch_add(ctrl, NEXT + part, 1) >= n:
-        return -1, -1
-    c = k if who == 0 else n - 1 - k
-    lo = c * ctrl[CH]
-    return lo, min(lo + ctrl[CH], ctrl[SIZE + part])
+    mask = (np.int64(1) << HALF) - 1
+    while True:
+        w = load(ctrl, RANGE + part)
+        lo, hi = w >> HALF, w & mask
+        if lo >= hi:
+            return -1, -1
+        take = hi - lo if ctrl[TWO] == 0 else min(hi - lo, max(ctrl[CH], (hi - lo) // 4))
+        a, b = (lo, lo + take) if who == 0 else (hi - take, hi)
+        rest = ((lo + take) << HALF | hi) if who == 0 else (lo << HALF | (hi - take))
+        if compare_swap(ctrl, RANGE + part, w, rest):
+            return a, b
 
 
 @njit(cache=True, inline="always")
-def finished(ctrl, part):
-    """One more chunk of ``part`` done (its writes are visible to whoever sees the count)."""
-    fetch_add(ctrl, FIN + part, 1)
+def finished(ctrl, part, lo, hi):
+    """Items ``lo:hi`` of ``part`` done (their writes are visible to whoever sees the count)."""
+    fetch_add(ctrl, FIN + part, hi - lo)
 
 
 @njit(cache=True, inline="always")
 def wait_all(ctrl, part):
-    """The caller, after claiming all it could: wait until every chunk of ``part`` is finished."""
-    n = chunks(ctrl, part)
+    """The caller, after claiming all it could: wait until every item of ``part`` is finished."""
+    n = ctrl[SIZE + part]
     while load(ctrl, FIN + part) < n:
         pause()
 

@@ -64,33 +64,41 @@ def test_one_thread_never_wakes_the_helper(stream):
 
 def test_a_helper_that_comes_late_leaves_without_touching_anything():
     ctrl = split.new_ctrl()
-    gen = split.begin(ctrl, (10, 10, 10))
+    gen = split.begin(ctrl, (10, 10, 10), two=True)
     assert split.enter(ctrl, gen) and ctrl[split.IN] == 1  # the minute is under way: it joins
     split.leave(ctrl)
     assert not split.enter(ctrl, gen - 1) and ctrl[split.IN] == 0  # another minute's helper
     split.end(ctrl)  # the minute finished
     assert not split.enter(ctrl, gen) and ctrl[split.IN] == 0
-    nxt = split.begin(ctrl, (10, 10, 10))
+    nxt = split.begin(ctrl, (10, 10, 10), two=True)
     assert not split.enter(ctrl, gen) and split.enter(ctrl, nxt)
 
 
-def test_claims_from_both_ends_meet_without_overlap():
-    for size in (1, CHUNK, 5 * CHUNK + 3):
-        ctrl = split.new_ctrl()
-        split.begin(ctrl, (size, size, size))
-        got, k = [], [0, 0]
-        who = 0
-        while True:  # the two threads alternate claims, then one of them runs out
-            lo, hi = split.claim(ctrl, 0, who, k[who])
-            if lo < 0:
-                break
-            got.append((lo, hi))
-            k[who] += 1
-            who = 1 - who
-        covered = np.zeros(size, int)
-        for lo, hi in got:
-            covered[lo:hi] += 1
-        assert (covered == 1).all()
+@pytest.mark.parametrize("size", [0, 1, CHUNK, 5 * CHUNK + 3, 4600])
+def test_claims_from_both_ends_cover_each_item_once_and_shrink_as_they_meet(size):
+    ctrl = split.new_ctrl()
+    split.begin(ctrl, (size, size, size), two=True)
+    got = []
+    for step in range(10_000):  # the caller claims twice for each of the helper's claims, then alone
+        who = 1 if step % 3 == 2 and step < 12 else 0
+        lo, hi = split.claim(ctrl, 1, who)
+        if lo < 0:
+            break
+        got.append((lo, hi, who))
+        split.finished(ctrl, 1, lo, hi)
+    covered = np.zeros(size, int)
+    for lo, hi, _ in got:
+        covered[lo:hi] += 1
+    assert (covered == 1).all() and ctrl[split.FIN + 1] == size
+    sizes = [hi - lo for lo, hi, _ in got]
+    assert all(s <= max(CHUNK, size // 4) for s in sizes)
+    firsts = {who: (lo, hi) for lo, hi, who in reversed(got)}
+    assert firsts.get(0, (0, 0))[0] == 0  # the caller from the front ...
+    assert firsts.get(1, (0, size))[1] == size  # ... the helper from the back
+    alone = split.new_ctrl()
+    split.begin(alone, (size, size, size), two=False)
+    assert split.claim(alone, 1, 0) == ((0, size) if size else (-1, -1))  # alone: the whole part at once
+    assert split.claim(alone, 1, 0) == (-1, -1)
 
 
 def test_an_error_in_the_helper_is_raised_by_the_step():
