@@ -17,6 +17,7 @@ arrive, only for items the helper has claimed. A helper that arrives after its m
 on, or ``ctrl[DONE]`` is set) leaves without touching anything.
 """
 
+import os
 import threading
 import weakref
 
@@ -169,6 +170,14 @@ class Helper:
         err, self.error = self.error, None
         if err is not None:
             raise RuntimeError("the online step's helper thread failed") from err
+
+
+def _forget_after_fork() -> None:
+    """A forked child has no helper thread: its first step starts its own."""
+    Helper._instance = None
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def _serve(ref: "weakref.ref[Helper]") -> None:

@@ -120,3 +120,16 @@ def test_an_error_in_the_helper_is_raised_by_the_step():
 def test_step_threads_is_checked():
     with pytest.raises(ValueError, match="step_threads"):
         FeatureEngine(step_threads=3)
+
+
+def test_a_forked_child_starts_its_own_helper():
+    """Without the fork hook the child would get the parent's helper, whose thread does not exist there."""
+    import multiprocessing as mp
+
+    Helper.get()
+    with mp.get_context("fork").Pool(1) as pool:
+        assert pool.apply(_child_helper_alive)
+
+
+def _child_helper_alive() -> bool:
+    return Helper.get().thread.is_alive()
