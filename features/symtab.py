@@ -139,9 +139,9 @@ class SymbolTable:
         self.off = np.zeros(257, np.int64)
         self.keys = np.zeros(256, np.int64)
         self.tab = np.zeros((512, 2), np.int64)
-        self.seq_rows = np.zeros(0, np.int64)  # the registry's rows in name order
-        self.seq_keys = np.zeros(0, np.int64)  # their keys
-        self.seq_pos = np.zeros(0, np.int64)  # each row's place in that order
+        self.seq_rows: np.ndarray = np.zeros(0, np.int64)  # the registry's rows in name order
+        self.seq_keys: np.ndarray = np.zeros(0, np.int64)  # their keys
+        self.seq_pos: np.ndarray = np.zeros(0, np.int64)  # each row's place in that order
 
     def sync(self, symbols: list[str]) -> None:
         """Add ``symbols[self.n:]`` (the registry appends; rows keep their numbers)."""
