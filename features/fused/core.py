@@ -191,50 +191,38 @@ def minute(ts, minute_, weekday, session, vix, use_vix, rows, X, halted, leader,
         for i in range(upd.shape[0]):
             upd[i] = False
             rank[i] = NAN
-        split.open_part(ctrl, 0)
-    elif not split.wait_open(ctrl, 0):
-        split.leave(ctrl)
-        return
-    lo, hi = split.claim(ctrl, 0, who)
-    while lo >= 0:
-        stage1(lo, hi, who, ts, minute_, session, rows, X, halted, eng, ks, p, ws)
-        split.finished(ctrl, 0, lo, hi)
-        lo, hi = split.claim(ctrl, 0, who)
+    for part in range(split.PARTS):
+        if who == 0:
+            split.open_part(ctrl, part)
+            if part == 1:  # the serial part, while the helper starts on FFD
+                c0 = ticks()
+                for s in range(leaders.shape[0]):
+                    i = leaders[s]
+                    leader_record(s, i, upd[i], ret1[i], ks, p, lret, lrv, lret1)
+                c0 = lap(clock, 0, 9, c0)
+                rank_minute(upd, rank, rank_s)
+                lap(clock, 0, 10, c0)
+        elif not split.wait_open(ctrl, part):
+            split.leave(ctrl)
+            return
+        lo, hi = split.claim(ctrl, part, who)
+        while lo >= 0:
+            if part == 0:
+                stage1(lo, hi, who, ts, minute_, session, rows, X, halted, eng, ks, p, ws)
+            elif part == 1:
+                stage2(lo, hi, who, eng, ks, p, ws)
+            else:
+                stage3(lo, hi, who, ts, minute_, weekday, vix, use_vix, rows, halted, leader, spy, lslot, sector, eng,
+                       ks, p, out, ws)  # fmt: skip
+            split.finished(ctrl, part, lo, hi)
+            lo, hi = split.claim(ctrl, part, who)
+        if who == 0:
+            split.wait_all(ctrl, part)
+            if part == 1:  # every symbol pushed: the FFD rings' pointer moves, prepared sums are stale
+                ffd_s = ks[11]
+                ffd_s[3][0] = (ffd_s[3][0] + 1) % (ffd_s[0].shape[0] // 2)
+                ffd_s[5][0] = -1
     if who == 0:
-        split.wait_all(ctrl, 0)
-        split.open_part(ctrl, 1)  # FFD: the helper starts on it while this thread does the serial part
-        c0 = ticks()
-        for s in range(leaders.shape[0]):
-            i = leaders[s]
-            leader_record(s, i, upd[i], ret1[i], ks, p, lret, lrv, lret1)
-        c0 = lap(clock, 0, 9, c0)
-        rank_minute(upd, rank, rank_s)
-        lap(clock, 0, 10, c0)
-    elif not split.wait_open(ctrl, 1):
-        split.leave(ctrl)
-        return
-    lo, hi = split.claim(ctrl, 1, who)
-    while lo >= 0:
-        stage2(lo, hi, who, eng, ks, p, ws)
-        split.finished(ctrl, 1, lo, hi)
-        lo, hi = split.claim(ctrl, 1, who)
-    if who == 0:
-        split.wait_all(ctrl, 1)
-        ffd_s = ks[11]
-        ffd_s[3][0] = (ffd_s[3][0] + 1) % (ffd_s[0].shape[0] // 2)
-        ffd_s[5][0] = -1
-        split.open_part(ctrl, 2)
-    elif not split.wait_open(ctrl, 2):
-        split.leave(ctrl)
-        return
-    lo, hi = split.claim(ctrl, 2, who)
-    while lo >= 0:
-        stage3(lo, hi, who, ts, minute_, weekday, vix, use_vix, rows, halted, leader, spy, lslot, sector, eng, ks, p,
-               out, ws)  # fmt: skip
-        split.finished(ctrl, 2, lo, hi)
-        lo, hi = split.claim(ctrl, 2, who)
-    if who == 0:
-        split.wait_all(ctrl, 2)
         split.end(ctrl)
     else:
         split.leave(ctrl)

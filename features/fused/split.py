@@ -19,7 +19,6 @@ on, or ``ctrl[DONE]`` is set) leaves without touching anything.
 
 import os
 import threading
-import weakref
 
 import numpy as np
 from numba import njit
@@ -158,13 +157,27 @@ class Helper:
         self.wake = threading.Event()
         self.job: tuple | None = None
         self.error: BaseException | None = None
-        self.thread = threading.Thread(target=_serve, args=(weakref.ref(self),), daemon=True, name="tickwise-step")
+        self.thread = threading.Thread(target=self._serve, daemon=True, name="tickwise-step")
         self.thread.start()
 
     def run(self, fn, args: tuple, ctrl: np.ndarray, gen: int) -> None:
         """Wake the helper for minute ``gen`` (returns at once)."""
         self.job = (fn, args, ctrl, gen)
         self.wake.set()
+
+    def _serve(self) -> None:
+        while True:
+            self.wake.wait()
+            self.wake.clear()
+            job, self.job = self.job, None
+            if job is None:
+                continue
+            fn, args, ctrl, gen = job
+            try:
+                fn(*args, ctrl, 1, gen)
+            except BaseException as e:  # noqa: BLE001 - kept for the caller's check(), which raises it
+                self.error = e
+            del job, args  # the minute's arrays are not kept alive until the next one
 
     def check(self) -> None:
         err, self.error = self.error, None
@@ -178,26 +191,3 @@ def _forget_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_after_fork)
-
-
-def _serve(ref: "weakref.ref[Helper]") -> None:
-    while True:
-        h = ref()
-        if h is None:
-            return
-        wake = h.wake
-        del h
-        wake.wait()
-        wake.clear()
-        h = ref()
-        if h is None:
-            return
-        job, h.job = h.job, None
-        if job is None:
-            continue
-        fn, args, ctrl, gen = job
-        try:
-            fn(*args, ctrl, 1, gen)
-        except BaseException as e:  # noqa: BLE001 - kept for the caller's check(), which raises it
-            h.error = e
-        del h, job, args
