@@ -75,23 +75,36 @@ def symbol_cross(i, lead, sp, ret1, lr, rank, mkt_vol, lret, lslot, nn, xa_s, fo
     nw = p.x_windows.shape[0]
     xc = p.col[12]
     warm = p.warmup
-    has = lead >= 0
-    for q in range(nw):
-        put(fo, xc + q, i, lret[lslot[sp], q] if sp >= 0 else NAN, nn, warm)
-        put(fo, xc + nw + q, i, lret[lslot[lead], q] if has else NAN, nn, warm)
-    lr = lr if has else NAN
-    lrz = lr if has else 0.0
-    a = max(p.x_beta_alpha, 1.0 / (x_n[i] + 1))
-    x_cov[i] = x_cov[i] + a * (ret1 * lrz - x_cov[i])
-    x_var[i] = x_var[i] + a * (lrz * lrz - x_var[i])
-    x_n[i] += 1
-    beta = min(max(x_cov[i] / x_var[i] if x_var[i] > 0 else 0.0, -p.x_beta_clip), p.x_beta_clip)
-    if lead == i:
-        beta = 1.0
-    put(fo, xc + 2 * nw, i, beta if has else NAN, nn, warm)
-    put(fo, xc + 2 * nw + 1, i, ret1 - beta * lr, nn, warm)
+    leader_windows(i, lead, sp, lret, lslot, nn, xc, nw, warm, fo)
+    x_cov[i], x_var[i], x_n[i], beta, resid = cross_step(i, x_cov[i], x_var[i], x_n[i], lead, ret1, lr, p)
+    put(fo, xc + 2 * nw, i, beta, nn, warm)
+    put(fo, xc + 2 * nw + 1, i, resid, nn, warm)
     put(fo, xc + 2 * nw + 2, i, rank, nn, warm)
     put(fo, xc + 2 * nw + 3, i, mkt_vol, nn, warm)
+
+
+@njit(cache=True, inline="always")
+def leader_windows(i, lead, sp, lret, lslot, nn, xc, nw, warm, fo):
+    """SPY's and the leader's window returns (``nw`` each) into ``fo`` from column ``xc``."""
+    for q in range(nw):
+        put(fo, xc + q, i, lret[lslot[sp], q] if sp >= 0 else NAN, nn, warm)
+        put(fo, xc + nw + q, i, lret[lslot[lead], q] if lead >= 0 else NAN, nn, warm)
+
+
+@njit(cache=True, inline="always")
+def cross_step(i, cov, var, n, lead, ret1, lr, p):
+    """Beta against the leader (an EWM of the covariance and variance, ``n`` updates so far) after this minute's
+    returns, on its state as values: the new ones, the beta served and the residual return."""
+    has = lead >= 0
+    lr = lr if has else NAN
+    lrz = lr if has else 0.0
+    a = max(p.x_beta_alpha, 1.0 / (n + 1))
+    cov = cov + a * (ret1 * lrz - cov)
+    var = var + a * (lrz * lrz - var)
+    beta = min(max(cov / var if var > 0 else 0.0, -p.x_beta_clip), p.x_beta_clip)
+    if lead == i:
+        beta = 1.0
+    return cov, var, n + 1, beta if has else NAN, ret1 - beta * lr
 
 
 @njit(cache=True, inline="always")

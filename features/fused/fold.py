@@ -22,23 +22,21 @@ from numba import njit
 
 from features.fused.clock import ticks
 from features.fused.core import leader_record
-from features.fused.cross import context, leader_of, market, rank_minute, rank_scratch, symbol_cross, tod_angle
+from features.fused.cross import market, rank_minute, rank_scratch, tod_angle
+from features.fused.day import (
+    day_atr_rv_obv,
+    day_bands,
+    day_cross,
+    day_macd,
+    day_prologue,
+    day_roc_rsi,
+    day_tail,
+    day_vtod,
+    day_vwap_micro,
+)
 from features.fused.ffd import ffd_series
 from features.fused.ops import put
-from features.fused.symbol import (
-    k_atr,
-    k_bands,
-    k_macd,
-    k_micro,
-    k_obv,
-    k_roc,
-    k_rsi,
-    k_rv,
-    k_tail,
-    k_vtod,
-    k_vwap,
-    prologue,
-)
+from features.fused.symbol import k_tail
 
 NAN = np.nan
 
@@ -66,100 +64,44 @@ def symbol_day(i, s_lead, stage1, stage3, tss, minutes, weekdays, session, since
     sin_t, cos_t = bufs[16], bufs[17]
     r_t, ok_t, pc_t, nn_t, clock = bufs[18], bufs[19], bufs[20], bufs[21], bufs[22]
     c0 = ticks()
-    last_close, last_session, last_upd_ts, nupd, fo = eng
+    fo = eng[4]
     t_n = tss.shape[0]
-    k_feat = fo.shape[0]
-    c_ffd, xc = p.col[11], p.col[12]
+    c_ffd = p.col[11]
     nxt, end = span[0][i], span[1][i]  # the symbol's rows of the day, in time order (``tix``: their minutes)
     lo = nxt
     if stage1:
         # the prologue and bookkeeping through the day, then each kernel through the day (a kernel's state does
         # not depend on another's: the online step's order of the same calls gives the same numbers)
-        for t in range(t_n):
-            r = nxt if nxt < end and tix[nxt] == t else -1
-            nxt += 1 if r >= 0 else 0
-            ok = r >= 0 and not halted[r]
-            r_t[t], ok_t[t], upd_d[i, t] = r, ok, ok
-            r1 = 0.0
-            if ok:
-                pc, r1, nn = prologue(i, session, cols[0][r], cols[3][r], eng)
-                pc_t[t], nn_t[t] = pc, nn
-                last_close[i], last_session[i], last_upd_ts[i], nupd[i] = cols[3][r], session, tss[t], nn
-            ret1_t[t] = r1
-            if r >= 0:
-                stale = (tss[t] - last_upd_ts[i]) / 60e9
-                context(out, r, k_feat, minutes[t], sin_t[t], cos_t[t], weekdays[t], not ok, stale, i, sector[i])
-                counts[r] = nupd[i]
+        day_prologue(i, session, t_n, lo, end, tix, tss, minutes, weekdays, sin_t, cos_t, halted, cols, sector, eng,
+                     out, counts, r_t, ok_t, pc_t, nn_t, ret1_t, upd_d)  # fmt: skip
         c0 = lap(clock, 0, c0)
-        for t in range(t_n):
-            r = r_t[t]
-            if r >= 0:
-                if ok_t[t]:
-                    k_roc(i, cols[3][r], pc_t[t], nn_t[t], ks, p, fo)
-                    k_rsi(i, cols[3][r], pc_t[t], nn_t[t], ks, p, fo)
-                emit(out, r, fo, i, p.col[0], p.col[2])
+        day_roc_rsi(i, t_n, r_t, ok_t, pc_t, nn_t, cols[3], ks, p, fo, out)
         c0 = lap(clock, 1, c0)
-        for t in range(t_n):
-            r = r_t[t]
-            if r >= 0:
-                if ok_t[t]:
-                    k_macd(i, cols[3][r], nn_t[t], ks, p, fo)
-                emit(out, r, fo, i, p.col[2], p.col[3])
+        day_macd(i, t_n, r_t, ok_t, nn_t, cols[3], ks, p, fo, out)
         c0 = lap(clock, 2, c0)
-        for t in range(t_n):
-            r = r_t[t]
-            if r >= 0:
-                if ok_t[t]:
-                    k_bands(i, cols[3][r], nn_t[t], ks, p, fo)
-                emit(out, r, fo, i, p.col[3], p.col[5])
+        day_bands(i, t_n, r_t, ok_t, nn_t, cols[3], ks, p, fo, out)
         c0 = lap(clock, 3, c0)
-        for t in range(t_n):
-            r = r_t[t]
-            if r >= 0:
-                if ok_t[t]:
-                    k_atr(i, cols[1][r], cols[2][r], cols[3][r], pc_t[t], nn_t[t], ks, p, fo)
-                    k_rv(i, ret1_t[t], nn_t[t], ks, p, fo)
-                    k_obv(i, ret1_t[t], cols[4][r], nn_t[t], ks, p, fo)
-                emit(out, r, fo, i, p.col[5], p.col[8])
+        day_atr_rv_obv(i, t_n, r_t, ok_t, pc_t, nn_t, ret1_t, cols, ks, p, fo, out)
         c0 = lap(clock, 4, c0)
-        for t in range(t_n):
-            r = r_t[t]
-            if r >= 0:
-                if ok_t[t]:
-                    k_vtod(i, minutes[t], cols[4][r], nn_t[t], ks, p, fo)
-                emit(out, r, fo, i, p.col[8], p.col[9])
+        day_vtod(i, t_n, r_t, ok_t, nn_t, minutes, cols[4], ks, p, fo, out)
         c0 = lap(clock, 5, c0)
-        for t in range(t_n):
-            r = r_t[t]
-            if r >= 0:
-                if ok_t[t]:
-                    k_vwap(i, session, cols[3][r], cols[5][r], cols[4][r], nn_t[t], ks, p, fo)
-                    k_micro(i, cols[6][r], cols[7][r], cols[8][r], cols[9][r], nn_t[t], ks, p, fo)
-                emit(out, r, fo, i, p.col[9], p.col[11])
+        day_vwap_micro(i, session, t_n, r_t, ok_t, nn_t, cols, ks, p, fo, out)
         c0 = lap(clock, 6, c0)
-        for t in range(t_n):
-            ok = ok_t[t]
-            rk = NAN
-            if ok:
-                rk, _lp = k_tail(i, tss[t], session, cols[3][r_t[t]], ret1_t[t], nn_t[t], eng, ks, p)
-            key_d[i, t] = rk
-            lp_t[t] = ks[11][2][i]
-            if s_lead >= 0:
+        if s_lead < 0:
+            day_tail(i, t_n, r_t, ok_t, ret1_t, cols[3], key_d, lp_t, ks, p)
+        else:
+            for t in range(t_n):
+                ok = ok_t[t]
+                rk = NAN
+                if ok:
+                    rk, _lp = k_tail(i, tss[t], session, cols[3][r_t[t]], ret1_t[t], nn_t[t], eng, ks, p)
+                key_d[i, t] = rk
+                lp_t[t] = ks[11][2][i]
                 leader_record(s_lead, i, ok, ret1_t[t], ks, p, lret[t], lrv[t], lret1[t])
     c0 = lap(clock, 7, c0)
     if stage3:
-        nxt = lo
-        for t in range(t_n):
-            r = nxt if nxt < end and tix[nxt] == t else -1
-            nxt += 1 if r >= 0 else 0
-            if r >= 0:
-                if not halted[r]:
-                    sp = sps[t]
-                    lead = leader_of(i, t, leader, since, sp)
-                    lr = lret1[t, lslot[lead]] if lead >= 0 else NAN
-                    r1 = ret1_t[t] if stage1 or s_lead < 0 else lret1[t, s_lead]
-                    symbol_cross(i, lead, sp, r1, lr, NAN, mkt[t], lret[t], lslot, counts[r], ks[12], fo, p)
-                emit(out, r, fo, i, xc, k_feat)
+        day_cross(i, s_lead, stage1, t_n, lo, end, tix, halted, leader, since, sps, mkt, lret, lret1, lslot, ret1_t,
+                  counts, ks, p, fo, out)  # fmt: skip
     c0 = lap(clock, 8, c0)
     if stage1:  # FFD over the day, then the values each row serves (frozen by a halt like every feature)
         buf, seen, _last, ptr_a, _pre, _pre_ptr = ks[11]
@@ -185,14 +127,6 @@ def lap(clock, k, c0):
     c1 = ticks()
     clock[k] += c1 - c0
     return c1
-
-
-@njit(cache=True, inline="always")
-def emit(out, r, fo, i, q0, q1):
-    """Symbol ``i``'s outputs ``q0:q1`` as row ``r`` of ``out`` (column-major: each column's rows of a symbol's
-    day are one contiguous run, written in order)."""
-    for q in range(q0, q1):
-        out[r, q] = fo[q, i]
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)

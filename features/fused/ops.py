@@ -25,17 +25,13 @@ def ema(prev, v, a):
 @njit(cache=True, inline="always")
 def put(fo, q, i, v, nn, warm):
     """Symbol ``i``'s output ``q`` into the last outputs (NaN while its update count is below the warm-up)."""
-    fo[q, i] = v if nn >= warm[q] else NAN
+    fo[q, i] = gate(v, nn, warm[q])
 
 
 @njit(cache=True, inline="always")
-def ring_push(buf, cnt, i, v):
-    """Push ``v`` on symbol ``i``'s ring; the slot written."""
-    k = cnt[i]
-    s = k % buf.shape[0]
-    buf[s, i] = v
-    cnt[i] = k + 1
-    return s
+def gate(v, nn, w):
+    """``v``, or NaN while the update count ``nn`` is below the warm-up ``w``."""
+    return v if nn >= w else NAN
 
 
 @njit(cache=True, inline="always")

@@ -1,5 +1,5 @@
 """Rolling window sums kept as compensated running sums instead of re-summed every minute: the rolling VWAP's
-(:func:`push_sums`) and the Bollinger bands' (:func:`push_bands`, anchored sums of the price and its square).
+(:func:`push_sums`) and the Bollinger bands' (:func:`bands_push`, anchored sums of the price and its square).
 
 The numpy kernel (:class:`features.kernels.volume.VWAPDeviation`) sums its two 30-slot rings (price x volume,
 volume) every minute: 60 loads and adds, over eight cache lines a symbol. Here each push adds the new value and
@@ -60,7 +60,7 @@ def prefetch_sums(pv, pv_n, vv, run, i):
 
 @njit(cache=True, inline="always")
 def prefetch_bands(buf, cnt, sums, mbuf, mcnt, i):
-    """Ask for the lines :func:`push_bands` (and the moving average's ring push) on symbol ``i`` will touch."""
+    """Ask for the lines :func:`bands_push` (and the moving average's ring push) on symbol ``i`` will touch."""
     prefetch(buf, cnt[i] % buf.shape[0], i)
     prefetch(sums, 0, i)
     prefetch(mbuf, mcnt[i] % mbuf.shape[0], i)
@@ -95,34 +95,32 @@ def push_sums(pv, pv_n, vv, vv_n, run, i, pvx, vol):
 
 
 @njit(cache=True, inline="always")
-def push_bands(buf, cnt, sums, i, c):
-    """Push ``c`` on symbol ``i``'s Bollinger ring; the window's sum and (population) variance.
+def bands_push(buf, i, k, a, e, b, f, anchor, vk, c):
+    """Push ``c`` on symbol ``i``'s Bollinger ring (``k`` pushes so far); the new running sums, anchor and valid push
+    count, then the window's sum and (population) variance.
 
-    ``sums`` ``(6, n)`` holds per symbol the compensated sums of ``x - K`` and ``(x - K)^2`` over the ring with
-    their compensations, the anchor ``K``, and the push count they belong to. A push updates them in O(1); the
+    The state ``sums`` ``(6, n)`` holds per symbol (here as the values ``a, e, b, f, anchor, vk``) the compensated
+    sums of ``x - K`` and ``(x - K)^2`` over the ring with their compensations, the anchor ``K``, and the push count
+    they belong to. A push updates them in O(1); the
     variance ``S2 / w - (S1 / w)^2`` then loses at most ``ANCHOR`` ulps' worth of digits, as the anchor stays within
     ``sqrt(ANCHOR)`` standard deviations of the mean. When it strays further, when the variance comes out as zero
     (a flat window is exactly flat), when anything else moved the ring, or while a non-finite value is in it, the
     ring is summed in two passes (its mean, then the compensated sums of the deviations from it) and the sums are
     re-anchored at the mean."""
     w = buf.shape[0]
-    k = cnt[i]
     s = k % w
     old = buf[s, i]
     buf[s, i] = c
-    cnt[i] = k + 1
-    if sums[5, i] == k and math.isfinite(c):  # valid sums: every value in the ring is finite
-        anchor = sums[4, i]
+    if vk == k and math.isfinite(c):  # valid sums: every value in the ring is finite
         dn, do = c - anchor, old - anchor
-        a, e = kahan(sums[0, i], sums[1, i], dn)
-        a, e = kahan(a, e, -do)
-        b, f = kahan(sums[2, i], sums[3, i], dn * dn)
-        b, f = kahan(b, f, -(do * do))
-        m1 = (a + e) / w
-        var = (b + f) / w - m1 * m1
+        a2, e2 = kahan(a, e, dn)
+        a2, e2 = kahan(a2, e2, -do)
+        b2, f2 = kahan(b, f, dn * dn)
+        b2, f2 = kahan(b2, f2, -(do * do))
+        m1 = (a2 + e2) / w
+        var = (b2 + f2) / w - m1 * m1
         if var > 0 and m1 * m1 <= ANCHOR * var:
-            sums[0, i], sums[1, i], sums[2, i], sums[3, i], sums[5, i] = a, e, b, f, k + 1
-            return anchor * w + (a + e), var
+            return a2, e2, b2, f2, anchor, k + 1, anchor * w + (a2 + e2), var
     tot = ring_sum(buf, i)
     mid = tot / w
     a = e = b = f = 0.0
@@ -132,9 +130,7 @@ def push_bands(buf, cnt, sums, i, c):
         b, f = kahan(b, f, d * d)
     m1 = (a + e) / w
     var = (b + f) / w - m1 * m1
-    sums[0, i], sums[1, i], sums[2, i], sums[3, i], sums[4, i] = a, e, b, f, mid
-    sums[5, i] = k + 1 if math.isfinite(tot) and math.isfinite(var) else -1
-    return tot, var
+    return a, e, b, f, mid, k + 1 if math.isfinite(tot) and math.isfinite(var) else -1, tot, var
 
 
 @intrinsic

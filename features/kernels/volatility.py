@@ -39,7 +39,7 @@ class Bollinger(Kernel):
     def init(self, n: int) -> State:
         st: State = {}
         Ring.init(st, "buf", n, self.window)
-        # the compiled kernel's running window sums (features.fused.rolling.push_bands): valid for push count
+        # the compiled kernel's running window sums (features.fused.rolling.bands_push): valid for push count
         # ``sums[5]``; none yet, and this kernel re-sums the ring itself and leaves them behind
         st["sums"] = np.zeros((6, n), order="F")
         st["sums"][5] = -1

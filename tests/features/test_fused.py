@@ -82,7 +82,7 @@ def test_running_window_sums_keep_the_rings_digits_and_their_nans():
 
 
 def test_bollinger_running_sums_keep_the_variances_digits():
-    """The Bollinger bands' running sums (features.fused.rolling.push_bands) against the numpy kernel's two-pass
+    """The Bollinger bands' running sums (features.fused.rolling.bands_push) against the numpy kernel's two-pass
     mean and deviation: flat windows (%b 0.5 in both, also where the mean is rounded), a $10,000 price moving by
     cents (a variance 10^-12 of the price squared: an unanchored running sum of squares is 10^-4 off), a trend that
     carries the mean away from the anchor, a 50 % jump and a split's rescale."""
