@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from numba import njit
 
 from features import fused
@@ -22,6 +21,7 @@ from features.fused.clock import OFFLINE_STAGES, ONLINE_STAGES
 from features.fused.core import minute, workspace
 from features.fused.ffd import ffd_prepare
 from features.fused.fold import day_buffers, fold_day
+from features.fused.runs import encode
 from features.reference_step import INPUTS
 from marketdata.calendar import bar_stamps, is_session, session_bounds_ns
 
@@ -39,10 +39,10 @@ class Prepared:
     codes in name order)."""
 
     def __init__(self, bars: pa.Table):
-        ts, code, names = _encode(bars)
+        ts, code, names = encode(bars)
         if first_out_of_order(code, ts) >= 0:
             bars = bars.take(np.lexsort((ts, code)))
-            ts, code, names = _encode(bars)
+            ts, code, names = encode(bars)
         self.bars, self.ts, self.code, self.names = bars, ts, code, names
         dup = first_out_of_order(code, ts)
         if dup >= 0:
@@ -55,16 +55,6 @@ class Prepared:
         when = pa.scalar(int(self.ts[row]), pa.timestamp("ns", "UTC"))
         name = self.names[int(self.code[row])]
         return ValueError(f"bars_1m has two bars for {name} at {when}: one bar per (symbol, ts) allowed")
-
-
-def _encode(bars: pa.Table) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Stamps, and symbol codes that follow name order (so "sorted by symbol" is "sorted by code")."""
-    enc = pc.dictionary_encode(bars.column("symbol")).combine_chunks()
-    order = pc.array_sort_indices(enc.dictionary).to_numpy()
-    rank = np.empty(len(order), np.int64)
-    rank[order] = np.arange(len(order))
-    names = enc.dictionary.take(order).to_pylist()
-    return bars.column("ts").cast(pa.int64()).to_numpy(), rank[enc.indices.to_numpy(zero_copy_only=False)], names
 
 
 @njit(cache=True)
