@@ -44,12 +44,14 @@ NAN = np.nan
 def day_buffers(t_n: int, n: int, n_lead: int, nw: int, k: int, clock: np.ndarray) -> tuple:
     """Working memory of :func:`fold_day`, allocated by numpy (large arrays get transparent huge pages), and
     ``clock``, which each stage adds the cycle-counter ticks it spends to (:data:`features.fused.clock.OFFLINE_STAGES`
-    order; kept across days by the caller)."""
+    order; kept across days by the caller). Each symbol's updates and rank keys of the day are stored by minute,
+    as the rank reads them: a symbol's loop writes a column, and consecutive symbols fill the same cache lines."""
+    upd_t, key_t = np.zeros((t_n, n), np.bool_), np.full((t_n, n), NAN)
     return (
-        np.zeros((n, t_n), np.bool_), np.full((n, t_n), NAN), np.full((t_n, n_lead, nw), NAN),
+        upd_t.T, key_t.T, np.full((t_n, n_lead, nw), NAN),
         np.full((t_n, n_lead), NAN), np.zeros((t_n, n_lead)), np.empty(t_n), np.empty(t_n), np.empty(k - 1 + t_n),
         np.empty((8, t_n)), np.empty(t_n), np.empty(n), np.empty(t_n, np.int64), np.empty(t_n),
-        rank_scratch(n), np.zeros((t_n, n), np.bool_), np.full((t_n, n), NAN),
+        rank_scratch(n), upd_t, key_t,
         np.empty(t_n), np.empty(t_n),
         np.empty(t_n, np.int64), np.zeros(t_n, np.bool_), np.empty(t_n), np.empty(t_n, np.int64), clock,
     )  # fmt: skip
@@ -161,11 +163,8 @@ def fold_day(tss, minutes, weekdays, session, vix, use_vix, since, span, tix, co
     ptr_a[0] = (ptr_a[0] + t_n) % (ks[11][0].shape[0] // 2)
     ks[11][5][0] = -1  # the rings moved: partial sums prepared before are stale
     c0 = ticks()
-    transpose(upd_d, upd_t)  # the cross-sectional rank needs every symbol's key of the minute
-    transpose(key_d, key_t)
     for t in range(t_n):
         rank_minute(upd_t[t], key_t[t], rank_s)
-    transpose(key_t, key_d)
     warm = p.warmup[rank_col]
     for i in range(n):
         last = rank0[i]
@@ -179,14 +178,3 @@ def fold_day(tss, minutes, weekdays, session, vix, use_vix, since, span, tix, co
                 out[r, rank_col] = last
         fo[rank_col, i] = last
     lap(bufs[22], 10, c0)
-
-
-@njit(cache=True, _nrt=False)
-def transpose(a, b):
-    """``b = a.T`` in 32 x 32 tiles (both sides stay in cache)."""
-    n0, n1 = a.shape
-    for i0 in range(0, n0, 32):
-        for j0 in range(0, n1, 32):
-            for i in range(i0, min(i0 + 32, n0)):
-                for j in range(j0, min(j0 + 32, n1)):
-                    b[j, i] = a[i, j]
