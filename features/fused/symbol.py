@@ -2,10 +2,13 @@
 per kernel over ONE symbol's fresh bar (:func:`prologue` first: previous close, 1-bar log return, update count;
 :func:`k_tail` last: what the later stages read, and the bookkeeping).
 
-These functions are the single definition both paths run. The online step (:func:`features.fused.core.minute`)
-calls them a kernel at a time over the minute's symbols; the batch fold (:func:`features.fused.fold.symbol_day`)
-calls them a kernel at a time over a symbol's day. A kernel reads and writes only its own state, so each state
-sees the same calls with the same operands in the same order either way: the same bits. Each function mirrors
+Each kernel's arithmetic is a ``*_step`` function on values: the state as numbers in, the new state and the
+outputs out (rings and tables stay in memory). These are the single definition both paths run. The online step
+(:func:`features.fused.core.minute`) calls each kernel's ``k_*`` function — load the state, step, store, gate the
+outputs by their warm-ups — a kernel at a time over the minute's symbols; the batch fold
+(:mod:`features.fused.day`) calls the step functions over a symbol's day with the state held in registers. A
+kernel reads and writes only its own state, so each state sees the same calls with the same operands in the same
+order either way: the same bits. Each function mirrors
 the numpy kernel of the same name (same state keys and formulas); the numpy kernels stay the readable reference
 (``tests/features/test_fused.py`` holds the two to 1e-9 and the two paths to each other bit for bit).
 
