@@ -122,6 +122,15 @@ def lookup(offsets, start, q_data, tab, off, data, seq_keys, seq_rows, seq_pos):
     return out, missing
 
 
+def string_buffers(arr: pa.Array) -> tuple[np.ndarray, int, np.ndarray]:
+    """A string (or large string) Arrow array's offsets as stored (32 or 64 bits), where its own start among them,
+    and its UTF-8 bytes: numpy views, no copy. Name ``j`` is ``bytes[offsets[start + j]:offsets[start + j + 1]]``."""
+    _, offsets, data = arr.buffers()
+    width = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    off = np.frombuffer(offsets, width, len(arr) + 1 + arr.offset) if len(arr) else np.zeros(1, width)
+    return off, arr.offset, np.frombuffer(data, np.uint8) if data is not None else np.zeros(1, np.uint8)
+
+
 def _grown(a: np.ndarray, need: int) -> np.ndarray:
     if need <= len(a):
         return a
@@ -175,9 +184,7 @@ class SymbolTable:
             raise ValueError(f"symbol column has {arr.null_count} null value(s): every bar needs a symbol")
         if not len(arr):
             return np.empty(0, np.int64), 0
-        _, offsets, data = arr.buffers()
-        width = np.int64 if pa.types.is_large_string(arr.type) else np.int32
-        q_data = np.frombuffer(data, np.uint8) if data is not None else np.zeros(1, np.uint8)
-        out, missing = lookup(np.frombuffer(offsets, width, len(arr) + 1 + arr.offset), arr.offset, q_data, self.tab,
-                              self.off, self.data, self.seq_keys, self.seq_rows, self.seq_pos)  # fmt: skip
+        offsets, start, q_data = string_buffers(arr)
+        out, missing = lookup(offsets, start, q_data, self.tab, self.off, self.data, self.seq_keys, self.seq_rows,
+                              self.seq_pos)  # fmt: skip
         return out, int(missing)

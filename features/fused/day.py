@@ -14,6 +14,7 @@ them).
 import numpy as np
 from numba import njit
 
+from features.fused.core import leader_record
 from features.fused.cross import context, cross_step, leader_of, leader_windows
 from features.fused.ops import gate
 from features.fused.symbol import (
@@ -232,17 +233,22 @@ def day_prologue(i, session, t_n, lo, end, tix, tss, minutes, weekdays, sin_t, c
 
 
 @njit(cache=True, inline="always")
-def day_tail(i, t_n, r_t, ok_t, ret1_t, close, key_d, lp_t, ks, p):
-    """The log price (FFD's input) and the rank key through the day, for a symbol that leads nobody (a leader's
-    record reads its state from memory every minute: :func:`features.fused.core.leader_record`)."""
+def day_tail(i, s_lead, t_n, r_t, ok_t, ret1_t, close, key_d, lp_t, ks, p, lret, lrv, lret1):
+    """The log price (FFD's input) and the rank key through the day; a leader (slot ``s_lead >= 0``) also records
+    its values of every minute for the symbols that follow it (:func:`features.fused.core.leader_record`, which
+    reads the state from memory: it is stored first)."""
     x_csum, _cov, _var, x_rv, _n, x_hist, x_hist_n = ks[12]
     lpa = ks[11][2]
     xc, cnt, rv, lp = x_csum[i], x_hist_n[i], x_rv[i], lpa[i]
     for t in range(t_n):
         rk = NAN
-        if ok_t[t]:
+        ok = ok_t[t]
+        if ok:
             lp = vlog(close[r_t[t]])
             xc, cnt, rv, rk = tail_step(i, xc, cnt, rv, ret1_t[t], x_hist, p)
         key_d[i, t] = rk
         lp_t[t] = lp
+        if s_lead >= 0:
+            x_csum[i], x_hist_n[i], x_rv[i] = xc, cnt, rv
+            leader_record(s_lead, i, ok, ret1_t[t], ks, p, lret[t], lrv[t], lret1[t])
     x_csum[i], x_hist_n[i], x_rv[i], lpa[i] = xc, cnt, rv, lp

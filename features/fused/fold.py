@@ -21,7 +21,6 @@ import numpy as np
 from numba import njit
 
 from features.fused.clock import ticks
-from features.fused.core import leader_record
 from features.fused.cross import market, rank_minute, rank_scratch, tod_angle
 from features.fused.day import (
     day_atr_rv_obv,
@@ -36,7 +35,6 @@ from features.fused.day import (
 )
 from features.fused.ffd import ffd_series
 from features.fused.ops import put
-from features.fused.symbol import k_tail
 
 NAN = np.nan
 
@@ -89,17 +87,7 @@ def symbol_day(i, s_lead, stage1, stage3, tss, minutes, weekdays, session, since
         c0 = lap(clock, 5, c0)
         day_vwap_micro(i, session, t_n, r_t, ok_t, nn_t, cols, ks, p, fo, out)
         c0 = lap(clock, 6, c0)
-        if s_lead < 0:
-            day_tail(i, t_n, r_t, ok_t, ret1_t, cols[3], key_d, lp_t, ks, p)
-        else:
-            for t in range(t_n):
-                ok = ok_t[t]
-                rk = NAN
-                if ok:
-                    rk, _lp = k_tail(i, tss[t], session, cols[3][r_t[t]], ret1_t[t], nn_t[t], eng, ks, p)
-                key_d[i, t] = rk
-                lp_t[t] = ks[11][2][i]
-                leader_record(s_lead, i, ok, ret1_t[t], ks, p, lret[t], lrv[t], lret1[t])
+        day_tail(i, s_lead, t_n, r_t, ok_t, ret1_t, cols[3], key_d, lp_t, ks, p, lret, lrv, lret1)
     c0 = lap(clock, 7, c0)
     if stage3:
         day_cross(i, s_lead, stage1, t_n, lo, end, tix, halted, leader, since, sps, mkt, lret, lret1, lslot, ret1_t,

@@ -101,9 +101,9 @@ def bands_push(buf, i, k, a, e, b, f, anchor, vk, c):
 
     The state ``sums`` ``(6, n)`` holds per symbol (here as the values ``a, e, b, f, anchor, vk``) the compensated
     sums of ``x - K`` and ``(x - K)^2`` over the ring with their compensations, the anchor ``K``, and the push count
-    they belong to. A push updates them in O(1); the
-    variance ``S2 / w - (S1 / w)^2`` then loses at most ``ANCHOR`` ulps' worth of digits, as the anchor stays within
-    ``sqrt(ANCHOR)`` standard deviations of the mean. When it strays further, when the variance comes out as zero
+    they belong to. A push updates them in O(1); the variance ``S2 / w - (S1 / w)^2`` then loses at most
+    ``ANCHOR`` ulps' worth of digits, as the anchor stays within ``sqrt(ANCHOR)`` standard deviations of the
+    mean. When it strays further, when the variance comes out as zero
     (a flat window is exactly flat), when anything else moved the ring, or while a non-finite value is in it, the
     ring is summed in two passes (its mean, then the compensated sums of the deviations from it) and the sums are
     re-anchored at the mean."""

@@ -12,6 +12,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
+from features.symtab import string_buffers
+
 
 def encode(bars: pa.Table) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Stamps, and symbol codes that follow name order (so "sorted by symbol" is "sorted by code")."""
@@ -33,12 +35,8 @@ def sorted_runs(col: pa.ChunkedArray) -> tuple[np.ndarray, list[str]] | None:
     if arr.null_count or not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
         return None
     n = len(arr)
-    _, offsets, data = arr.buffers()
-    width = np.int64 if pa.types.is_large_string(arr.type) else np.int32
-    off = np.frombuffer(offsets, width, n + 1 + arr.offset) if n else np.zeros(1, width)
-    raw = np.frombuffer(data, np.uint8) if data is not None and data.size else np.zeros(0, np.uint8)
     code, firsts = np.empty(n, np.int64), np.empty(n + 1, np.int64)  # row-sized: from numpy (huge pages)
-    k = run_codes(off, arr.offset, raw, code, firsts)
+    k = run_codes(*string_buffers(arr), code, firsts)
     if k < 0:
         return None
     return code, arr.take(pa.array(firsts[:k])).to_pylist()

@@ -91,8 +91,8 @@ def rsi_step(g, lo_, k, c, pc, p):
 def k_macd(i, c, nn, ks, p, fo):
     """MACD normalized by the close."""
     fast, slow, sig = ks[2]
-    fast[i], slow[i], sig[i], line = macd_step(fast[i], slow[i], sig[i], c, p)
-    sg = sig[i]
+    fa, sl, sg, line = macd_step(fast[i], slow[i], sig[i], c, p)
+    fast[i], slow[i], sig[i] = fa, sl, sg
     put(fo, p.col[2], i, line, nn, p.warmup)
     put(fo, p.col[2] + 1, i, sg, nn, p.warmup)
     put(fo, p.col[2] + 2, i, line - sg, nn, p.warmup)
