@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from features import fused
 from features.context import CONTEXT_BOUNDS, CONTEXT_FEATURES
-from features.fused.driver import StepScratch, compiled_step, prepare_next
+from features.fused.driver import DAY_NS, EPOCH_ORDINAL, StepScratch, compiled_step, prepare_next
 from features.growth import append_symbols
 from features.kernels.crossasset import CrossAsset
 from features.kernels.ffd import FFD
@@ -104,6 +104,7 @@ class FeatureEngine:
         self._index_cache_owner: int | None = None
         self._cache_of: Callable[[], EngineState | None] = lambda: None  # the state extra_arrays was built for
         self._lead_names: dict[str, int] = {}  # a code per distinct leader name (extra_arrays)
+        self._day: tuple[int, dt.date, int, int] = (-(1 << 62), dt.date.min, 0, 0)  # begin_minute's last UTC day
 
     # ---- configuration -------------------------------------------------------------------------------------
     def _reference(self, ref: pa.Table | None) -> None:
@@ -246,10 +247,13 @@ class FeatureEngine:
         registry row of each symbol."""
         if ts <= st.last_ts:
             raise ValueError(f"minute {ts} is not after the last one stepped ({st.last_ts})")
-        day = dt.datetime.fromtimestamp(ts / 1e9, dt.UTC).date()
-        if day.toordinal() != st.session:
-            self._start_session(st, day.toordinal())
-        return day, int((ts - session_bounds_ns(day)[0]) // 60_000_000_000), self._rows(st, symbols)
+        if ts // DAY_NS != self._day[0]:  # a new UTC day: its date and session open, kept for its other minutes
+            day = dt.date.fromordinal(EPOCH_ORDINAL + int(ts // DAY_NS))
+            self._day = (ts // DAY_NS, day, day.toordinal(), session_bounds_ns(day)[0])
+        _, day, ordinal, open_ns = self._day
+        if ordinal != st.session:
+            self._start_session(st, ordinal)
+        return day, int((ts - open_ns) // 60_000_000_000), self._rows(st, symbols)
 
     def _rows(self, st: EngineState, symbols: Symbols) -> np.ndarray:
         """Registry rows of ``symbols``, registering new ones first (in the order they come)."""

@@ -47,18 +47,25 @@ def begin(
     """Reset ``ctrl`` for a new minute whose parts have ``sizes`` items (``two``: a helper may join); its number.
     The caller's helper must not be inside (``ctrl[IN] == 0``: :func:`end` waited for that). The order matters: a
     late helper reads ``DONE`` first, then ``GEN``, so it sees either the old minute finished or a number that is not
-    its own."""
-    for part, size in enumerate(sizes):
+    its own. (Compiled: a dozen stores from Python cost ~40 µs of a step with its caches cold.)"""
+    if len(sizes) != PARTS:
+        raise ValueError(f"a minute has {PARTS} parts, got sizes {sizes!r}")
+    return _begin(ctrl, sizes[0], sizes[1], sizes[2], two, helper_only and two, chunk)
+
+
+@njit(cache=True, _nrt=False)
+def _begin(ctrl, s0, s1, s2, two, helper_only, chunk):
+    for part, size in enumerate((s0, s1, s2)):
         ctrl[RANGE + part] = size  # [0, size)
-    ctrl[FIN : FIN + PARTS] = 0
-    ctrl[OPEN : OPEN + PARTS] = 0
-    ctrl[SIZE : SIZE + PARTS] = sizes
-    ctrl[HELPER_ONLY] = helper_only and two
+        ctrl[FIN + part] = 0
+        ctrl[OPEN + part] = 0
+        ctrl[SIZE + part] = size
+    ctrl[HELPER_ONLY] = helper_only
     ctrl[TWO] = two
     ctrl[CH] = chunk
-    gen = int(ctrl[GEN]) + 1
-    ctrl[GEN] = gen
-    ctrl[DONE] = 0
+    gen = ctrl[GEN] + 1
+    store(ctrl, GEN, gen)
+    store(ctrl, DONE, 0)
     return gen
 
 
