@@ -22,7 +22,8 @@ import pyarrow as pa
 
 from features import fused
 from features.context import CONTEXT_BOUNDS, CONTEXT_FEATURES
-from features.fused.driver import DAY_NS, EPOCH_ORDINAL, StepScratch, compiled_step, prepare_next
+from features.fused.driver import DAY_NS, EPOCH_ORDINAL
+from features.fused.step import StepScratch, compiled_step, prepare_next
 from features.growth import append_symbols
 from features.kernels.crossasset import CrossAsset
 from features.kernels.ffd import FFD
@@ -184,6 +185,7 @@ class FeatureEngine:
         st.last_upd_ts = append_symbols(st.last_upd_ts, np.zeros(m, np.int64), False)
         st.nupd = append_symbols(st.nupd, np.zeros(m, np.int64), False)
         st.last_out = append_symbols(st.last_out, np.full((self.n_kernel_features, m), np.nan, order="F"), True)
+        self.scratch.invalidate()  # the state's arrays may have moved
 
     def _start_session(self, st: EngineState, day: int) -> None:
         """Apply the day's corporate actions to every registered symbol's state, before its first bar."""
@@ -225,7 +227,7 @@ class FeatureEngine:
 
     def prepare(self, st: EngineState) -> None:
         """Between minutes (a scorer's idle time): precompute what the next step needs of bars already seen; the
-        step's output is the same bits with or without it (:func:`features.fused.driver.prepare_next`)."""
+        step's output is the same bits with or without it (:func:`features.fused.step.prepare_next`)."""
         prepare_next(self, st)
 
     def begin_day(self, st: EngineState, ts: int, new_symbols: list[str]) -> None:

@@ -16,10 +16,6 @@ import pyarrow as pa
 from numba import njit
 
 from features import fused
-from features.fused import split
-from features.fused.clock import OFFLINE_STAGES, ONLINE_STAGES
-from features.fused.core import minute, workspace
-from features.fused.ffd import ffd_prepare
 from features.fused.fold import day_buffers, fold_day
 from features.fused.runs import encode
 from features.reference_step import INPUTS
@@ -30,7 +26,6 @@ if TYPE_CHECKING:
 
 DAY_NS = 86_400_000_000_000
 MINUTE_NS = 60_000_000_000
-FFD_SLOT = fused.FUSED_KERNELS.index(fused.FFD)  # the FFD kernel's place in the engine's kernel list
 EPOCH_ORDINAL = 719_163  # date(1970, 1, 1).toordinal()
 
 
@@ -195,90 +190,6 @@ def compiled_fold(
             for t in grid[a:b]:
                 on_minute(int(t))
     return out, counts
-
-
-class StepScratch:
-    """The compiled step's scratch (:func:`features.fused.core.workspace`), kept between minutes and rebuilt when
-    the registry grows, and its control block for the second thread (:mod:`features.fused.split`)."""
-
-    def __init__(self) -> None:
-        self.key: tuple[int, int] | None = None
-        self.ws: tuple = ()  # its last array: the last minute's ticks per thread and stage (features.fused.clock)
-        self.ctrl = split.new_ctrl()
-        self.helper_only = False  # tests: the helper thread does every chunk, the caller none
-        self.chunk = split.CHUNK  # the smallest claim
-        self.fold_clock = np.zeros(len(OFFLINE_STAGES), np.int64)  # the last batch fold's ticks per stage
-
-    def get(self, n: int, n_lead: int, nw: int) -> tuple:
-        if self.key != (n, n_lead):
-            self.ws, self.key = workspace(n, n_lead, nw), (n, n_lead)
-        return self.ws
-
-    def step_ticks(self) -> np.ndarray:
-        """The last online step's cycle-counter ticks per stage (:data:`features.fused.clock.ONLINE_STAGES`), both
-        threads' added: CPU time, not wall time."""
-        return self.ws[-1].sum(axis=0) if self.ws else np.zeros(len(ONLINE_STAGES), np.int64)
-
-    def thread_ticks(self) -> np.ndarray:
-        """The last online step's ticks per thread (the caller's, the helper's) and stage."""
-        return self.ws[-1].copy() if self.ws else np.zeros((2, len(ONLINE_STAGES)), np.int64)
-
-
-def prepare_next(engine: "FeatureEngine", st: "EngineState") -> None:
-    """Between minutes: every symbol's FFD partial sums of the next window but its newest position
-    (:func:`features.fused.ffd.ffd_prepare`), so the next step only adds the newest term. The step gives the same
-    bits without it (it then sums the whole window itself); anything that moves the rings first voids it."""
-    params = engine.fused
-    if params is None or not st.symbols:
-        return
-    ffd, ptr, n = st.kernels[FFD_SLOT], int(st.kernels[FFD_SLOT]["_ptr"]), len(st.symbols)
-    if ffd["_pre"].shape[1] != n:  # symbols joined since: room for all of them, nothing prepared
-        ffd["_pre"], ffd["_pre_ptr"][...] = np.zeros((8, n), order="F"), -1
-    if int(ffd["_pre_ptr"]) == ptr:
-        return  # prepared already, and nothing has moved the rings since (a second call between minutes)
-    ffd_prepare(ffd["buf"], ptr, params.ffd_wr, ffd["_pre"])
-    ffd["_pre_ptr"][...] = ptr
-
-
-def compiled_step(
-    engine: "FeatureEngine",
-    st: "EngineState",
-    ts: int,
-    day: dt.date,
-    minute_: int,
-    rows: np.ndarray,
-    cols: dict[str, np.ndarray],
-    halted: np.ndarray,
-) -> np.ndarray:
-    """:meth:`FeatureEngine.step` on the compiled engine (``rows``: registry rows of the minute's bars): the
-    feature rows in input order."""
-    params = engine.fused
-    assert params is not None, "compiled_step needs the compiled engine"
-    x = tuple(_writable_f8(cols[c]) for c in INPUTS)  # the columns as they come where they can
-    out = np.empty((len(rows), len(engine.names)))
-    extra = engine.extra_arrays(st)
-    ws = engine.scratch.get(len(st.symbols), len(extra["leaders"]), len(params.x_windows))
-    ws[-1][:] = 0
-    args = (ts, minute_, day.weekday(), st.session, engine.vix_at(ts) if engine.uses_vix else np.nan,
-            engine.uses_vix, rows, x, halted, extra["leader"], extra["spy"], extra["lslot"], extra["leaders"],
-            extra["sector_id"], engine.engine_arrays(st), fused.state_tuples(engine.kernels, st.kernels), params, out,
-            ws)  # fmt: skip
-    ctrl = engine.scratch.ctrl
-    helper = split.Helper.get() if engine.step_threads > 1 else None
-    sizes = (len(rows), len(st.symbols), len(rows))
-    gen = split.begin(ctrl, sizes, helper is not None, engine.scratch.helper_only, engine.scratch.chunk)
-    if helper is not None:
-        helper.run(minute, args, ctrl, gen)
-    minute(*args, ctrl, 0, gen)
-    if helper is not None:
-        helper.check()
-    return out
-
-
-def _writable_f8(a: np.ndarray) -> np.ndarray:
-    """A contiguous, writable float64 array: ``a`` itself when it is one (one array type for numba)."""
-    a = np.ascontiguousarray(a, np.float64)
-    return a if a.flags.writeable else a.copy()
 
 
 def _float_column(bars: pa.Table, name: str) -> np.ndarray:

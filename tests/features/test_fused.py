@@ -274,7 +274,7 @@ def test_preparing_between_minutes_changes_no_bit():
 def test_stale_prepared_sums_would_show():
     """The check above can fail: partial sums prepared, then the rings moved without voiding them (a split
     rescaling them), change the FFD values."""
-    from features.fused.driver import FFD_SLOT
+    from features.fused.step import FFD_SLOT
 
     bars, ref, ca = random_stream(5, days=1, minutes=None)
     eng = FeatureEngine(ref, ca)
