@@ -257,6 +257,10 @@ class FeatureEngine:
             self._start_session(st, ordinal)
         return day, int((ts - open_ns) // 60_000_000_000), self._rows(st, symbols)
 
+    def day_open(self) -> tuple[dt.date | None, int]:
+        """The UTC date of the last minute stepped and its session's open (ns); ``(None, 0)`` before any."""
+        return (self._day[1], self._day[3]) if self._day[0] > -(1 << 62) else (None, 0)
+
     def _rows(self, st: EngineState, symbols: Symbols) -> np.ndarray:
         """Registry rows of ``symbols``, registering new ones first (in the order they come)."""
         rows = st.rows(symbols)

@@ -18,12 +18,15 @@ from features.fused import split
 from features.fused.clock import OFFLINE_STAGES, ONLINE_STAGES
 from features.fused.core import minute, workspace
 from features.fused.ffd import ffd_prepare
+from features.fused.warm import touch, touch_slots
 from features.reference_step import INPUTS
 
 if TYPE_CHECKING:
     from features.engine import EngineState, FeatureEngine
 
 FFD_SLOT = fused.FUSED_KERNELS.index(fused.FFD)  # the FFD kernel's place in the engine's kernel list
+VTOD_SLOT = fused.FUSED_KERNELS.index(fused.VolumeTimeOfDay)
+MINUTE_NS = 60_000_000_000
 
 
 class StepScratch:
@@ -40,6 +43,7 @@ class StepScratch:
         self.fixed: tuple = ()  # the step's arguments that stay from minute to minute (fixed_args), for the state
         self.fixed_n = -1  # ... self.fixed_of() with this many symbols
         self.fixed_of: Callable[[], object] = lambda: None
+        self.warm_views: tuple[tuple, tuple] = ((), ())  # the state's arrays, flat (features.fused.step.warm)
 
     def invalidate(self) -> None:
         """The state's arrays may have been replaced (registration, FFD's prepared sums resized): rebuild the
@@ -77,6 +81,18 @@ def prepare_next(engine: "FeatureEngine", st: "EngineState") -> None:
         ffd_prepare(ffd["buf"], ptr, params.ffd_wr, ffd["_pre"])
         ffd["_pre_ptr"][...] = ptr
     fixed_args(engine, st)  # the next step's arguments that do not depend on its bars
+    warm(engine, st)
+
+
+def warm(engine: "FeatureEngine", st: "EngineState") -> None:
+    """Read the memory the next step reads (:mod:`features.fused.warm`): every state array but the two large
+    tables, and of those the lines the next minute uses. Changes no value."""
+    floats, ints = engine.scratch.warm_views
+    touch(floats, ints)
+    tod, buf = st.kernels[VTOD_SLOT]["tod"], st.kernels[FFD_SLOT]["buf"]
+    day, open_ns = engine.day_open()
+    m = (st.last_ts - open_ns) // MINUTE_NS + 1 if day else 1  # the coming minute (approximately: a hint)
+    touch_slots(tod, min(max(int(m), 1), tod.shape[1] - 1), buf, int(st.kernels[FFD_SLOT]["_ptr"]))
 
 
 def fixed_args(engine: "FeatureEngine", st: "EngineState") -> tuple:
@@ -94,7 +110,28 @@ def fixed_args(engine: "FeatureEngine", st: "EngineState") -> tuple:
             sc.get(len(st.symbols), len(x["leaders"]), len(params.x_windows)),
         )  # fmt: skip
         sc.fixed_n, sc.fixed_of = len(st.symbols), weakref.ref(st)
+        sc.warm_views = warm_views(st, sc.fixed[5], sc.fixed[6])
     return sc.fixed
+
+
+def warm_views(st: "EngineState", eng: tuple, ks: tuple) -> tuple[tuple, tuple]:
+    """The state's arrays as flat views, float64 and int64 apart, for :func:`features.fused.warm.touch` — all
+    but the same-minute statistics and FFD's windows (~55 MB together at 5,000 symbols, of which a step reads one
+    line per symbol: :func:`features.fused.warm.touch_slots`)."""
+    big = (st.kernels[VTOD_SLOT]["tod"], st.kernels[FFD_SLOT]["buf"])
+    flat = [a.ravel(order="K") for a in _arrays((eng, ks)) if not any(a is b for b in big)]
+    return (
+        tuple(a for a in flat if a.dtype == np.float64 and a.size),
+        tuple(a for a in flat if a.dtype == np.int64 and a.size),
+    )
+
+
+def _arrays(x):
+    if isinstance(x, np.ndarray):
+        yield x
+    elif isinstance(x, tuple):
+        for y in x:
+            yield from _arrays(y)
 
 
 def compiled_step(
