@@ -91,6 +91,9 @@ def stage1(j0, j1, who, ts, minute_, session, rows, X, halted, eng, ks, p, ws):
             upd[i] = True
     c0 = lap(clock, who, 0, c0)
     for j in range(j0, j1):
+        if j + AHEAD < j1:  # the look-back ring (two lines a symbol)
+            prefetch(ks[0][1], 0, rows[j + AHEAD])
+            prefetch(ks[0][1], 8, rows[j + AHEAD])
         if not halted[j]:
             i = rows[j]
             k_roc(i, X[3][j], pc_w[i], nn_w[i], ks, p, fo)
@@ -108,6 +111,8 @@ def stage1(j0, j1, who, ts, minute_, session, rows, X, halted, eng, ks, p, ws):
             k_bands(rows[j], X[3][j], nn_w[rows[j]], ks, p, fo)
     c0 = lap(clock, who, 3, c0)
     for j in range(j0, j1):
+        if j + AHEAD < j1:  # OBV's look-back ring (one line a symbol)
+            prefetch(ks[7][3], 0, rows[j + AHEAD])
         if not halted[j]:
             i = rows[j]
             k_atr(i, X[1][j], X[2][j], X[3][j], pc_w[i], nn_w[i], ks, p, fo)
@@ -132,6 +137,8 @@ def stage1(j0, j1, who, ts, minute_, session, rows, X, halted, eng, ks, p, ws):
             k_micro(i, X[6][j], X[7][j], X[8][j], X[9][j], nn_w[i], ks, p, fo)
     c0 = lap(clock, who, 6, c0)
     for j in range(j0, j1):
+        if j + AHEAD < j1:  # the cross-asset look-back ring (one line a symbol)
+            prefetch(ks[12][5], 0, rows[j + AHEAD])
         if not halted[j]:
             i = rows[j]
             rank[i], _lp = k_tail(i, ts, session, X[3][j], ret1[i], nn_w[i], eng, ks, p)
