@@ -33,8 +33,9 @@ GOLDEN = -7046029254386353131  # 0x9E3779B97F4A7C15 (Fibonacci hashing) as a sig
 
 @intrinsic
 def load8(typingctx, data, a):
-    """The bytes ``data[a:a + 8]`` of a uint8 array as one little-endian int64: a single load at any alignment
-    (the caller keeps ``a + 8`` within the array)."""
+    """The bytes ``data[a:a + 8]`` of a uint8 array as one int64, the first byte lowest (numba's CPUs are all
+    little-endian, so this is the byte loop's key): a single load at any alignment (the caller keeps ``a + 8``
+    within the array)."""
 
     def codegen(context, builder, signature, args):
         aryty = signature.args[0]

@@ -55,6 +55,7 @@ def begin(
 
 @njit(cache=True, _nrt=False)
 def _begin(ctrl, s0, s1, s2, two, helper_only, chunk):
+    """:func:`begin`'s stores: the parts' ranges and counts, the mode, then the minute's number, then ``DONE``."""
     for part, size in enumerate((s0, s1, s2)):
         ctrl[RANGE + part] = size  # [0, size)
         ctrl[FIN + part] = 0

@@ -67,9 +67,10 @@ class StepScratch:
 
 def prepare_next(engine: "FeatureEngine", st: "EngineState") -> None:
     """Between minutes: every symbol's FFD partial sums of the next window but its newest position
-    (:func:`features.fused.ffd.ffd_prepare`), so the next step only adds the newest term, and the next step's
-    :func:`fixed_args`. The step gives the same bits without it (it then sums the whole window itself, and builds
-    its arguments); anything that moves the rings first voids the sums."""
+    (:func:`features.fused.ffd.ffd_prepare`), so the next step only adds the newest term; the next step's
+    :func:`fixed_args`; then a read of the memory the next step reads (:func:`warm`). The step gives the same bits
+    without any of it (it then sums the whole window itself, and builds its arguments); anything that moves the
+    rings first voids the sums."""
     params = engine.fused
     if params is None or not st.symbols:
         return
