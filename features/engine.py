@@ -185,7 +185,6 @@ class FeatureEngine:
         st.last_upd_ts = append_symbols(st.last_upd_ts, np.zeros(m, np.int64), False)
         st.nupd = append_symbols(st.nupd, np.zeros(m, np.int64), False)
         st.last_out = append_symbols(st.last_out, np.full((self.n_kernel_features, m), np.nan, order="F"), True)
-        self.scratch.invalidate()  # the state's arrays may have moved
 
     def _start_session(self, st: EngineState, day: int) -> None:
         """Apply the day's corporate actions to every registered symbol's state, before its first bar."""

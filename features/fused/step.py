@@ -8,7 +8,7 @@ bars, with the arguments that stay from minute to minute (:func:`fixed_args`), t
 
 import datetime as dt
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -46,8 +46,8 @@ class StepScratch:
         self.warm_views: tuple[tuple, tuple] = ((), ())  # the state's arrays, flat (features.fused.step.warm)
 
     def invalidate(self) -> None:
-        """The state's arrays may have been replaced (registration, FFD's prepared sums resized): rebuild the
-        step's fixed arguments."""
+        """The state's arrays may have been replaced without the registry growing (FFD's prepared sums resized):
+        rebuild the step's fixed arguments. (Registration needs no call: the registry's size is part of the key.)"""
         self.fixed_n = -1
 
     def get(self, n: int, n_lead: int, nw: int) -> tuple:
@@ -98,8 +98,8 @@ def warm(engine: "FeatureEngine", st: "EngineState") -> None:
 
 def fixed_args(engine: "FeatureEngine", st: "EngineState") -> tuple:
     """The compiled step's arguments that stay from minute to minute (the leader and sector indices, the engine's
-    and kernels' state arrays, the parameters, the scratch): built once, then kept until the registry grows or
-    another state comes (``StepScratch.invalidate`` is called wherever the state's arrays may be replaced).
+    and kernels' state arrays, the parameters, the scratch): built once, then kept until the registry grows,
+    another state comes, or ``StepScratch.invalidate`` is called (where an array is replaced at the same size).
     Building them from the state's dictionaries cost a step ~100 µs of Python with its caches cold."""
     sc, params = engine.scratch, engine.fused
     assert params is not None, "fixed_args needs the compiled engine"
@@ -120,19 +120,20 @@ def warm_views(st: "EngineState", eng: tuple, ks: tuple) -> tuple[tuple, tuple]:
     but the same-minute statistics and FFD's windows (~55 MB together at 5,000 symbols, of which a step reads one
     line per symbol: :func:`features.fused.warm.touch_slots`)."""
     big = (st.kernels[VTOD_SLOT]["tod"], st.kernels[FFD_SLOT]["buf"])
-    flat = [a.ravel(order="K") for a in _arrays((eng, ks)) if not any(a is b for b in big)]
+    flat = [a.ravel(order="K") for a in arrays_in((eng, ks)) if not any(a is b for b in big)]
     return (
         tuple(a for a in flat if a.dtype == np.float64 and a.size),
         tuple(a for a in flat if a.dtype == np.int64 and a.size),
     )
 
 
-def _arrays(x):
+def arrays_in(x: object) -> Iterator[np.ndarray]:
+    """Every array in a nest of tuples, in order."""
     if isinstance(x, np.ndarray):
         yield x
     elif isinstance(x, tuple):
         for y in x:
-            yield from _arrays(y)
+            yield from arrays_in(y)
 
 
 def compiled_step(

@@ -1,24 +1,13 @@
 """The online step's arguments kept from minute to minute (features.fused.step.fixed_args) follow the state."""
 
-from collections.abc import Iterator
-
 import numpy as np
 
 from features import fused
 from features.batch import cross_sections
 from features.engine import FeatureEngine
-from features.fused.step import fixed_args
+from features.fused.step import arrays_in, fixed_args
 from features.state_io import dumps, loads
 from tests.features.streams import random_stream
-
-
-def arrays(x) -> Iterator[np.ndarray]:
-    """Every array in a nest of tuples, in order."""
-    if isinstance(x, np.ndarray):
-        yield x
-    elif isinstance(x, tuple):
-        for y in x:
-            yield from arrays(y)
 
 
 def kept_is_current(eng: FeatureEngine, st) -> bool:
@@ -26,7 +15,7 @@ def kept_is_current(eng: FeatureEngine, st) -> bool:
     has replaced since; a scalar's one-element view is made anew each time, so memory is compared, not objects)."""
     kept = fixed_args(eng, st)
     now = (eng.engine_arrays(st), fused.state_tuples(eng.kernels, st.kernels))
-    a, b = list(arrays(kept[5:7])), list(arrays(now))
+    a, b = list(arrays_in(kept[5:7])), list(arrays_in(now))
     same = [x.ctypes.data == y.ctypes.data and x.shape == y.shape for x, y in zip(a, b, strict=True)]
     return len(a) == len(b) and all(same)
 
