@@ -9,7 +9,9 @@ import pyarrow as pa
 
 from features.batch import cross_sections, fold
 from features.engine import FeatureEngine
-from features.fused.clock import OFFLINE_STAGES, ONLINE_STAGES, seconds
+from features.fused.clock import KERNEL_STAGES, OFFLINE_STAGES, ONLINE_STAGES, seconds
+
+CLASSIC_STAGES = KERNEL_STAGES[:4]  # the fold's stages for what the TA-Lib loop computes (plus realized volatility)
 
 
 def talib_loop(bars: pa.Table) -> float:
@@ -75,10 +77,12 @@ def run(bars: pa.Table, reference: pa.Table | None, actions: pa.Table | None, re
             minutes,
             repeats,
         )
+        control = machine_tail(len(minutes))
     fold_s = seconds(OFFLINE_STAGES, fold_ticks[int(np.argmin(fold_runs))])  # the best run's stages
     per_row = 1e9 / max(table.num_rows, 1)
     rate = table.num_rows / min(fold_runs)
     ta_rate = bars.num_rows / min(ta_runs)
+    classic_ns = sum(fold_s[k] for k in CLASSIC_STAGES) * per_row
     return {
         "rows": table.num_rows,
         "symbols": on["symbols"],
@@ -101,6 +105,9 @@ def run(bars: pa.Table, reference: pa.Table | None, actions: pa.Table | None, re
         "online_one_thread_p50_ms": alone["p50"],
         "online_one_thread_p99_ms": alone["p99"],
         "online_stage_p50_us": on["stages"],
+        "machine_read_10mb_ms": control,
+        "classic_stages_ns_per_row": round(classic_ns, 1),
+        "talib_calls_ns_per_row": round(1e9 / ta_rate, 1),
         "offline_stage_ns_per_row": {k: round(v * per_row, 1) for k, v in fold_s.items()},
         "offline_outside_stages_ns_per_row": round((min(fold_runs) - sum(fold_s.values())) * per_row, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
@@ -137,6 +144,24 @@ def online(makes: list[Callable[[], FeatureEngine]], minutes: list, repeats: int
             run_["stages"].append(stages[skip:])
             run_["threads"], run_["symbols"], run_["features"] = engine.step_threads, len(st.symbols), len(engine.names)
     return [_summary(r) for r in runs]
+
+
+def machine_tail(minutes: int, passes: int = 3) -> dict:
+    """The machine's own tail, for reading the step's: a plain numpy read of 10 MB (about what a step reads) once a
+    "minute", with 64 MB of other memory written between, as the prepare and the rest of a minute do; one pass as
+    measured, p50/p99/max in ms. On the development machine it shows the same stalls as the step's first pass:
+    clusters of a few consecutive minutes up to ~10x slower, at random times, decaying (the host's, not the code's)."""
+    a = np.ones(10 * 2**20 // 8)
+    other = np.zeros(64 * 2**20 // 8)
+    ms = []
+    for _ in range(minutes * passes):
+        t0 = time.perf_counter()
+        a.sum()
+        ms.append((time.perf_counter() - t0) * 1e3)
+        other[::8] += 1.0  # one write per cache line
+    x = np.array(ms)
+    p = {k: round(float(np.percentile(x, q)), 3) for k, q in (("p50", 50), ("p99", 99))}
+    return {**p, "max": round(float(x.max()), 3)}
 
 
 def _summary(run_: dict) -> dict:

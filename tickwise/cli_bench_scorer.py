@@ -25,14 +25,27 @@ def bench_scorer(
     ),
     trees: int = typer.Option(500, help="Model trees."),
     leaves: int = typer.Option(63, help="Model leaves per tree."),
+    history_days: int = typer.Option(
+        1,
+        help="Sessions folded offline before the measured one; the scorer starts from their engine state, as "
+        "`tickwise serve` restores the lake's (0 = a cold engine, whose windows are still filling).",
+    ),
 ) -> None:
-    """Full cycles (finalize -> features -> inference -> Redis -> publish): p50/p99/max per stage and in total."""
+    """Full cycles (finalize -> features -> inference -> Redis -> publish): p50/p99/max per stage and in total.
+
+    The measured session follows --history-days earlier ones whose engine state the scorer starts from, so the
+    cycles see the steady state: every feature window filled, FFD's included."""
     from serving.bench import run
 
-    res = run(symbols, cycles, redis_url, bootstrap or None, trees, leaves, log=console.print)
+    if history_days < 0:
+        raise typer.BadParameter("must be 0 or more", param_hint="--history-days")
+    res = run(
+        symbols, cycles, redis_url, bootstrap or None, trees, leaves, history_days=history_days, log=console.print
+    )
     t = Table(
         title=f"scorer: {symbols:,} symbols, {res['trees']} trees x {res['leaves']} leaves, "
-        f"{res['scored_cycles']} cycles, store {res['store']}, sink {res['sink']}"
+        f"{res['scored_cycles']} cycles, store {res['store']}, sink {res['sink']}, "
+        f"state from {history_days} earlier session(s)"
     )
     for c in ("stage", "p50 ms", "p99 ms"):
         t.add_column(c, justify="right")
