@@ -10,6 +10,8 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from serving.resp import KeyTable, mset
+
 HEADER = struct.Struct("<q")  # event time, ns
 
 
@@ -59,16 +61,6 @@ class InProcessOnlineStore(OnlineStore):
         return {s: unpack(self._data[self.key(s)]) for s in symbols if self.key(s) in self._data}
 
 
-def pack_many(ts_ns: int, rows: np.ndarray) -> list[bytes]:
-    """``pack`` for a whole cross-section in one numpy pass."""
-    rows = np.ascontiguousarray(rows, dtype="<f4")
-    n, f = rows.shape
-    buf = np.empty((n, HEADER.size + 4 * f), dtype=np.uint8)
-    buf[:, : HEADER.size] = np.frombuffer(HEADER.pack(ts_ns), dtype=np.uint8)
-    buf[:, HEADER.size :] = rows.view(np.uint8).reshape(n, 4 * f)
-    return [r.tobytes() for r in buf]
-
-
 class RedisOnlineStore(OnlineStore):
     """One key per symbol, MSET/MGET. Event-time monotonic: the newest event time written per key is tracked in
     memory (a scorer owns its symbols' partitions) and read back from Redis once per key on first sight, so an
@@ -94,7 +86,7 @@ class RedisOnlineStore(OnlineStore):
         self._retry_at = 0.0
         self._index: dict[str, int] = {}  # symbol -> slot
         self._newest = np.empty(0, np.int64)  # newest event time written per slot
-        self._header: list[bytes] = []  # the RESP bulk-string header + key per slot, encoded once
+        self._keys = KeyTable()  # the RESP bulk-string header + key per slot, encoded once
         self._last: tuple[list[str], np.ndarray] | None = None
 
     def _slots(self, symbols: list[str]) -> np.ndarray:
@@ -105,9 +97,7 @@ class RedisOnlineStore(OnlineStore):
             keys = [self.key(s) for s in unseen]
             olds = self.r.mget(keys)
             for s, k in zip(unseen, keys, strict=True):
-                self._index[s] = len(self._header)
-                kb = k.encode()
-                self._header.append(b"$%d\r\n%s\r\n" % (len(kb), kb))
+                self._index[s] = self._keys.add(k)
             seen = [unpack(o)[0] if o is not None else -1 for o in olds]
             self._newest = np.concatenate([self._newest, np.array(seen, np.int64)])
         slots = np.fromiter((self._index[s] for s in symbols), np.int64, len(symbols))
@@ -153,19 +143,22 @@ class RedisOnlineStore(OnlineStore):
 
     def _write(self, symbols: list[str], ts_ns: int, rows: np.ndarray) -> int:
         """MSET the rows newer than what each key holds, as one pre-encoded RESP command (redis-py's per-argument
-        encoding of 10,000 arguments took longer than Redis itself)."""
+        encoding of 10,000 arguments took longer than Redis itself), assembled by compiled code
+        (:mod:`serving.resp`); each value is what :func:`pack` gives."""
         slots = self._slots(symbols)
         fresh = np.flatnonzero(self._newest[slots] < ts_ns)
         if not len(fresh):
             return 0
-        blobs = pack_many(ts_ns, rows[fresh])
-        value = b"$%d\r\n" % len(blobs[0])
-        parts = [b"*%d\r\n$4\r\nMSET\r\n" % (2 * len(fresh) + 1)]
-        for j, b in zip(slots[fresh].tolist(), blobs, strict=True):
-            parts += (self._header[j], value, b, b"\r\n")
+        every = len(fresh) == len(slots)
+        command = mset(
+            self._keys,
+            slots if every else slots[fresh],
+            HEADER.pack(ts_ns),
+            np.asarray(rows if every else rows[fresh], "<f4"),
+        )
         conn = self.r.connection_pool.get_connection()
         try:
-            conn.send_packed_command([b"".join(parts)])
+            conn.send_packed_command([command])
             reply = conn.read_response()
         finally:
             self.r.connection_pool.release(conn)
