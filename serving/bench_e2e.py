@@ -22,10 +22,9 @@ from marketdata.schemas import NS_PER_MIN
 from marketdata.simulator import MarketSimulator, SimConfig
 from marketdata.ticks import ticks_for_day
 from serving import kafka_io, tick_codec
-from serving.bench import _subday
+from serving.bench import _subday, fresh_store
 from serving.ingest import RecordProcessor
 from serving.kafka_loop import CheckpointStore, KafkaScorerLoop
-from serving.online_store import RedisOnlineStore
 from serving.scorer import Scorer
 from serving.sinks import KafkaSignalSink
 
@@ -63,7 +62,8 @@ def run(
         lake = Lake(tmp)
         lake.write("trades", trades)
         lake.write("quotes", quotes)
-        store = RedisOnlineStore(redis_url, engine.version) if redis_url else None
+        universe = sorted(set(day.bars.column("symbol").to_pylist()))
+        store = fresh_store(redis_url, engine.version, universe) if redis_url else None  # writes, not skips
         from serving.online_store import InProcessOnlineStore
 
         scorer = Scorer(engine, store or InProcessOnlineStore(engine.version), KafkaSignalSink(bootstrap, sig_topic))
@@ -111,6 +111,7 @@ def run(
         "processing_p50_ms": float(np.percentile(lat, 50) - wait),
         "processing_p99_ms": float(np.percentile(lat, 99) - wait),
         "store": "redis" if redis_url else "in-process",
+        "store_rows_written": store.written if store else None,
         "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "ticks": int(trades.num_rows + quotes.num_rows),
     }

@@ -46,6 +46,13 @@ def mset(keys: KeyTable, slots: np.ndarray, header: bytes, rows: np.ndarray) -> 
     return _assemble(head, flat, off, np.ascontiguousarray(slots, np.int64), prefix, raw)
 
 
+def load() -> None:
+    """Compile (or load from numba's cache) the assembler now, at start-up, rather than in the first minute."""
+    table = KeyTable()
+    table.add("k")
+    mset(table, np.zeros(1, np.int64), b"", np.zeros((1, 1), np.float32))
+
+
 @njit(cache=True)
 def _assemble(head, flat, off, slots, prefix, raw):
     """head, then per row: its slot's encoded key, the value's length line and header (``prefix``), the row, CRLF."""
