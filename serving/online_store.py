@@ -10,8 +10,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from serving import resp
-from serving.resp import KeyTable, mset
+from serving.resp import KeyTable, mset, warm_up
 
 HEADER = struct.Struct("<q")  # event time, ns
 
@@ -89,7 +88,7 @@ class RedisOnlineStore(OnlineStore):
         self._newest = np.empty(0, np.int64)  # newest event time written per slot
         self._keys = KeyTable()  # the RESP bulk-string header + key per slot, encoded once
         self._last: tuple[list[str], np.ndarray] | None = None
-        resp.load()
+        warm_up()
 
     def _slots(self, symbols: list[str]) -> np.ndarray:
         if self._last is not None and self._last[0] == symbols:  # the cross-section rarely changes

@@ -16,9 +16,6 @@ class KeyTable:
         self._parts: list[bytes] = []
         self._flat: tuple[np.ndarray, np.ndarray] | None = None
 
-    def __len__(self) -> int:
-        return len(self._parts)
-
     def add(self, key: str) -> int:
         """The new key's slot."""
         kb = key.encode()
@@ -36,7 +33,7 @@ class KeyTable:
 
 def mset(keys: KeyTable, slots: np.ndarray, header: bytes, rows: np.ndarray) -> np.ndarray:
     """``MSET key_0 value_0 ...`` for ``rows`` (one per slot in ``slots``); each value is ``header`` followed by
-    the row's bytes (``rows`` C-contiguous, one dtype). Returns the command's bytes as a uint8 array."""
+    the row's bytes as numpy holds them (its dtype and byte order). Returns the command's bytes as a uint8 array."""
     rows = np.ascontiguousarray(rows)
     raw = rows.view(np.uint8).reshape(rows.shape[0], -1)
     value = len(header) + raw.shape[1]
@@ -46,7 +43,7 @@ def mset(keys: KeyTable, slots: np.ndarray, header: bytes, rows: np.ndarray) -> 
     return _assemble(head, flat, off, np.ascontiguousarray(slots, np.int64), prefix, raw)
 
 
-def load() -> None:
+def warm_up() -> None:
     """Compile (or load from numba's cache) the assembler now, at start-up, rather than in the first minute."""
     table = KeyTable()
     table.add("k")
