@@ -38,7 +38,13 @@ def talib_loop(bars: pa.Table) -> float:
     return time.perf_counter() - t0
 
 
-def run(bars: pa.Table, reference: pa.Table | None, actions: pa.Table | None, repeats: int = 3) -> dict:
+def run(
+    bars: pa.Table,
+    reference: pa.Table | None,
+    actions: pa.Table | None,
+    repeats: int = 3,
+    log: Callable[[str], None] = lambda _: None,
+) -> dict:
     """Offline: the whole batch fold (bars table in -> ``features_1m`` table out) with the compiled engine, and the
     numpy reference kernels once; online: :meth:`FeatureEngine.step` per minute over the full cross-section, as
     the scorer calls it.
@@ -52,14 +58,16 @@ def run(bars: pa.Table, reference: pa.Table | None, actions: pa.Table | None, re
     (:meth:`FeatureEngine.prepare`, as the scorer's idle time does); that time is reported apart, outside the step's.
 
     Both are also timed stage by stage from inside (:mod:`features.fused.clock`): the fold's best run, in ns per
-    row, with what it spent outside the compiled stages; the step's stages, each minute's best pass, p50 in µs."""
+    row, with what it spent outside the compiled stages; the step's stages, each minute's best pass, p50 in µs.
+
+    ``log`` hears of each run as it ends (a line between timed runs, so no progress thread runs beside them)."""
     from threadpoolctl import threadpool_limits
 
     bars = bars.sort_by([("symbol", "ascending"), ("ts", "ascending")]).combine_chunks()
     with threadpool_limits(1):
         fold(FeatureEngine(reference, actions), bars.slice(0, 1000))  # load the compiled code before timing
         fold_runs, ta_runs, fold_ticks = [], [], []
-        for _ in range(repeats):  # the two contenders alternate, so a phase of the shared machine hits both
+        for k in range(repeats):  # the two contenders alternate, so a phase of the shared machine hits both
             engine = FeatureEngine(reference, actions)
             t0 = time.perf_counter()
             table, st = fold(engine, bars)
@@ -67,15 +75,18 @@ def run(bars: pa.Table, reference: pa.Table | None, actions: pa.Table | None, re
             fold_ticks.append(engine.scratch.fold_clock.copy())
             del table
             ta_runs.append(talib_loop(bars))
+            log(f"offline run {k + 1}/{repeats}: fold {fold_runs[-1]:.2f} s, TA-Lib loop {ta_runs[-1]:.2f} s")
         t0 = time.perf_counter()
         table, _ = fold(FeatureEngine(reference, actions, compiled=False), bars)
         ref_s = time.perf_counter() - t0
+        log(f"numpy reference kernels: {ref_s:.1f} s")
         # each minute's symbols as the scorer passes them: the Arrow column of the minute's bars
         minutes = [(t, pa.array(s, pa.string()), c, h) for t, s, c, h in cross_sections(bars)]
         on, alone = online(  # passes alternate between the two, as the offline contenders' runs do
             [lambda: FeatureEngine(reference, actions), lambda: FeatureEngine(reference, actions, step_threads=1)],
             minutes,
             repeats,
+            log,
         )
         control = machine_tail(len(minutes))
     fold_s = seconds(OFFLINE_STAGES, fold_ticks[int(np.argmin(fold_runs))])  # the best run's stages
@@ -119,13 +130,15 @@ def run(bars: pa.Table, reference: pa.Table | None, actions: pa.Table | None, re
     }
 
 
-def online(makes: list[Callable[[], FeatureEngine]], minutes: list, repeats: int) -> list[dict]:
+def online(
+    makes: list[Callable[[], FeatureEngine]], minutes: list, repeats: int, log: Callable[[str], None] = lambda _: None
+) -> list[dict]:
     """:meth:`FeatureEngine.step` minute by minute over the day, ``repeats`` times from a fresh engine and state per
     engine maker (their passes alternate): each minute's best pass (p50/p99/max, ms; the first pass as measured
     too), :meth:`FeatureEngine.prepare` between minutes (timed apart), and each stage's p50 CPU time (µs, the
     step's threads added)."""
     runs: list[dict] = [{"steps": [], "prep": [], "stages": []} for _ in makes]
-    for _ in range(repeats):  # the day replayed from a fresh state each time: the same work every pass
+    for p in range(repeats):  # the day replayed from a fresh state each time: the same work every pass
         for make, run_ in zip(makes, runs, strict=True):
             engine = make()
             st = engine.new_state()
@@ -143,6 +156,7 @@ def online(makes: list[Callable[[], FeatureEngine]], minutes: list, repeats: int
             run_["prep"].append(prep_ms[skip:])
             run_["stages"].append(stages[skip:])
             run_["threads"], run_["symbols"], run_["features"] = engine.step_threads, len(st.symbols), len(engine.names)
+            log(f"online pass {p + 1}/{repeats} on {engine.step_threads} thread(s): {sum(step_ms):.0f} ms of steps")
     return [_summary(r) for r in runs]
 
 

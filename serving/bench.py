@@ -159,6 +159,8 @@ def run(
         sink.flush()
         scorer.idle()
         between_cycles()
+        if (m + 1) % 15 == 0:  # between cycles, outside anything timed
+            log(f"minute {m + 1}/{warmup_minutes + cycles} ({'measured' if m >= warmup_minutes else 'warm-up'})")
     if store.written != scored:  # every row must really be written: the store stage timed a write each minute
         raise RuntimeError(f"the Redis store wrote {store.written:,} of {scored:,} scored rows")
     summary = summarize(results)

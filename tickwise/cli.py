@@ -48,9 +48,10 @@ def main() -> None:
     except Exception as err:  # the CLI edge: report and exit non-zero, never swallow
         import click
 
-        if isinstance(err, click.exceptions.ClickException):
+        # typer raises its own copy of click's exceptions (typer._click), a TyperException, not click's class
+        if isinstance(err, click.exceptions.ClickException | typer.TyperException) and hasattr(err, "show"):
             err.show()
-            sys.exit(err.exit_code)
+            sys.exit(getattr(err, "exit_code", 2))
         if _state["debug"] or "--debug" in sys.argv:
             raise
         print(f"error: {err}", file=sys.stderr)

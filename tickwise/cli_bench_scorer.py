@@ -27,6 +27,7 @@ def bench_scorer(
     leaves: int = typer.Option(63, help="Model leaves per tree."),
     history_days: int = typer.Option(
         1,
+        min=0,
         help="Sessions folded offline before the measured one; the scorer starts from their engine state, as "
         "`tickwise serve` restores the lake's (0 = a cold engine, whose windows are still filling).",
     ),
@@ -37,8 +38,6 @@ def bench_scorer(
     cycles see the steady state: every feature window filled, FFD's included."""
     from serving.bench import run
 
-    if history_days < 0:
-        raise typer.BadParameter("must be 0 or more", param_hint="--history-days")
     res = run(
         symbols, cycles, redis_url, bootstrap or None, trees, leaves, history_days=history_days, log=console.print
     )

@@ -98,9 +98,11 @@ def bench_features(
     from features.bench import run
     from marketdata.simulator import MarketSimulator, SimConfig
 
+    err = Console(stderr=True)
+    err.print(f"simulating {symbols:,} symbols x 1 day")
     sim = MarketSimulator(SimConfig(symbols=symbols, days=1, seed=1))
     bars = pa.concat_tables([d.bars for d in sim.days()])
-    res = run(bars, sim.reference(), sim.corporate_actions())
+    res = run(bars, sim.reference(), sim.corporate_actions(), log=err.print)
     t = Table(title=f"feature engine benchmark: {res['symbols']:,} symbols x 1 day, {res['features']} features")
     t.add_column("figure")
     t.add_column("value", justify="right")

@@ -22,6 +22,8 @@ COMMANDS = [
     ["validate"],
     ["bench"],
     ["bench", "simulator"],
+    ["bench", "features"],
+    ["bench", "scorer"],
 ]
 
 
@@ -41,6 +43,11 @@ def test_error_is_one_line_without_traceback(tmp_path):
     assert r.stderr.strip().count("\n") == 0 and "missing.parquet" in r.stderr and "Traceback" not in r.stderr
     r = run("--debug", "validate", str(tmp_path / "missing.parquet"))
     assert r.returncode == 1 and "Traceback" in r.stderr
+
+
+def test_bench_scorer_refuses_a_negative_history_before_any_work():
+    r = run("bench", "scorer", "--history-days", "-1")
+    assert r.returncode != 0 and "--history-days" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_simulate_then_validate_and_aggregate(tmp_path):
