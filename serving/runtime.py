@@ -73,19 +73,39 @@ def shadow_write(lake: Lake, scorer: Scorer, day: dt.date, rows: list[tuple[int,
         lake.write_partition("features_served", day, feats)
 
 
-def restore_engine_state(scorer: Scorer, lake: Lake, day: dt.date) -> bool:
+def restore_engine_state(scorer: Scorer, lake: Lake, day: dt.date) -> dt.date | None:
     """Start from the engine state the batch path left after the previous session, when the lake has it, so the
-    served features continue exactly where `features_1m` did."""
+    served features continue exactly where `features_1m` did (symbol ids included); the session it is from."""
     from features.state_io import loads
 
     earlier = [d for d in lake.dates("engine_state") if d < day] if lake.exists("engine_state") else []
     if not earlier:
-        return False
+        return None
     path = f"{lake.path('engine_state', earlier[-1])}/state.npz"
     with lake.fs.open_input_stream(path) as f:
         scorer.online.state = loads(f.read())
     scorer.last_minute = scorer.online.state.last_ts
-    return True
+    return earlier[-1]
+
+
+def start_live(scorer: Scorer, lake: Lake, day: dt.date) -> str:
+    """Kafka mode's starting state, before the loop looks for its checkpoint (which, when there is one, is newer and
+    replaces it): the batch path's state from the last session before ``day``, else a cold engine. Returns what
+    happened, for the console."""
+    got = restore_engine_state(scorer, lake, day)
+    if got is None:
+        return (
+            f"engine state: none in the lake before {day}; starting cold unless a checkpoint is found (every window "
+            "fills again, and symbol ids follow today's order, not the training data's)"
+        )
+    return f"engine state: the batch path's after {got}, unless a checkpoint is found"
+
+
+def market_today() -> dt.date:
+    """Today's date in New York, the market's."""
+    from marketdata.calendar import NY
+
+    return dt.datetime.now(NY).date()
 
 
 def run_serve(s: ServeSettings, date: str | None, idle_exit: float | None, console: Any) -> dict:
@@ -121,6 +141,7 @@ def run_serve(s: ServeSettings, date: str | None, idle_exit: float | None, conso
             from serving.kafka_loop import CheckpointStore, KafkaScorerLoop
 
             lake = Lake(s.lake)
+            console.print(start_live(scorer, lake, dt.date.fromisoformat(date) if date else market_today()))
             universe = set(lake.read("reference").column("symbol").to_pylist()) if lake.exists("reference") else None
             proc = RecordProcessor(scorer, universe, lateness_ns=s.lateness_ms * 1_000_000)
 

@@ -38,7 +38,11 @@ def publish(
 def serve(
     mode: str = typer.Option(None, help="'inprocess' (lake replay, embedded) or 'kafka'."),
     lake: str = typer.Option(None, help="Lake (reference, corporate actions; the replay source in-process)."),
-    date: str = typer.Option(None, help="In-process: the day to replay (default: the last)."),
+    date: str = typer.Option(
+        None,
+        help="In-process: the day to replay (default: the last). Kafka mode: the session about to be scored "
+        "(default: today in New York); without a checkpoint, the engine starts from the lake's state before it.",
+    ),
     kafka_bootstrap: str = typer.Option(None, help="Kafka bootstrap servers."),
     redis_url: str = typer.Option(None, help="Redis URL for features/signals/checkpoints (default: in-process)."),
     http_port: int = typer.Option(None, help="HTTP API port (0 = off)."),

@@ -148,3 +148,26 @@ def test_refuses_a_model_from_another_feature_set(world):
             make_scorer(engine, ModelRuntime(model, compile_trees=False))
     finally:
         model.feature_set_version = old
+
+
+def test_live_start_takes_the_batch_state_from_before_the_session(world, tmp_path):
+    """Kafka mode without a checkpoint: the state `features_1m` left after the last earlier session, never the
+    session's own or a later one, and a cold engine (said so) when the lake has none."""
+    from features.batch import fold
+    from features.state_io import dumps
+    from serving.runtime import start_live
+
+    lake, engine, _, _ = world
+    d1, d2 = lake.dates("bars_1m")[:2]
+    states = Lake(str(tmp_path / "lake"))  # where the asset writes: engine_state/date=<day>/state.npz
+    s = make_scorer(engine)
+    assert "starting cold" in start_live(s, states, d2) and s.online.state.symbols == [] and s.last_minute == 0
+    _, st = fold(engine, lake.read("bars_1m", [d1]))
+    for day, blob in ((d1, dumps(st)), (d2, b"the session's own state must not be read")):
+        path = f"{states.path('engine_state', day)}/state.npz"
+        states.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        with states.fs.open_output_stream(path) as f:
+            f.write(blob)
+    assert str(d1) in start_live(s, states, d2)
+    assert s.online.state.symbols == st.symbols and s.last_minute == st.last_ts > 0
+    assert "starting cold" in start_live(make_scorer(engine), states, d1)
