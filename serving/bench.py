@@ -43,22 +43,12 @@ def _subday(day: SimDay, minutes: int) -> SimDay:
     )
 
 
-class CountingStore(RedisOnlineStore):
-    """The Redis store, counting the rows it wrote."""
-
-    written = 0
-
-    def write(self, symbols: list[str], ts_ns: int, rows: np.ndarray) -> int:
-        n = super().write(symbols, ts_ns, rows)
-        self.written += n
-        return n
-
-
-def fresh_store(url: str, version: str, symbols: list[str]) -> CountingStore:
-    """A store under the bench's own key prefix, emptied first. The store never replaces a newer row with an older
-    one, so against keys an earlier run left (the same simulated minutes) every write would be skipped, and the
-    store stage would time nothing."""
-    store = CountingStore(url, f"bench-{version}")
+def fresh_store(url: str, version: str, bars: pa.Table) -> RedisOnlineStore:
+    """A store under the bench's own key prefix, emptied for the symbols of ``bars`` first. The store never replaces
+    a newer row with an older one, so against keys an earlier run left (the same simulated minutes) every write
+    would be skipped, and the store stage would time nothing (``rows_written`` shows it did not)."""
+    store = RedisOnlineStore(url, f"bench-{version}")
+    symbols = sorted(set(bars.column("symbol").to_pylist()))
     for lo in range(0, len(symbols), 1000):
         store.r.delete(*[store.key(s) for s in symbols[lo : lo + 1000]])
     return store
@@ -123,7 +113,7 @@ def run(
     day = _subday(days[-1], warmup_minutes + cycles + 2)
     trades, quotes = ticks_for_day(day, np.random.default_rng(3))
     sink: SignalSink = KafkaSignalSink(bootstrap) if bootstrap else ListSink()
-    store = fresh_store(redis_url, engine.version, sorted(set(day.bars.column("symbol").to_pylist())))
+    store = fresh_store(redis_url, engine.version, day.bars)
     scorer = Scorer(engine, store, sink, runtime, model_budget_ms=1e9)
     if history_days:  # as `tickwise serve` starts: from the state the batch path left (serving.runtime)
         scorer.online.state = state
@@ -161,8 +151,8 @@ def run(
         between_cycles()
         if (m + 1) % 15 == 0:  # between cycles, outside anything timed
             log(f"minute {m + 1}/{warmup_minutes + cycles} ({'measured' if m >= warmup_minutes else 'warm-up'})")
-    if store.written != scored:  # every row must really be written: the store stage timed a write each minute
-        raise RuntimeError(f"the Redis store wrote {store.written:,} of {scored:,} scored rows")
+    if store.rows_written != scored:  # every row must really be written: the store stage timed a write each minute
+        raise RuntimeError(f"the Redis store wrote {store.rows_written:,} of {scored:,} scored rows")
     summary = summarize(results)
     summary.update(
         {
@@ -178,7 +168,7 @@ def run(
             "ingest_per_minute_ms": float(np.mean(ingest_minute_ms)) if ingest_minute_ms else 0.0,
             "sink": "kafka" if bootstrap else "in-process",
             "store": "redis",
-            "store_rows_written": store.written,
+            "store_rows_written": store.rows_written,
             "per_cycle_ms": [{k: round(v, 2) for k, v in c.timings_ms.items()} for c in results if c.symbols],
             "target_p99_ms": 50,
             "goal_p99_ms": 10,

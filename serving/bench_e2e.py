@@ -62,8 +62,7 @@ def run(
         lake = Lake(tmp)
         lake.write("trades", trades)
         lake.write("quotes", quotes)
-        universe = sorted(set(day.bars.column("symbol").to_pylist()))
-        store = fresh_store(redis_url, engine.version, universe) if redis_url else None  # writes, not skips
+        store = fresh_store(redis_url, engine.version, day.bars) if redis_url else None  # writes, not skips
         from serving.online_store import InProcessOnlineStore
 
         scorer = Scorer(engine, store or InProcessOnlineStore(engine.version), KafkaSignalSink(bootstrap, sig_topic))
@@ -111,7 +110,7 @@ def run(
         "processing_p50_ms": float(np.percentile(lat, 50) - wait),
         "processing_p99_ms": float(np.percentile(lat, 99) - wait),
         "store": "redis" if redis_url else "in-process",
-        "store_rows_written": store.written if store else None,
+        "store_rows_written": store.rows_written if store else None,
         "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "ticks": int(trades.num_rows + quotes.num_rows),
     }

@@ -68,8 +68,8 @@ class RedisOnlineStore(OnlineStore):
 
     Redis down: writes do not stop the scorer. The newest row per symbol is held in memory, a reconnect is tried
     every ``retry_s`` seconds, and on success the held rows are written first (oldest event time first), so Redis
-    is caught up before the current minute lands. ``healthy``, ``outages`` and ``caught_up_rows`` say what
-    happened."""
+    is caught up before the current minute lands. ``healthy``, ``outages``, ``caught_up_rows`` and
+    ``rows_written`` (every row Redis accepted, caught-up ones included) say what happened."""
 
     def __init__(self, url: str, version: str, retry_s: float = 2.0, timeout_s: float = 0.25):
         import redis
@@ -81,6 +81,7 @@ class RedisOnlineStore(OnlineStore):
         self.healthy = True
         self.outages = 0
         self.caught_up_rows = 0
+        self.rows_written = 0
         self.last_error = ""
         self._held: dict[str, tuple[int, np.ndarray]] = {}
         self._retry_at = 0.0
@@ -166,6 +167,7 @@ class RedisOnlineStore(OnlineStore):
         if reply not in (b"OK", "OK", True):
             raise RuntimeError(f"Redis MSET answered {reply!r}")
         self._newest[slots[fresh]] = ts_ns
+        self.rows_written += len(fresh)
         return len(fresh)
 
     def read(self, symbols: list[str]) -> dict[str, tuple[int, np.ndarray]]:
