@@ -9,6 +9,7 @@ import pyarrow as pa
 from sklearn.metrics import log_loss
 
 from assets.plots import importance_png, png_md
+from features import codes
 from modeling import registry
 from modeling.backtest import plot_equity
 from modeling.dataset import build_dataset
@@ -109,7 +110,17 @@ def build_model_assets(partitions: dg.TimeWindowPartitionsDefinition, window_day
         version = md.get(b"tickwise.feature_set_version", b"").decode()
         if not version:
             raise dg.Failure("features_1m carries no feature-set version in its metadata; rematerialize it")
-        return {"path": path, "events": len(d.y), "days": sorted(features_1m), "feature_set_version": version}
+        try:  # the model keeps the window's symbol/sector codes, so a scorer can translate its own to them
+            tables = codes.of_days({k: v.schema.metadata or {} for k, v in features_1m.items()})
+        except ValueError as e:
+            raise dg.Failure(str(e)) from e
+        return {
+            "path": path,
+            "events": len(d.y),
+            "days": sorted(features_1m),
+            "feature_set_version": version,
+            "codes": tables,
+        }
 
     @dg.asset(
         partitions_def=partitions,
@@ -144,8 +155,9 @@ def build_model_assets(partitions: dg.TimeWindowPartitionsDefinition, window_day
         champ = None
         if (v := registry.version_of("champion", mlflow.tracking_uri)) is not None:
             cur = registry.load("champion", mlflow.tracking_uri)
-            if cur.feature_names == d.names:
-                champ = _oos(hold, cur.booster.predict(hold.X))
+            if cur.feature_names == d.names:  # scored in its own codes, as the scorer would feed it
+                X = codes.recoded(hold.X, d.names, cur.codes or {}, training_dataset.get("codes", {}))
+                champ = _oos(hold, cur.booster.predict(X))
         with tempfile.TemporaryDirectory() as tmp:  # the MLflow run holds the plot the UI shows
             plot = importance_png(importance(model), f"{tmp}/importance.png")
             version = registry.register(
@@ -156,6 +168,7 @@ def build_model_assets(partitions: dg.TimeWindowPartitionsDefinition, window_day
                 {"importance": plot},
                 mlflow.tracking_uri,
                 train_days=sorted(training_dataset["days"]),
+                codes=training_dataset.get("codes"),
             )
         gate = champion_gate(ch, base, champ)
         yield dg.Output(

@@ -28,6 +28,9 @@ class LoadedModel:
     checksum: str
     trees: int
     leaves: int
+    # the categorical code tables of the training data (features.codes); None for a version registered before
+    # models kept them
+    codes: dict[str, list[str]] | None = None
 
 
 def _mlflow(tracking_uri: str | None):  # type: ignore[no-untyped-def]
@@ -50,10 +53,13 @@ def register(
     tracking_uri: str | None = None,
     experiment: str = "tickwise",
     train_days: list[str] | None = None,
+    codes: dict[str, list[str]] | None = None,
 ) -> str:
     """Log a training run and register a new ``direction_model`` version with alias ``challenger``.
 
-    ``train_days`` (ISO dates) is kept on the version: drift reports compare live features with exactly them."""
+    ``train_days`` (ISO dates) is kept on the version: drift reports compare live features with exactly them.
+    ``codes`` (the training data's ``symbol_id``/``sector_id`` tables, :mod:`features.codes`) go into the model's
+    ``meta.json``: the scorer translates its engine's codes to them."""
     mlflow = _mlflow(tracking_uri)
     from mlflow import MlflowClient
 
@@ -64,6 +70,7 @@ def register(
         "feature_names": booster.feature_name(),
         "checksum": checksum(text),
         "format": "lightgbm-text",
+        "codes": codes,
     }
     with mlflow.start_run() as run, tempfile.TemporaryDirectory() as tmp:
         mlflow.log_params({k: v for k, v in params.items() if v is not None})
@@ -134,6 +141,7 @@ def load(alias_or_version: str = "champion", tracking_uri: str | None = None) ->
         meta["checksum"],
         booster.num_trees(),
         leaves,
+        meta.get("codes"),
     )
 
 

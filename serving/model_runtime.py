@@ -1,4 +1,5 @@
-"""The champion at run time: compiled trees (lleaves, cached by model checksum) or LightGBM's own predict."""
+"""The champion at run time: compiled trees (lleaves, cached by model checksum) or LightGBM's own predict; the
+engine's categorical codes translated to the model's (:mod:`features.codes`) before it sees them."""
 
 import logging
 import os
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from features import codes
 from modeling.registry import LoadedModel
 
 log = logging.getLogger(__name__)
@@ -20,6 +22,10 @@ class ModelRuntime:
         self.version = loaded.version
         self.feature_set_version = loaded.feature_set_version
         self.feature_names = loaded.feature_names
+        self.codes = loaded.codes
+        self._index = {k: codes.index(v) for k, v in (loaded.codes or {}).items()}
+        self._tables: dict[str, np.ndarray] = {}  # per categorical: engine code -> model code
+        self._bound: dict[str, tuple[list[str], int]] = {}  # the engine table each translates, and its length
         self.compiled = False
         self._lleaves = None
         if compile_trees:
@@ -41,9 +47,29 @@ class ModelRuntime:
         self._lleaves = model
         self.compiled = True
 
+    def bind_codes(self, engine_codes: dict[str, list[str]]) -> list[str]:
+        """From now on translate the engine's categorical codes to the model's before predicting. The engine's
+        tables (its registry, its sectors) only grow, so a table seen before is extended by its new names only;
+        nothing is done when none changed. Returns the newly bound symbols the model keeps under another code."""
+        differ: list[str] = []
+        for k, table in engine_codes.items():
+            at = self._index.get(k)
+            seen, n = self._bound.get(k, ([], 0))
+            if at is None or (seen is table and n == len(table)):
+                continue
+            first = n if seen is table else 0  # the same list grown, or another engine's (a restored state)
+            tail = codes.translation(at, table, first)
+            self._tables[k] = np.concatenate([self._tables[k][:first], tail]) if first else tail
+            self._bound[k] = (table, len(table))  # holding the list keeps its id from being reused
+            if k == "symbol_id":
+                differ += codes.differing(at, table, first)
+        return differ
+
     def predict(self, X: np.ndarray) -> np.ndarray:
         # the model sees the float32 rows that training used and the online store serves, nothing finer
-        X = np.ascontiguousarray(np.asarray(X, dtype=np.float32), dtype=np.float64)
+        X = np.array(np.asarray(X, dtype=np.float32), dtype=np.float64, order="C")  # a copy: recoded in place
+        if self._tables:
+            codes.recode(X, self.feature_names, self._tables)
         if self._lleaves is not None:
             chunks = min(_THREADS, max(1, len(X) // 1000))
             if chunks == 1:

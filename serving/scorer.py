@@ -133,6 +133,12 @@ class Scorer:
                 f"model {model.version} was trained on feature set {model.feature_set_version}; "
                 f"this engine computes {self.engine.version}: refusing it"
             )
+        if model.codes is None:
+            log.warning(
+                "model %s keeps no categorical codes (registered before models kept them): this engine's "
+                "symbol_id/sector_id reach it as they are, right only if it was trained on this pipeline's history",
+                model.version,
+            )
 
     def set_model(self, model: ModelRuntime) -> None:
         self.check_model(model)
@@ -224,6 +230,15 @@ class Scorer:
         fallback = momentum_fallback(rows[:, self._roc5], rows[:, self._rv])
         if self.model is None:
             return fallback, "fallback"
+        differ = self.model.bind_codes({"symbol_id": self.online.state.symbols, "sector_id": self.engine.sectors})
+        if differ:  # handled (translated), but it says the model was trained on another pipeline's history
+            log.warning(
+                "model %s keeps %d symbols under other codes than this engine (%s%s): translated to the model's",
+                self.model.version,
+                len(differ),
+                ", ".join(differ[:5]),
+                ", ..." if len(differ) > 5 else "",
+            )
         t = time.perf_counter()
         try:
             p = self.model.predict(rows)

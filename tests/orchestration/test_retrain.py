@@ -3,8 +3,10 @@
 import datetime as dt
 
 import dagster as dg
+import pyarrow.parquet as pq
 import pytest
 
+from features import codes
 from marketdata.lake import Lake
 from marketdata.pipeline import simulate_to_lake
 from marketdata.simulator import SimConfig
@@ -62,6 +64,10 @@ def test_champion_moves_only_through_the_gate(world):
     assert {"challenger_logloss", "baseline_logloss", "challenger_ic", "baseline_ic", "threshold"} <= set(md)
     v1 = registry.version_of("challenger", s.mlflow_tracking_uri)
     assert v1 is not None
+    # the version keeps the training window's codes: the newest day's, which hold every earlier day's
+    newest = Lake(s.lake).path("features_1m", dt.date(2026, 3, 5)) + "/part-0.parquet"
+    kept = registry.load(v1, s.mlflow_tracking_uri).codes
+    assert kept == codes.from_metadata(pq.read_schema(newest).metadata) and len(kept["symbol_id"]) == 60
     import mlflow
 
     mlflow.set_tracking_uri(s.mlflow_tracking_uri)

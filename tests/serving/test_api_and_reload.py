@@ -88,8 +88,13 @@ def _minute(lake):
 
 def test_registry_roundtrip_verifies_the_checksum(world, tmp_path):
     _, engine, model, uri = world
-    v = registry.register(model.booster, {"x": 1}, {"logloss": 0.69, "bad": float("nan")}, engine.version, {}, uri)
+    table = {"symbol_id": ["SPY", "AAPL"], "sector_id": ["XLK"]}
+    v = registry.register(
+        model.booster, {"x": 1}, {"logloss": 0.69, "bad": float("nan")}, engine.version, {}, uri, codes=table
+    )
     loaded = registry.load(v, uri)
     X = np.random.default_rng(0).standard_normal((50, len(engine.names)))
     np.testing.assert_array_equal(loaded.booster.predict(X), model.booster.predict(X))
     assert loaded.feature_set_version == engine.version and loaded.trees == model.trees
+    assert loaded.codes == table
+    assert registry.load(registry.register(model.booster, {}, {}, engine.version, {}, uri), uri).codes is None
