@@ -56,7 +56,7 @@ def fresh_store(url: str, version: str, bars: pa.Table) -> RedisOnlineStore:
 
 def bench_model(engine: FeatureEngine, bars: pa.Table, trees: int, leaves: int) -> LoadedModel:
     """A model of the benchmark's size trained on real engine features (so trees route like production)."""
-    feats, _ = fold(engine, bars)
+    feats, st = fold(engine, bars)
     X = np.column_stack([feats.column(n).to_numpy(zero_copy_only=False).astype(np.float32) for n in engine.names])
     rng = np.random.default_rng(0)
     y = (X[:, engine.names.index("roc_1")] + rng.normal(0, 0.002, len(X)) > 0).astype(int)
@@ -74,8 +74,9 @@ def bench_model(engine: FeatureEngine, bars: pa.Table, trees: int, leaves: int) 
     # 10 minutes on this machine (about 3 minutes without); the compile is cached by checksum either way
     b = lgb.train(params, lgb.Dataset(X, y, feature_name=engine.names), num_boost_round=trees)
     text = b.model_to_string()
+    table = {"symbol_id": list(st.symbols), "sector_id": engine.sectors}  # as training keeps them: translated
     return LoadedModel(
-        lgb.Booster(model_str=text), "bench", engine.version, engine.names, checksum(text), b.num_trees(), leaves
+        lgb.Booster(model_str=text), "bench", engine.version, engine.names, checksum(text), b.num_trees(), leaves, table
     )
 
 

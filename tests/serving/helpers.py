@@ -4,6 +4,7 @@ import lightgbm as lgb
 import numpy as np
 import pyarrow as pa
 
+from features import codes
 from features.batch import fold
 from features.engine import FeatureEngine
 from modeling.dataset import build_dataset
@@ -13,12 +14,13 @@ from modeling.train import fit_lgbm
 
 
 def trained_model(bars: pa.Table, engine: FeatureEngine, rounds: int = 40) -> LoadedModel:
-    feats, _ = fold(engine, bars)
+    feats, st = fold(engine, bars)
     d = build_dataset(bars, feats, LabelConfig())
     booster = fit_lgbm(d, {"num_leaves": 15}, num_boost_round=rounds)
     text = booster.model_to_string()
     b = lgb.Booster(model_str=text)
-    return LoadedModel(b, "1", engine.version, b.feature_name(), checksum(text), b.num_trees(), 15)
+    table = codes.from_metadata(engine.metadata(st))  # what the training_dataset asset records
+    return LoadedModel(b, "1", engine.version, b.feature_name(), checksum(text), b.num_trees(), 15, table)
 
 
 def offline_predictions(bars: pa.Table, engine: FeatureEngine, model: LoadedModel) -> dict:

@@ -1,5 +1,7 @@
 """The scorer serves what the offline path computes, and its safety rules hold."""
 
+import time
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -30,6 +32,8 @@ def world(tmp_path_factory):
 
 
 def make_scorer(engine, model=None, **kw):
+    # parity, not speed: a loaded machine must not turn a slow cycle into a fallback (the budget has its own test)
+    kw.setdefault("model_budget_ms", 1e9)
     return Scorer(engine, InProcessOnlineStore(engine.version), ListSink(), model, **kw)
 
 
@@ -102,6 +106,15 @@ def test_missing_or_failing_model_serves_the_fallback(world):
     s2 = make_scorer(engine, Broken(model, compile_trees=False), alert=alerts.append)
     res = s2.advance(*_first_minute(lake))
     assert res[-1].source == "fallback" and any("segfault" in a for a in alerts)
+
+    class Slow(ModelRuntime):
+        def predict(self, X):
+            time.sleep(0.05)
+            return super().predict(X)
+
+    s3 = make_scorer(engine, Slow(model, compile_trees=False), alert=alerts.append, model_budget_ms=20)
+    res = s3.advance(*_first_minute(lake))
+    assert res[-1].source == "fallback" and any("> 20 ms; fallback served" in a for a in alerts)
 
 
 def _first_minute(lake):
