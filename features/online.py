@@ -44,10 +44,13 @@ def minutes_of(bars: pa.Table) -> Iterator[tuple[int, pa.Table]]:
         yield int(t), bars.filter(pc.equal(ts, t)).sort_by("symbol")
 
 
-def replay(engine: FeatureEngine, bars: pa.Table, checkpoint_every: int = 0) -> tuple[pa.Table, EngineState]:
-    """Serve ``bars`` minute by minute through :class:`OnlineFeatures`; optionally checkpoint and restore the
-    state every ``checkpoint_every`` minutes (as a restarted scorer would) — the rows must not change."""
-    online = OnlineFeatures(engine)
+def replay(
+    engine: FeatureEngine, bars: pa.Table, checkpoint_every: int = 0, state: EngineState | None = None
+) -> tuple[pa.Table, EngineState]:
+    """Serve ``bars`` minute by minute through :class:`OnlineFeatures` (continuing from ``state`` if given, as the
+    scorer does from the batch path's state); optionally checkpoint and restore the state every
+    ``checkpoint_every`` minutes (as a restarted scorer would) — the rows must not change."""
+    online = OnlineFeatures(engine, state)
     syms: list[str] = []
     tss: list[int] = []
     rows: list[np.ndarray] = []

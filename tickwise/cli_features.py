@@ -1,6 +1,8 @@
 """Feature subcommands: features (offline fold), replay (online, minute by minute), bench features."""
 
+import resource
 import time
+from collections.abc import Callable
 
 import typer
 from rich.console import Console
@@ -19,35 +21,54 @@ _VIX = typer.Option(
 )
 
 
-def _engine(bars: str, reference: str | None, ca: str | None, vix: str | None = None):  # type: ignore[no-untyped-def]
+def _inputs(bars: str, reference: str | None, ca: str | None, vix: str | None = None):  # type: ignore[no-untyped-def]
     from features.engine import FeatureEngine
-    from features.io import load_inputs, load_vix
+    from features.io import BarDays, load_context, load_vix
 
-    table, ref, acts = load_inputs(bars, reference, ca)
-    return table, FeatureEngine(ref, acts, vix=load_vix(bars, vix))
+    days = BarDays(bars)
+    if not days.days:
+        raise ValueError(f"{bars}: no bars_1m rows")
+    ref, acts = load_context(bars, reference, ca)
+    return days, FeatureEngine(ref, acts, vix=load_vix(bars, vix))
+
+
+def _day_by_day(mode: str, inputs: tuple, out: str, run: Callable) -> None:
+    """Both commands' loop: a day's bars in, its features_1m partition out, the engine state carried to the next
+    day (so any number of days runs in one day's memory, and equals one continuous run)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from features.io import write_features
+
+    src, engine = inputs
+    state, rows, paths = None, 0, []
+    t0 = time.perf_counter()
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True)) as p:
+        task = p.add_task(f"features ({mode})", total=len(src.days))
+        for day in src.days:
+            p.update(task, description=f"features ({mode}) {day}")
+            feats, state = run(engine, src.read(day), state)
+            paths += write_features(feats, out, engine, state)
+            rows += feats.num_rows
+            p.advance(task)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    served = " (served)" if mode == "online" else ""
+    console.print(
+        f"features_1m{served}: {rows:,} rows x {len(engine.names)} features, version {engine.version}, "
+        f"{len(paths)} day(s) -> {out} in {time.perf_counter() - t0:.1f} s, peak RSS {peak:,.0f} MB"
+    )
 
 
 def features(
     bars: str = _BARS, out: str = _OUT, reference: str = _REF, corporate_actions: str = _CA, vix: str = _VIX
 ) -> None:
-    """Offline: fold the feature engine over the bars and write features_1m (version in the file metadata)."""
-    from rich.progress import Progress
+    """Offline: fold the feature engine over the bars and write features_1m (version in the file metadata).
 
-    from features.batch import fold, minute_grid
-    from features.io import write_features
+    Days are folded one after another, the engine state carried from each to the next: a lake's history runs in
+    one day's memory, and its rows equal one continuous fold."""
+    from features.batch import fold
 
-    table, engine = _engine(bars, reference, corporate_actions, vix)
-    total = len(minute_grid(table.column("ts").cast("int64").to_numpy()))
-    t0 = time.perf_counter()
-    with Progress(console=Console(stderr=True)) as p:
-        task = p.add_task("features (offline fold)", total=total)
-        feats, state = fold(engine, table, on_minute=lambda _: p.advance(task))
-    paths = write_features(feats, out, engine, state)
-    dt = time.perf_counter() - t0
-    console.print(
-        f"features_1m: {feats.num_rows:,} rows x {len(engine.names)} features, version {engine.version}, "
-        f"{len(paths)} day(s) -> {out} in {dt:.1f} s"
-    )
+    _day_by_day("offline fold", _inputs(bars, reference, corporate_actions, vix), out, fold)
 
 
 def replay(
@@ -58,18 +79,16 @@ def replay(
     vix: str = _VIX,
     checkpoint_every: int = typer.Option(0, help="Checkpoint and restore the state every N minutes."),
 ) -> None:
-    """Online: drive the live engine minute by minute exactly as the scorer will; write the rows it would serve."""
-    from features.io import write_features
-    from features.online import replay as run
+    """Online: drive the live engine minute by minute exactly as the scorer will; write the rows it would serve.
 
-    table, engine = _engine(bars, reference, corporate_actions, vix)
-    t0 = time.perf_counter()
-    feats, state = run(engine, table, checkpoint_every)
-    paths = write_features(feats, out, engine, state)
-    console.print(
-        f"features_1m (served): {feats.num_rows:,} rows, version {engine.version}, {len(paths)} day(s) "
-        f"-> {out} in {time.perf_counter() - t0:.1f} s"
-    )
+    Days follow one another as in `features`, the live engine's state carried over, as the scorer starts a session
+    from the state the last one left."""
+    from features.online import replay as serve
+
+    def run(engine, day_bars, state):  # type: ignore[no-untyped-def]
+        return serve(engine, day_bars, checkpoint_every, state)
+
+    _day_by_day("online", _inputs(bars, reference, corporate_actions, vix), out, run)
 
 
 def bench_features(

@@ -1,12 +1,21 @@
 """The CLI explains itself, fails in one clear line, and ingests user files through the validator."""
 
+import json
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from marketdata.lake import Lake
+from features import codes
+from features.batch import fold
+from features.engine import FeatureEngine
+from marketdata.lake import Lake, table_metadata
+from marketdata.pipeline import simulate_to_lake
+from marketdata.simulator import SimConfig
 from tests.conftest import shared_data
 
 COMMANDS = [
@@ -24,6 +33,8 @@ COMMANDS = [
     ["bench", "simulator"],
     ["bench", "features"],
     ["bench", "scorer"],
+    ["features"],
+    ["replay"],
 ]
 
 
@@ -48,6 +59,56 @@ def test_error_is_one_line_without_traceback(tmp_path):
 def test_bench_scorer_refuses_a_negative_history_before_any_work():
     r = run("bench", "scorer", "--history-days", "-1")
     assert r.returncode != 0 and "--history-days" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_features_and_replay_run_day_by_day_and_equal_one_continuous_fold(tmp_path):
+    root = str(tmp_path / "lake")
+    simulate_to_lake(SimConfig(symbols=20, days=3, seed=4), Lake(root))
+    lake = Lake(root)
+    for cmd, out in (("features", "offline"), ("replay", "online")):
+        r = run(cmd, "--bars", root, "--out", str(tmp_path / out))
+        assert r.returncode == 0, r.stderr
+        assert "3 day(s)" in r.stdout and "peak RSS" in r.stdout
+    engine = FeatureEngine(lake.read("reference"), lake.read("corporate_actions"))
+    continuous, st = fold(engine, lake.read("bars_1m"))
+    key = [("symbol", "ascending"), ("ts", "ascending")]
+    want = continuous.sort_by(key)
+    for out in ("offline", "online"):
+        days = Lake(str(tmp_path / out)).dates("features_1m")
+        assert days == lake.dates("bars_1m")
+        got = pa.concat_tables(
+            [Lake(str(tmp_path / out)).read("features_1m", [d]) for d in days], promote_options="default"
+        ).sort_by(key)
+        assert got.column_names == want.column_names and got.num_rows == want.num_rows
+        for name in engine.names:  # bit for bit, NaN where the continuous fold has NaN
+            a = got.column(name).to_numpy(zero_copy_only=False)
+            b = want.column(name).to_numpy(zero_copy_only=False)
+            assert np.array_equal(a, b, equal_nan=True), name
+        meta = {d.isoformat(): table_metadata(f"{tmp_path}/{out}/features_1m/date={d}/part-0.parquet") for d in days}
+        assert {m["tickwise.feature_set_version"] for m in meta.values()} == {engine.version}
+        assert codes.of_days(meta)["symbol_id"] == st.symbols  # each day coded as far as the run had got
+    written = pq.ParquetFile(f"{tmp_path}/offline/features_1m/date={days[0]}/part-0.parquet").metadata.row_group(0)
+    encodings = {written.column(j).path_in_schema: written.column(j).encodings for j in range(written.num_columns)}
+    assert "RLE_DICTIONARY" in encodings["symbol"] and "RLE_DICTIONARY" not in encodings["rsi_14"]
+
+
+def test_features_from_one_file_without_reference_or_actions(tmp_path):
+    root = str(tmp_path / "lake")
+    simulate_to_lake(SimConfig(symbols=15, days=2, seed=6), Lake(root))
+    pq.write_table(Lake(root).read("bars_1m"), tmp_path / "bars.parquet")
+    r = run("features", "--bars", str(tmp_path / "bars.parquet"), "--out", str(tmp_path / "out"))
+    assert r.returncode == 0, r.stderr
+    got = Lake(str(tmp_path / "out")).read("features_1m")
+    assert Lake(str(tmp_path / "out")).dates("features_1m") == Lake(root).dates("bars_1m")
+    assert got.num_rows == Lake(root).read("bars_1m").num_rows
+    assert (
+        json.loads(
+            table_metadata(f"{tmp_path}/out/features_1m/date={Lake(root).dates('bars_1m')[0]}/part-0.parquet")[
+                "tickwise.sector_codes"
+            ]
+        )
+        == []
+    )
 
 
 def test_simulate_then_validate_and_aggregate(tmp_path):
