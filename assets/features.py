@@ -5,11 +5,14 @@ import datetime as dt
 import dagster as dg
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from features import checks
 from features.batch import fold
 from features.engine import FeatureEngine
 from features.state_io import dumps, loads
+from marketdata.lake import Lake
+from orchestration.io_manager import Written
 from orchestration.resources import LakeResource
 
 CHECKS = ["no_nan_after_warmup", "values_within_bounds", "feature_set_version_recorded"]
@@ -27,43 +30,50 @@ def build_feature_assets(partitions: dg.TimeWindowPartitionsDefinition) -> list:
         group_name="features",
         kinds={"parquet"},
         deps=[
-            dg.AssetDep("features_1m", partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1))
+            "bars_1m",
+            dg.AssetDep("features_1m", partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)),
         ],
         check_specs=[dg.AssetCheckSpec(n, asset="features_1m") for n in CHECKS],
     )
     def features_1m(
-        context: dg.AssetExecutionContext,
-        lake: LakeResource,
-        bars_1m: dict[str, pa.Table],
-        reference: pa.Table,
-        corporate_actions: pa.Table,
+        context: dg.AssetExecutionContext, lake: LakeResource, reference: pa.Table, corporate_actions: pa.Table
     ):  # type: ignore[no-untyped-def]
-        """Every feature, one engine: the day's bars folded through the same step the live scorer runs."""
+        """Every feature, one engine: the day's bars folded through the same step the live scorer runs.
+
+        A run over a range goes a day at a time: read the day's bars, fold them from the state the day before
+        left, write the day's partition and its state, keep only the checks' sums. A backfill of any length runs
+        in one day's memory."""
         lk = lake.lake()  # an optional user-supplied VIX series (dataset `vix`) replaces the SPY-vol proxy
         engine = FeatureEngine(reference, corporate_actions, vix=lk.read("vix") if lk.exists("vix") else None)
-        keys = sorted(bars_1m)
+        keys = sorted(context.partition_keys)
         state = _previous_state(context, lake, partitions, keys[0])
-        out: dict[str, pa.Table] = {}
-        counts: list[np.ndarray] = []
-        fs = lake.lake().fs
+        tally, rows = checks.Tally(engine), {}
+        versions: list[checks.Outcome] = []
         for key in keys:
-            feats, state = fold(engine, bars_1m[key], state, counts=counts)
-            out[key] = feats.replace_schema_metadata(engine.metadata(state))
+            day, counts = dt.date.fromisoformat(key), list[np.ndarray]()
+            feats, state = fold(engine, lk.read("bars_1m", [day]), state, counts=counts)
+            lk.write_partition("features_1m", day, feats.replace_schema_metadata(engine.metadata(state)))
             path = _state_path(lake, key)
-            fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-            with fs.open_output_stream(path) as f:
+            lk.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+            with lk.fs.open_output_stream(path) as f:
                 f.write(dumps(state))
-        yield dg.Output(
-            out,
-            metadata={
-                "rows": sum(t.num_rows for t in out.values()),
-                "features": len(engine.names),
-                "feature_set_version": engine.version,
-            },
-        )
-        yield from _checks(out, engine, np.concatenate(counts) if counts else np.empty(0, np.int64))
+            tally.add(feats, np.concatenate(counts) if counts else np.empty(0, np.int64))
+            versions.append(checks.version_recorded(_written_metadata(lk, day), engine))
+            rows[key] = feats.num_rows
+            context.log.info(f"features_1m {key}: {feats.num_rows:,} rows written, state saved")
+        info = {"rows": sum(rows.values()), "features": len(engine.names), "feature_set_version": engine.version}
+        yield dg.Output(Written(rows), metadata=info)
+        recorded = next((v for v in versions if not v.passed), versions[-1])
+        for o in (tally.nan_after_warmup(), tally.within_bounds(), recorded):
+            yield dg.AssetCheckResult(check_name=o.name, asset_key="features_1m", passed=o.passed, metadata=o.metadata)
 
     return [features_1m]
+
+
+def _written_metadata(lk: Lake, day: dt.date) -> dict[str, str]:
+    """The metadata of the ``features_1m`` file as it landed (what a reader of the lake will see)."""
+    md = pq.read_schema(f"{lk.path('features_1m', day)}/part-0.parquet", filesystem=lk.fs).metadata or {}
+    return {k.decode(): v.decode() for k, v in md.items()}
 
 
 def _previous_state(
@@ -86,17 +96,6 @@ def _previous_state(
     with fs.open_input_stream(path) as f:
         context.log.info(f"continuing from the engine state after {prev}")
         return loads(f.read())
-
-
-def _checks(out: dict[str, pa.Table], engine: FeatureEngine, counts: np.ndarray):  # type: ignore[no-untyped-def]
-    table = pa.concat_tables(list(out.values()))
-    md = {k.decode(): v.decode() for k, v in (next(iter(out.values())).schema.metadata or {}).items()}
-    for o in (
-        checks.nan_after_warmup(table, engine, counts),
-        checks.within_bounds(table, engine),
-        checks.version_recorded(md, engine),
-    ):
-        yield dg.AssetCheckResult(check_name=o.name, asset_key="features_1m", passed=o.passed, metadata=o.metadata)
 
 
 def build_consistency_check(partitions: dg.TimeWindowPartitionsDefinition):  # type: ignore[no-untyped-def]

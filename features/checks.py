@@ -29,33 +29,49 @@ class Outcome:
     metadata: dict
 
 
-def nan_after_warmup(table: pa.Table, engine: FeatureEngine, counts: np.ndarray, max_share: float = 0.0) -> Outcome:
-    bad: dict[str, float] = {}
-    for spec in engine.specs:
-        if spec.name in MAY_BE_MISSING or spec.name.startswith(("ffd_", "lead_ret", "spy_ret")):
-            continue
-        warm = counts >= spec.warmup
-        if not warm.any():
-            continue
-        col = table.column(spec.name)
-        nan = np.isnan(col.to_numpy(zero_copy_only=False).astype(float))
-        share = float(nan[warm].mean())
-        if share > max_share:
-            bad[spec.name] = round(share, 6)
-    return Outcome("no_nan_after_warmup", not bad, {"violations": str(bad) if bad else "none", "threshold": max_share})
+class Tally:
+    """The two value checks' sums, added a day at a time, so a range of partitions is checked without holding it:
+    per feature, the NaN rows and the warm rows (rows whose symbol has had at least the feature's warm-up of bars),
+    and the smallest and largest value. The outcomes equal the checks run on the days' concatenation."""
 
+    def __init__(self, engine: FeatureEngine, max_share: float = 0.0):
+        self.engine, self.max_share = engine, max_share
+        self.nan = dict.fromkeys(engine.names, 0)
+        self.warm = dict.fromkeys(engine.names, 0)
+        self.lo = dict.fromkeys(engine.names, np.inf)
+        self.hi = dict.fromkeys(engine.names, -np.inf)
 
-def within_bounds(table: pa.Table, engine: FeatureEngine) -> Outcome:
-    bad = {}
-    for name in engine.names:
-        lo, hi = engine.bounds[name]
-        v = table.column(name).to_numpy(zero_copy_only=False).astype(float)
-        v = v[~np.isnan(v)]
-        if len(v) and (v.min() < lo or v.max() > hi):
-            bad[name] = f"[{v.min():.4g}, {v.max():.4g}] not in [{lo}, {hi}]"
-    return Outcome(
-        "values_within_bounds", not bad, {"violations": str(bad) if bad else "none", "features": len(engine.names)}
-    )
+    def add(self, table: pa.Table, counts: np.ndarray) -> "Tally":
+        """One day's ``features_1m`` rows and, per row, the bars its symbol had updated with (``fold``'s counts)."""
+        for spec in self.engine.specs:
+            v = table.column(spec.name).to_numpy(zero_copy_only=False).astype(float)
+            nan = np.isnan(v)
+            warm = counts >= spec.warmup
+            self.nan[spec.name] += int(nan[warm].sum())
+            self.warm[spec.name] += int(warm.sum())
+            if not nan.all():
+                self.lo[spec.name] = min(self.lo[spec.name], float(np.nanmin(v)))
+                self.hi[spec.name] = max(self.hi[spec.name], float(np.nanmax(v)))
+        return self
+
+    def nan_after_warmup(self) -> Outcome:
+        bad: dict[str, float] = {}
+        for spec in self.engine.specs:
+            if spec.name in MAY_BE_MISSING or spec.name.startswith(("ffd_", "lead_ret", "spy_ret")):
+                continue
+            if self.warm[spec.name] and self.nan[spec.name] / self.warm[spec.name] > self.max_share:
+                bad[spec.name] = round(self.nan[spec.name] / self.warm[spec.name], 6)
+        info = {"violations": str(bad) if bad else "none", "threshold": self.max_share}
+        return Outcome("no_nan_after_warmup", not bad, info)
+
+    def within_bounds(self) -> Outcome:
+        bad = {}
+        for name in self.engine.names:
+            lo, hi = self.engine.bounds[name]
+            if self.lo[name] < lo or self.hi[name] > hi:
+                bad[name] = f"[{self.lo[name]:.4g}, {self.hi[name]:.4g}] not in [{lo}, {hi}]"
+        info = {"violations": str(bad) if bad else "none", "features": len(self.engine.names)}
+        return Outcome("values_within_bounds", not bad, info)
 
 
 def version_recorded(metadata: dict[str, str], engine: FeatureEngine) -> Outcome:

@@ -1,11 +1,13 @@
 """IO manager that stores assets as contract datasets in the lake (local or S3).
 
 Partitioned assets return ``{partition_key: table}`` (one entry per partition of the run, so a single-run
-backfill over a range works); unpartitioned assets return a table. The dataset name is the asset's
-``dataset`` metadata, else the asset name.
+backfill over a range works); unpartitioned assets return a table. An asset that writes its partitions itself as
+it goes, to hold one day at a time, returns :class:`Written`. The dataset name is the asset's ``dataset``
+metadata, else the asset name.
 """
 
 import datetime as dt
+from dataclasses import dataclass
 
 import dagster as dg
 import pyarrow as pa
@@ -18,15 +20,24 @@ def _dataset(context: dg.OutputContext | dg.InputContext) -> str:
     return str(md.get("dataset") or context.asset_key.path[-1])
 
 
+@dataclass(frozen=True)
+class Written:
+    """Partitions an asset has already written to the lake (key -> rows); the IO manager only records them."""
+
+    rows: dict[str, int]
+
+
 class LakeIOManager(dg.ConfigurableIOManager):
     """Reads and writes contract datasets under ``root``."""
 
     root: str
 
-    def handle_output(self, context: dg.OutputContext, obj: pa.Table | dict[str, pa.Table]) -> None:
+    def handle_output(self, context: dg.OutputContext, obj: pa.Table | dict[str, pa.Table] | Written) -> None:
         lake = Lake(self.root)
         ds = _dataset(context)
-        if isinstance(obj, dict):
+        if isinstance(obj, Written):
+            rows = sum(obj.rows.values())
+        elif isinstance(obj, dict):
             for key, table in obj.items():
                 lake.write_partition(ds, dt.date.fromisoformat(key), _conformed(table, ds, key))
             rows = sum(t.num_rows for t in obj.values())

@@ -96,26 +96,41 @@ def test_gx_checks_fail_on_bad_bars():
     assert out["positive_prices"].passed
 
 
-def test_features_backfill_by_day_equals_one_continuous_run(tmp_path, landing):
-    """Backfill day by day (each run reloading the previous day's engine state) == one continuous fold."""
+def _materialize_bars(job, instance) -> None:
+    job.execute_in_process(
+        instance=instance, asset_selection=[dg.AssetKey("reference"), dg.AssetKey("corporate_actions")]
+    )
+    job.execute_in_process(
+        instance=instance,
+        asset_selection=[dg.AssetKey(k) for k in ("raw_trades", "raw_quotes", "bars_1m")],
+        tags={"dagster/asset_partition_range_start": "2026-03-02", "dagster/asset_partition_range_end": "2026-03-03"},
+    )
+
+
+def _assert_equals_one_continuous_fold(lake_root: str) -> None:
+    import pyarrow.parquet as pq
+
     from features.batch import fold
     from features.engine import FeatureEngine
 
+    lake = Lake(lake_root)
+    engine = FeatureEngine(lake.read("reference"), lake.read("corporate_actions"))
+    continuous, _ = fold(engine, lake.read("bars_1m"))
+    backfilled = pq.read_table(f"{lake_root}/features_1m", partitioning=None)
+    by_key = [("symbol", "ascending"), ("ts", "ascending")]  # each day's file is in (symbol, ts) order
+    backfilled = backfilled.select(continuous.column_names).sort_by(by_key)
+    assert backfilled.equals(continuous.replace_schema_metadata(None).sort_by(by_key))
+    for day in ("2026-03-02", "2026-03-03"):
+        meta = pq.read_schema(f"{lake_root}/features_1m/date={day}/part-0.parquet").metadata
+        assert meta[b"tickwise.feature_set_version"].decode() == engine.version
+
+
+def test_features_backfill_by_day_equals_one_continuous_run(tmp_path, landing):
+    """Backfill day by day (each run reloading the previous day's engine state) == one continuous fold."""
     s = settings(tmp_path, landing)
-    defs = build_definitions(s)
-    job = defs.resolve_implicit_global_asset_job_def()
+    job = build_definitions(s).resolve_implicit_global_asset_job_def()
     with dg.instance_for_test() as instance:
-        job.execute_in_process(
-            instance=instance, asset_selection=[dg.AssetKey("reference"), dg.AssetKey("corporate_actions")]
-        )
-        job.execute_in_process(
-            instance=instance,
-            asset_selection=[dg.AssetKey(k) for k in ("raw_trades", "raw_quotes", "bars_1m")],
-            tags={
-                "dagster/asset_partition_range_start": "2026-03-02",
-                "dagster/asset_partition_range_end": "2026-03-03",
-            },
-        )
+        _materialize_bars(job, instance)
         with pytest.raises(dg.Failure, match="needs the engine state of 2026-03-02"):
             job.execute_in_process(
                 instance=instance, asset_selection=[dg.AssetKey("features_1m")], partition_key="2026-03-03"
@@ -126,14 +141,29 @@ def test_features_backfill_by_day_equals_one_continuous_run(tmp_path, landing):
             )
             assert r.success
             assert all(c.passed for c in r.get_asset_check_evaluations()), r.get_asset_check_evaluations()
-    lake = Lake(s.lake)
-    engine = FeatureEngine(lake.read("reference"), lake.read("corporate_actions"))
-    continuous, _ = fold(engine, lake.read("bars_1m"))
-    import pyarrow.parquet as pq
+    _assert_equals_one_continuous_fold(s.lake)
 
-    backfilled = pq.read_table(f"{s.lake}/features_1m", partitioning=None)
-    by_key = [("symbol", "ascending"), ("ts", "ascending")]  # each day's file is in (symbol, ts) order
-    backfilled = backfilled.select(continuous.column_names).sort_by(by_key)
-    assert backfilled.equals(continuous.replace_schema_metadata(None).sort_by(by_key))
-    meta = pq.read_schema(f"{s.lake}/features_1m/date=2026-03-03/part-0.parquet").metadata
-    assert meta[b"tickwise.feature_set_version"].decode() == engine.version
+
+def test_features_range_in_one_run_goes_day_by_day_and_equals_one_continuous_run(tmp_path, landing):
+    """A single-run backfill over a range writes each day as it goes (the IO manager only records it), checks all
+    days, and equals one continuous fold."""
+    s = settings(tmp_path, landing)
+    job = build_definitions(s).resolve_implicit_global_asset_job_def()
+    with dg.instance_for_test() as instance:
+        _materialize_bars(job, instance)
+        r = job.execute_in_process(
+            instance=instance,
+            asset_selection=[dg.AssetKey("features_1m")],
+            tags={
+                "dagster/asset_partition_range_start": "2026-03-02",
+                "dagster/asset_partition_range_end": "2026-03-03",
+            },
+        )
+        assert r.success
+        evals = r.get_asset_check_evaluations()
+        assert len(evals) == 3 and all(c.passed for c in evals), evals
+        mat = r.asset_materializations_for_node("features_1m")
+        assert {m.partition for m in mat} == {"2026-03-02", "2026-03-03"}
+        rows = mat[0].metadata["rows"].value
+    _assert_equals_one_continuous_fold(s.lake)
+    assert rows == sum(Lake(s.lake).read("features_1m", [dt.date(2026, 3, d)]).num_rows for d in (2, 3))
