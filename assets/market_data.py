@@ -5,9 +5,10 @@ import datetime as dt
 import dagster as dg
 import pyarrow as pa
 
-from assets.bar_checks import CHECK_NAMES, run_bar_checks
+from assets.bar_checks import CHECK_NAMES, BarTally
 from marketdata.aggregate import aggregate
-from orchestration.resources import MarketSourceResource
+from orchestration.io_manager import Written, write_day
+from orchestration.resources import LakeResource, MarketSourceResource
 
 SINGLE_RUN = dg.BackfillPolicy.single_run()
 
@@ -19,33 +20,31 @@ def _days(context: dg.AssetExecutionContext) -> list[str]:
 def build_market_data_assets(partitions: dg.PartitionsDefinition) -> list:
     """The raw-data assets over ``partitions`` (built per deployment, never at import)."""
 
-    @dg.asset(
-        partitions_def=partitions,
-        backfill_policy=SINGLE_RUN,
-        metadata={"dataset": "trades"},
-        group_name="market_data",
-        kinds={"parquet"},
-    )
-    def raw_trades(context: dg.AssetExecutionContext, market_source: MarketSourceResource) -> dict[str, pa.Table]:
-        """Raw trades of each day, validated against the contract, from the landing zone."""
-        out = {d: market_source.read_day("trades", dt.date.fromisoformat(d)) for d in _days(context)}
-        context.add_output_metadata(
-            {"trades": sum(t.num_rows for t in out.values()), "source_has_ticks": market_source.has("trades")}
+    def landed(kind: str, doc: str):  # type: ignore[no-untyped-def]
+        @dg.asset(
+            name=f"raw_{kind}",
+            partitions_def=partitions,
+            backfill_policy=SINGLE_RUN,
+            metadata={"dataset": kind},
+            group_name="market_data",
+            kinds={"parquet"},
+            description=doc,
         )
-        return out
+        def raw(  # type: ignore[no-untyped-def]
+            context: dg.AssetExecutionContext, market_source: MarketSourceResource, lake: LakeResource
+        ):
+            lk, rows = lake.lake(), {}
+            for d in _days(context):  # a day at a time: a range of any length holds one day of ticks
+                rows[d] = write_day(lk, kind, d, market_source.read_day(kind, dt.date.fromisoformat(d)))
+            info = {kind: sum(rows.values())} | (
+                {"source_has_ticks": market_source.has(kind)} if kind == "trades" else {}
+            )
+            return dg.Output(Written(rows), metadata=info)
 
-    @dg.asset(
-        partitions_def=partitions,
-        backfill_policy=SINGLE_RUN,
-        metadata={"dataset": "quotes"},
-        group_name="market_data",
-        kinds={"parquet"},
-    )
-    def raw_quotes(context: dg.AssetExecutionContext, market_source: MarketSourceResource) -> dict[str, pa.Table]:
-        """Raw NBBO quotes of each day, validated against the contract, from the landing zone."""
-        out = {d: market_source.read_day("quotes", dt.date.fromisoformat(d)) for d in _days(context)}
-        context.add_output_metadata({"quotes": sum(t.num_rows for t in out.values())})
-        return out
+        return raw
+
+    raw_trades = landed("trades", "Raw trades of each day, validated against the contract, from the landing zone.")
+    raw_quotes = landed("quotes", "Raw NBBO quotes of each day, validated against the contract, from the landing zone.")
 
     @dg.asset(
         partitions_def=partitions,
@@ -53,28 +52,30 @@ def build_market_data_assets(partitions: dg.PartitionsDefinition) -> list:
         metadata={"dataset": "bars_1m"},
         group_name="market_data",
         kinds={"parquet"},
+        deps=["raw_trades", "raw_quotes"],
         check_specs=[dg.AssetCheckSpec(n, asset="bars_1m") for n in CHECK_NAMES],
     )
-    def bars_1m(
-        context: dg.AssetExecutionContext,
-        market_source: MarketSourceResource,
-        raw_trades: dict[str, pa.Table],
-        raw_quotes: dict[str, pa.Table],
-    ):  # type: ignore[no-untyped-def]
-        """1-minute bars: the day's ticks through the one aggregator (or vendor bars when there are no ticks)."""
-        out: dict[str, pa.Table] = {}
-        rejects = 0
-        for d, trades in raw_trades.items():
+    def bars_1m(  # type: ignore[no-untyped-def]
+        context: dg.AssetExecutionContext, market_source: MarketSourceResource, lake: LakeResource
+    ):
+        """1-minute bars: the day's ticks through the one aggregator (or vendor bars when there are no ticks).
+
+        A day at a time: read its ticks from the lake, aggregate, write, add to the checks' sums."""
+        lk, rows, rejects, tally = lake.lake(), {}, 0, BarTally()
+        for d in _days(context):
             date = dt.date.fromisoformat(d)
+            trades = lk.read("trades", [date])
             if trades.num_rows:
-                halts = market_source.read_day("halts", date)
-                out[d], rej = aggregate(trades, raw_quotes.get(d), halts)
+                quotes = lk.read("quotes", [date]) if date in lk.dates("quotes") else None
+                bars, rej = aggregate(trades, quotes, market_source.read_day("halts", date))
                 rejects += rej.num_rows
             else:  # bars-only source (vendor minute bars)
-                out[d] = market_source.read_day("bars_1m", date)
-        yield dg.Output(out, metadata={"bars": sum(t.num_rows for t in out.values()), "rejected_ticks": rejects})
-        frame = pa.concat_tables(list(out.values())).to_pandas() if out else None
-        for c in run_bar_checks(frame) if frame is not None else []:
+                bars = market_source.read_day("bars_1m", date)
+            del trades
+            rows[d] = write_day(lk, "bars_1m", d, bars)
+            tally.add(bars.to_pandas())
+        yield dg.Output(Written(rows), metadata={"bars": sum(rows.values()), "rejected_ticks": rejects})
+        for c in tally.outcomes():
             yield dg.AssetCheckResult(
                 check_name=c.name,
                 asset_key="bars_1m",

@@ -1,5 +1,6 @@
 """Labels, the training set, the model behind a gate, and its evaluation."""
 
+import datetime as dt
 import tempfile
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from modeling.metrics import ic_by_minute
 from modeling.train import Dataset, fit_lgbm, fit_logistic, importance, predict_logistic
 from modeling.walkforward import WalkForwardConfig, evaluate
 from monitoring.report import html_report
+from orchestration.io_manager import Written, write_day
 from orchestration.resources import LakeResource, MLflowResource
 
 M = 60_000_000_000
@@ -50,19 +52,20 @@ def build_model_assets(partitions: dg.TimeWindowPartitionsDefinition, window_day
         metadata={"dataset": "labels"},
         group_name="modeling",
         kinds={"parquet"},
+        deps=["bars_1m"],
     )
-    def triple_barrier_labels(context: dg.AssetExecutionContext, bars_1m: dict[str, pa.Table]) -> dict[str, pa.Table]:
-        """Directional triple-barrier labels per session (only prices after t; sigma known at t)."""
-        out = {k: make_labels(v) for k, v in bars_1m.items() if v.num_rows}
-        context.add_output_metadata(
-            {
-                "labels": sum(t.num_rows for t in out.values()),
-                "up_share": float(np.mean(np.concatenate([t.column("label").to_numpy() for t in out.values()])))
-                if out
-                else 0.0,
-            }
-        )
-        return out
+    def triple_barrier_labels(context: dg.AssetExecutionContext, lake: LakeResource):  # type: ignore[no-untyped-def]
+        """Directional triple-barrier labels per session (only prices after t; sigma known at t), a day at a time:
+        a range of any length holds one day."""
+        lk, rows, up = lake.lake(), {}, 0
+        for key in context.partition_keys:
+            bars = lk.read("bars_1m", [dt.date.fromisoformat(key)])
+            if bars.num_rows:
+                labels = make_labels(bars)
+                rows[key] = write_day(lk, "labels", key, labels)
+                up += int(np.sum(labels.column("label").to_numpy()))
+        n = sum(rows.values())
+        return dg.Output(Written(rows), metadata={"labels": n, "up_share": up / n if n else 0.0})
 
     @dg.asset(
         partitions_def=partitions,

@@ -39,7 +39,7 @@ class LakeIOManager(dg.ConfigurableIOManager):
             rows = sum(obj.rows.values())
         elif isinstance(obj, dict):
             for key, table in obj.items():
-                lake.write_partition(ds, dt.date.fromisoformat(key), _conformed(table, ds, key))
+                write_day(lake, ds, key, table)
             rows = sum(t.num_rows for t in obj.values())
         else:
             lake.write(ds, obj, source=f"asset {context.asset_key.to_user_string()}")
@@ -52,6 +52,13 @@ class LakeIOManager(dg.ConfigurableIOManager):
         if context.has_asset_partitions:
             return {k: lake.read(ds, [dt.date.fromisoformat(k)]) for k in context.asset_partition_keys}
         return lake.read(ds)
+
+
+def write_day(lake: Lake, dataset: str, key: str, table: pa.Table) -> int:
+    """One day partition written as :meth:`LakeIOManager.handle_output` writes it (conformed to the dataset's
+    contract when it has one); an asset that writes as it goes calls this and returns :class:`Written`."""
+    lake.write_partition(dataset, dt.date.fromisoformat(key), _conformed(table, dataset, key))
+    return table.num_rows
 
 
 def _conformed(table: pa.Table, dataset: str, key: str) -> pa.Table:

@@ -1,11 +1,15 @@
-"""Peak memory of a single-run Dagster backfill of ``features_1m`` over every ``bars_1m`` day of a lake.
+"""Peak memory of a single-run Dagster backfill over every day of a lake.
 
-Copies the lake (so the source is never written), materializes ``reference`` and ``corporate_actions``, then
-``features_1m`` over the whole range in ONE run (the UI's "single run" backfill), and prints the days, the seconds,
-whether the run and its checks passed, and the process's peak RSS. Decision 019 has the figures.
+Default: copies the lake (so the source is never written), materializes ``reference`` and ``corporate_actions``,
+then ``features_1m`` over all its ``bars_1m`` days in ONE run (the UI's "single run" backfill). With ``--ticks`` the
+lake is the landing zone instead: ``raw_trades``, ``raw_quotes`` and ``bars_1m`` are materialized from its trades'
+days into an empty WORK lake in one run. Prints the days, the seconds, whether the run and its checks passed, and
+the process's peak RSS. Decision 019 has the figures.
 
     .venv/bin/tickwise simulate --symbols 5000 --days 5 --seed 1 --out /tmp/lake5
     .venv/bin/python scripts/bench_backfill.py /tmp/lake5 /tmp/lake5-backfill
+    .venv/bin/tickwise simulate --symbols 500 --days 3 --ticks --out /tmp/ticks3
+    .venv/bin/python scripts/bench_backfill.py --ticks /tmp/ticks3 /tmp/ticks3-backfill
 """
 
 import argparse
@@ -24,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("lake", help="a lake with bars_1m (and optionally reference, corporate_actions)")
-    ap.add_argument("work", help="where the copy is made and features_1m written (replaced if present)")
+    ap.add_argument("work", help="the lake the run writes (replaced if present)")
+    ap.add_argument("--ticks", action="store_true", help="raw_trades, raw_quotes, bars_1m from the lake's ticks")
     args = ap.parse_args()
     warnings.filterwarnings("ignore", message=".*is currently in beta.*")
     import dagster as dg
@@ -33,11 +38,14 @@ def main() -> None:
     from orchestration.definitions import build_definitions
     from orchestration.settings import TickwiseSettings
 
-    days = Lake(args.lake).dates("bars_1m")
+    source = "trades" if args.ticks else "bars_1m"
+    days = Lake(args.lake).dates(source)
     if not days:
-        sys.exit(f"error: {args.lake}: no bars_1m day partitions")
+        sys.exit(f"error: {args.lake}: no {source} day partitions")
     shutil.rmtree(args.work, ignore_errors=True)
-    shutil.copytree(args.lake, args.work)
+    if not args.ticks:
+        shutil.copytree(args.lake, args.work)
+    selected = ["raw_trades", "raw_quotes", "bars_1m"] if args.ticks else ["features_1m"]
     s = TickwiseSettings(
         lake=args.work, landing=args.lake, partitions_start=days[0], partitions_end=days[-1] + dt.timedelta(days=1)
     )
@@ -49,7 +57,7 @@ def main() -> None:
         job.execute_in_process(instance=instance, asset_selection=keys, run_config=quiet)
         r = job.execute_in_process(
             instance=instance,
-            asset_selection=[dg.AssetKey("features_1m")],
+            asset_selection=[dg.AssetKey(k) for k in selected],
             run_config=quiet,
             tags={
                 "dagster/asset_partition_range_start": str(days[0]),
@@ -57,10 +65,8 @@ def main() -> None:
             },
         )
         checks = {c.check_name: c.passed for c in r.get_asset_check_evaluations()}
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(
-        f"features_1m backfill, one run: {len(days)} days ({days[0]}..{days[-1]}), success {r.success}, checks {checks}"
-    )
+    peak, what = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, ", ".join(selected)
+    print(f"{what} backfill, one run: {len(days)} days ({days[0]}..{days[-1]}), success {r.success}, checks {checks}")
     print(f"{time.perf_counter() - t0:.1f} s, peak RSS {peak:,.0f} MB")
 
 

@@ -6,7 +6,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from assets.bar_checks import run_bar_checks
+from assets.bar_checks import BarTally, run_bar_checks
 from marketdata.lake import Lake
 from marketdata.pipeline import simulate_to_lake
 from marketdata.simulator import SimConfig
@@ -94,6 +94,34 @@ def test_gx_checks_fail_on_bad_bars():
     assert not out["unique_keys"].passed
     assert not out["halted_share"].passed and out["halted_share"].metadata["threshold"] == 0.02
     assert out["positive_prices"].passed
+
+
+def test_bar_checks_summed_over_days_catch_a_bad_day_and_weigh_every_row():
+    """A range is checked a day at a time: a bad second day fails the range, shares are over all days' rows."""
+    good = pd.DataFrame(
+        {
+            "symbol": ["A", "B"],
+            "ts": pd.to_datetime(["2026-03-02 14:31", "2026-03-02 14:31"], utc=True),
+            "open": [1.0, 2.0],
+            "high": [1.1, 2.1],
+            "low": [0.9, 1.9],
+            "close": [1.0, 2.0],
+            "volume": [5.0, 6.0],
+            "halted": [False, False],
+        }
+    )
+    bad = good.assign(ts=pd.to_datetime(["2026-03-03 14:31"] * 2, utc=True), high=[0.5, 2.1], halted=[True, False])
+    out = {c.name: c for c in BarTally().add(good).add(bad).outcomes()}
+    # the bad row's high is below its open and its close: two expectations fail on it
+    assert not out["ohlc_consistent"].passed and out["ohlc_consistent"].metadata == {
+        "unexpected_rows": 2,
+        "rows": 4,
+        "threshold": 0,
+    }
+    assert out["positive_prices"].passed and out["unique_keys"].passed
+    assert out["halted_share"].metadata["halted_share"] == 0.25 and not out["halted_share"].passed
+    assert out["bars_per_session"].metadata["max_bars_per_symbol_day"] == 1
+    assert all(c.passed for c in BarTally().add(good).add(good.assign(ts=bad.ts)).outcomes())
 
 
 def _materialize_bars(job, instance) -> None:
