@@ -60,7 +60,8 @@ def build_market_data_assets(partitions: dg.PartitionsDefinition) -> list:
     ):
         """1-minute bars: the day's ticks through the one aggregator (or vendor bars when there are no ticks).
 
-        A day at a time: read its ticks from the lake, aggregate, write, add to the checks' sums."""
+        A day at a time: read its ticks from the lake, aggregate, write the bars and the refused ticks (``rejects``,
+        each with its reason), add to the checks' sums."""
         lk, rows, rejects, tally = lake.lake(), {}, 0, BarTally()
         for d in _days(context):
             date = dt.date.fromisoformat(d)
@@ -68,7 +69,8 @@ def build_market_data_assets(partitions: dg.PartitionsDefinition) -> list:
             if trades.num_rows:
                 quotes = lk.read("quotes", [date]) if date in lk.dates("quotes") else None
                 bars, rej = aggregate(trades, quotes, market_source.read_day("halts", date))
-                rejects += rej.num_rows
+                if rej.num_rows or date in lk.dates("rejects"):  # replaced on a re-run, so never stale
+                    rejects += write_day(lk, "rejects", d, rej)
             else:  # bars-only source (vendor minute bars)
                 bars = market_source.read_day("bars_1m", date)
             del trades

@@ -75,6 +75,54 @@ def test_materialize_range_in_one_run_with_checks(tmp_path, landing):
     assert lake.read("bars_1m").num_rows > 10_000
 
 
+def test_refused_ticks_land_in_rejects_with_their_reasons(tmp_path, landing):
+    """A malformed tick in the landing zone is never dropped: bars_1m writes it to the lake's rejects with a reason,
+    and a re-run that no longer refuses it replaces that day's rejects."""
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    src = tmp_path / "landing"
+    shutil.copytree(landing, src)
+    day = dt.date(2026, 3, 3)
+    lk = Lake(str(src))
+    trades = lk.read("trades", [day])
+    corr = trades.column("correction").to_numpy(zero_copy_only=False).copy()
+    corr[10] = 1  # the source corrected this print: the aggregator must refuse it, with that reason
+    i = trades.column_names.index("correction")
+    lk.write_partition("trades", day, trades.set_column(i, trades.schema.field(i), pa.array(corr, pa.int8())))
+    bad = trades.slice(10, 1)
+    s = TickwiseSettings(
+        lake=str(tmp_path / "lake"),
+        landing=str(src),
+        partitions_start=dt.date(2026, 3, 2),
+        partitions_end=dt.date(2026, 3, 10),
+    )
+    job = build_definitions(s).resolve_implicit_global_asset_job_def()
+    keys = [dg.AssetKey(k) for k in ("raw_trades", "raw_quotes", "bars_1m")]
+    with dg.instance_for_test() as instance:
+        r = job.execute_in_process(
+            instance=instance,
+            asset_selection=keys,
+            tags={
+                "dagster/asset_partition_range_start": "2026-03-02",
+                "dagster/asset_partition_range_end": "2026-03-03",
+            },
+        )
+        assert r.success
+        assert r.asset_materializations_for_node("bars_1m")[0].metadata["rejected_ticks"].value == 1
+        rejects = Lake(s.lake).read("rejects")
+        assert rejects.num_rows == 1
+        row = rejects.to_pylist()[0]
+        assert (row["source"], row["symbol"], row["seq"]) == ("trades", bad["symbol"][0].as_py(), bad["seq"][0].as_py())
+        assert row["reason"] == "corrected or cancelled by the source"
+        lk.write_partition("trades", day, trades)  # the source corrects the day; the re-run refuses nothing
+        job.execute_in_process(instance=instance, asset_selection=keys, partition_key="2026-03-03")
+        assert Lake(s.lake).read("rejects").num_rows == 0
+        assert pc.sum(Lake(s.lake).read("bars_1m", [day]).column("trades")).as_py() == trades.num_rows
+
+
 def test_gx_checks_fail_on_bad_bars():
     bars = pd.DataFrame(
         {
