@@ -13,6 +13,14 @@ from marketdata.simulator import MarketSimulator, SimConfig
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+# The clock of taq-highfrequency's raw XXX files (trades and quotes). Their DT columns are R POSIXct instants that
+# pyreadr wrote out as naive UTC, so they are UTC, although the data README calls them New York wall-clock: the
+# quotes' spread narrows and their count jumps at 14:30 (the 09:30 open) and the day's largest print, the NYSE
+# closing cross (sale condition 6), is stamped 21:00:07 (16:00 New York). Read as New York time, the regular
+# session kept 04:30-11:00 New York instead, most of it pre-market. tests/marketdata/test_real_data.py checks this.
+TAQ_RAW_TZ = "UTC"
+
+
 def shared_data(sub: str) -> Path:
     """A folder of ../shared/data, or skip the test (a user's fresh clone has no ../shared)."""
     p = SHARED_DATA / sub

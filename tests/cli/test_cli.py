@@ -16,7 +16,7 @@ from features.engine import FeatureEngine
 from marketdata.lake import Lake, table_metadata
 from marketdata.pipeline import simulate_to_lake
 from marketdata.simulator import SimConfig
-from tests.conftest import shared_data
+from tests.conftest import TAQ_RAW_TZ, shared_data
 
 COMMANDS = [
     [],
@@ -199,7 +199,7 @@ def test_ingest_taq_trades_and_quotes(tmp_path):
         "--map",
         "ts=DT,correction=CORR,exchange=EX",
         "--tz",
-        "America/New_York",
+        TAQ_RAW_TZ,
         "--lake",
         lake,
     )
@@ -211,7 +211,7 @@ def test_ingest_taq_trades_and_quotes(tmp_path):
         "--map",
         "ts=DT,ask=OFR,bid_size=BIDSIZ,ask_size=OFRSIZ,exchange=EX",
         "--tz",
-        "America/New_York",
+        TAQ_RAW_TZ,
         "--size-scale",
         "100",
         "--nbbo",
@@ -221,5 +221,7 @@ def test_ingest_taq_trades_and_quotes(tmp_path):
     assert r.returncode == 0, r.stderr
     r = run("aggregate", "--lake", lake)
     assert r.returncode == 0, r.stderr
-    assert Lake(lake).read("bars_1m").num_rows > 200
+    bars = Lake(lake).read("bars_1m").to_pandas()
+    per_day = bars.groupby(bars["ts"].dt.date).size()
+    assert len(per_day) == 2 and per_day.between(385, 390).all()  # whole sessions of a liquid stock
     assert Lake(lake).read("rejects").num_rows > 0

@@ -11,7 +11,7 @@ from features.engine import FeatureEngine
 from features.kernels.ffd import ffd_weights
 from marketdata.calendar import bar_stamps
 from marketdata.schemas import BARS_1M, TS
-from tests.conftest import shared_data
+from tests.conftest import TAQ_RAW_TZ, shared_data
 from tests.features.streams import random_stream
 from tests.features.test_parity import scramble_after
 
@@ -154,7 +154,7 @@ def test_spread_and_imbalance_on_real_taq_bars():
         raw_q,
         "quotes",
         {"ts": "DT", "ask": "OFR", "bid_size": "BIDSIZ", "ask_size": "OFRSIZ"},
-        tz="America/New_York",
+        tz=TAQ_RAW_TZ,
         size_scale=100,
     )
     q = loaders.consolidate_nbbo(q, raw_q.column("EX"))
@@ -162,7 +162,7 @@ def test_spread_and_imbalance_on_real_taq_bars():
         str(d / "trades_raw_XXX_2018-01-02_03.parquet"),
         "trades",
         {"ts": "DT", "correction": "CORR", "exchange": "EX"},
-        tz="America/New_York",
+        tz=TAQ_RAW_TZ,
     )
     bars, _ = aggregate(
         t.filter(loaders.regular_session_mask(t.column("ts"))), q.filter(loaders.regular_session_mask(q.column("ts")))

@@ -7,6 +7,7 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from marketdata import loaders
@@ -14,7 +15,7 @@ from marketdata.aggregate import aggregate
 from marketdata.corporate import back_adjust
 from marketdata.schemas import CORPORATE_ACTIONS
 from marketdata.validate import validate
-from tests.conftest import shared_data
+from tests.conftest import TAQ_RAW_TZ, shared_data
 from tests.marketdata.test_aggregate import compare, pandas_bars
 
 
@@ -25,14 +26,14 @@ def taq():
         str(d / "trades_raw_XXX_2018-01-02_03.parquet"),
         "trades",
         {"ts": "DT", "symbol": "SYMBOL", "price": "PRICE", "size": "SIZE", "exchange": "EX", "correction": "CORR"},
-        tz="America/New_York",
+        tz=TAQ_RAW_TZ,
     )
     raw_q = loaders.read_any(str(d / "quotes_raw_XXX_2018-01-02_03.parquet"))
     quotes = loaders.from_table(
         raw_q,
         "quotes",
         {"ts": "DT", "ask": "OFR", "bid_size": "BIDSIZ", "ask_size": "OFRSIZ"},
-        tz="America/New_York",
+        tz=TAQ_RAW_TZ,
         size_scale=100,
     )
     nbbo = loaders.consolidate_nbbo(quotes, raw_q.column("EX"))
@@ -41,37 +42,58 @@ def taq():
     return trades.filter(keep_t), nbbo.filter(keep_q), raw_q
 
 
-def test_wall_clock_is_converted_to_utc(taq):
-    trades, _, _ = taq
+def test_the_raw_clock_is_utc_so_the_session_is_the_real_one(taq):
+    """Read in TAQ_RAW_TZ, the kept session opens at 14:30 UTC (09:30 New York in January) with the day's quoting
+    at its busiest and tightest, and the largest print, the NYSE closing cross, falls at 16:00 New York."""
+    trades, nbbo, _ = taq
     first = trades.column("ts")[0].as_py()
     assert first.tzinfo is not None and first.utcoffset() == dt.timedelta(0)
-    assert first.hour >= 14 and (first.hour, first.minute) >= (14, 30)  # 09:30 New York = 14:30 UTC in January
+    assert (first.hour, first.minute) == (14, 30)
     raw = pd.read_parquet(shared_data("taq-highfrequency") / "trades_raw_XXX_2018-01-02_03.parquet")
-    in_session = raw[(raw["DT"].dt.time >= dt.time(9, 30)) & (raw["DT"].dt.time < dt.time(16, 0))]
-    assert pd.Timestamp(first) == in_session["DT"].min().tz_localize("America/New_York").tz_convert("UTC")
+    ny = raw["DT"].dt.tz_localize(TAQ_RAW_TZ).dt.tz_convert("America/New_York")
+    for day, rows in raw.groupby(ny.dt.date):
+        close = rows.loc[rows["SIZE"].idxmax()]
+        at = close["DT"].tz_localize(TAQ_RAW_TZ).tz_convert("America/New_York")
+        assert str(close["COND"]).strip() in {"6", "M"} and (at.hour, at.minute) == (16, 0), (day, at)
+    q = nbbo.to_pandas()
+    minute = q["ts"].dt.tz_convert("America/New_York").dt.floor("h").dt.hour
+    spread = (q["ask"] - q["bid"]).groupby(minute).median()
+    assert spread.loc[9] < 0.5 and spread.max() < 0.5  # a liquid ~$158 stock: cents, all session
 
 
 def test_taq_bars_satisfy_contract_and_match_pandas(taq):
     trades, nbbo, _ = taq
     bars, rejects = aggregate(trades, nbbo)
     validate(bars, "bars_1m")
-    reasons = set(rejects.column("reason").to_pylist())
-    assert "corrected or cancelled by the source" in reasons  # TAQ CORR 8 and 10 are honoured
+    assert set(rejects.column("reason").to_pylist()) <= {"crossed quote (bid > ask)", "non-positive or NaN bid/ask"}
     assert rejects.num_rows < 0.2 * nbbo.num_rows
     ref = pandas_bars(trades, nbbo)
     compare(bars, ref)
     per_day = bars.to_pandas().groupby(bars.to_pandas()["ts"].dt.date).size()
-    assert (per_day <= 390).all() and (per_day > 100).all()  # the sample holds part of each session
+    assert (per_day <= 390).all() and (per_day >= 385).all()  # a liquid stock trades nearly every minute
     spread_bps = (
         (bars.column("ask").to_numpy() - bars.column("bid").to_numpy()) / bars.column("close").to_numpy()
     ) * 1e4
     assert 0 < np.nanmedian(spread_bps) < 50
 
 
+def test_taq_corrections_are_refused_with_their_reason():
+    """The sample's two corrected prints (CORR 8 and 10, both outside the regular session) are refused, and only
+    they, when the whole day's trades go through the aggregator."""
+    d = shared_data("taq-highfrequency")
+    cmap = {"ts": "DT", "symbol": "SYMBOL", "price": "PRICE", "size": "SIZE", "exchange": "EX", "correction": "CORR"}
+    trades = loaders.load(str(d / "trades_raw_XXX_2018-01-02_03.parquet"), "trades", cmap, tz=TAQ_RAW_TZ)
+    corrected = trades.filter(pc.not_equal(trades.column("correction"), 0))
+    assert sorted(corrected.column("correction").to_pylist()) == [8, 10]
+    _, rejects = aggregate(trades)
+    refused = rejects.filter(pc.equal(rejects.column("reason"), "corrected or cancelled by the source"))
+    assert sorted(refused.column("seq").to_pylist()) == sorted(corrected.column("seq").to_pylist())
+
+
 def test_nbbo_matches_a_pandas_book(taq):
     _, nbbo, raw_q = taq
     q = raw_q.to_pandas()
-    q["ts"] = q["DT"].dt.tz_localize("America/New_York").dt.tz_convert("UTC")
+    q["ts"] = q["DT"].dt.tz_localize(TAQ_RAW_TZ).dt.tz_convert("UTC")
     q["row"] = np.arange(len(q))
     q = q.sort_values(["ts", "row"], kind="stable")
     bid = q.pivot_table(index="row", columns="EX", values="BID").reindex(q["row"]).ffill()
