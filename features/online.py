@@ -1,6 +1,6 @@
 """The online path: the engine driven one minute at a time by finalized bars, as the scorer drives it."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -45,11 +45,16 @@ def minutes_of(bars: pa.Table) -> Iterator[tuple[int, pa.Table]]:
 
 
 def replay(
-    engine: FeatureEngine, bars: pa.Table, checkpoint_every: int = 0, state: EngineState | None = None
+    engine: FeatureEngine,
+    bars: pa.Table,
+    checkpoint_every: int = 0,
+    state: EngineState | None = None,
+    on_minute: Callable[[int], None] | None = None,
 ) -> tuple[pa.Table, EngineState]:
     """Serve ``bars`` minute by minute through :class:`OnlineFeatures` (continuing from ``state`` if given, as the
     scorer does from the batch path's state); optionally checkpoint and restore the state every
-    ``checkpoint_every`` minutes (as a restarted scorer would) — the rows must not change."""
+    ``checkpoint_every`` minutes (as a restarted scorer would) — the rows must not change. ``on_minute`` is told
+    each minute served (progress)."""
     online = OnlineFeatures(engine, state)
     syms: list[str] = []
     tss: list[int] = []
@@ -63,4 +68,6 @@ def replay(
             rows.append(r.astype(np.float32))  # served rows are float32 (Redis packs <f4)
         if checkpoint_every and (i + 1) % checkpoint_every == 0:
             online = OnlineFeatures(engine, loads(online.checkpoint()))
+        if on_minute:
+            on_minute(t)
     return features_table(engine, syms, tss, rows), online.state

@@ -37,6 +37,7 @@ def _day_by_day(mode: str, inputs: tuple, out: str, run: Callable) -> None:
     day (so any number of days runs in one day's memory, and equals one continuous run)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from features.batch import minute_grid
     from features.io import write_features
 
     src, engine = inputs
@@ -47,7 +48,10 @@ def _day_by_day(mode: str, inputs: tuple, out: str, run: Callable) -> None:
         task = p.add_task(f"features ({mode})", total=len(src.days))
         for day in src.days:
             p.update(task, description=f"features ({mode}) {day}")
-            feats, state = run(engine, src.read(day), state)
+            day_bars = src.read(day)
+            minutes = p.add_task("  minutes", total=len(minute_grid(day_bars.column("ts").cast("int64").to_numpy())))
+            feats, state = run(engine, day_bars, state, lambda _t, m=minutes: p.advance(m))
+            p.remove_task(minutes)
             paths += write_features(feats, out, engine, state)
             rows += feats.num_rows
             p.advance(task)
@@ -68,7 +72,10 @@ def features(
     one day's memory, and its rows equal one continuous fold."""
     from features.batch import fold
 
-    _day_by_day("offline fold", _inputs(bars, reference, corporate_actions, vix), out, fold)
+    def run(engine, day_bars, state, tick):  # type: ignore[no-untyped-def]
+        return fold(engine, day_bars, state, on_minute=tick)  # the compiled fold reports a day's minutes at its end
+
+    _day_by_day("offline fold", _inputs(bars, reference, corporate_actions, vix), out, run)
 
 
 def replay(
@@ -85,8 +92,8 @@ def replay(
     from the state the last one left."""
     from features.online import replay as serve
 
-    def run(engine, day_bars, state):  # type: ignore[no-untyped-def]
-        return serve(engine, day_bars, checkpoint_every, state)
+    def run(engine, day_bars, state, tick):  # type: ignore[no-untyped-def]
+        return serve(engine, day_bars, checkpoint_every, state, on_minute=tick)
 
     _day_by_day("online", _inputs(bars, reference, corporate_actions, vix), out, run)
 
