@@ -193,3 +193,35 @@ def regular_session_mask(ts: pa.ChunkedArray) -> np.ndarray:
         sel = days == d
         mask[sel] = (ns[sel] >= o) & (ns[sel] < c)
     return mask
+
+
+CLOCKS = ("UTC", "America/New_York")
+
+
+def clock_hint(raw: pa.Table, mapping: Mapping[str, str] | None, tz: str, min_gain: float = 0.3) -> str | None:
+    """A warning when a tick file's naive times were probably read in the wrong zone, else None.
+
+    The share of rows inside the regular session is computed with the times read in ``tz`` and in each of
+    :data:`CLOCKS`; when another zone would keep at least ``min_gain`` more of the rows, the file's clock is more
+    likely that zone (a vendor's wall clock read as UTC or the reverse shifts the session by hours, and the
+    session filter then keeps pre-market ticks and drops the close). Times that carry their zone are never
+    questioned."""
+    lower = {c.lower(): c for c in raw.column_names}
+    src = dict(mapping or {}).get("ts") or lower.get("ts")
+    if src is None or src not in raw.column_names or raw.num_rows == 0:
+        return None
+    col = raw.column(src)
+    if pa.types.is_timestamp(col.type) and col.type.tz is not None:
+        return None
+
+    def share(zone: str) -> float:
+        return float(regular_session_mask(to_utc(col, zone, "<clock check>", src)).mean())
+
+    given = share(tz)
+    best, best_share = max(((z, share(z)) for z in CLOCKS if z != tz), key=lambda x: x[1])
+    if best_share - given < min_gain:
+        return None
+    return (
+        f"read as {tz}, {given:.0%} of the rows fall in the regular session; read as {best}, {best_share:.0%} "
+        f"would. If the file's clock is {best}, run again with --tz {best}"
+    )

@@ -111,6 +111,9 @@ def _ingest(
         mask = loaders.regular_session_mask(table.column("ts"))
         left_out = int((~mask).sum())
         table = table.filter(mask)
+        hint = loaders.clock_hint(raw, cmap, tz)
+        if hint:
+            console.print(f"[yellow]warning:[/] {hint}")
     dates = Lake(lake).write(dataset, table, source=file)
     note = f", {left_out:,} outside the regular session left out" if left_out else ""
     console.print(f"{dataset}: {table.num_rows:,} rows from {file} -> {lake} ({len(dates)} day partition(s)){note}")

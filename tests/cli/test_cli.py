@@ -204,6 +204,7 @@ def test_ingest_taq_trades_and_quotes(tmp_path):
         lake,
     )
     assert r.returncode == 0, r.stderr
+    assert "warning" not in r.stdout, r.stdout
     r = run(
         "ingest",
         "quotes",
@@ -225,3 +226,13 @@ def test_ingest_taq_trades_and_quotes(tmp_path):
     per_day = bars.groupby(bars["ts"].dt.date).size()
     assert len(per_day) == 2 and per_day.between(385, 390).all()  # whole sessions of a liquid stock
     assert Lake(lake).read("rejects").num_rows > 0
+
+
+def test_ingest_warns_when_the_file_clock_looks_like_another_zone(tmp_path):
+    """The raw TAQ sample is UTC; read as New York time, most of its session would be cut: the command says so."""
+    d = shared_data("taq-highfrequency")
+    args = ["ingest", "trades", str(d / "trades_raw_XXX_2018-01-02_03.parquet"), "--map", "ts=DT,correction=CORR"]
+    r = run(*args, "--tz", "America/New_York", "--lake", str(tmp_path / "lake"))
+    assert r.returncode == 0, r.stderr
+    out = " ".join(r.stdout.split())
+    assert "warning:" in out and "run again with --tz UTC" in out, out
