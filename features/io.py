@@ -14,13 +14,6 @@ from marketdata.lake import Lake, partition_dates, read_table, write_parquet_ato
 log = logging.getLogger(__name__)
 
 
-def load_inputs(
-    bars_path: str, reference: str | None = None, corporate_actions: str | None = None
-) -> tuple[pa.Table, pa.Table | None, pa.Table | None]:
-    """Bars from a file, folder or lake, and :func:`load_context`."""
-    return read_table(bars_path, "bars_1m"), *load_context(bars_path, reference, corporate_actions)
-
-
 def lake_root(bars_path: str) -> str:
     """The lake a bars path belongs to: the path itself, or its parent when it is a lake's ``bars_1m`` folder."""
     root = bars_path.rstrip("/")
@@ -57,10 +50,19 @@ class BarDays:
             self.days = [d.isoformat() for d in lake.dates("bars_1m")]
             self._read = lambda day: lake.read("bars_1m", [dt.date.fromisoformat(day)])
         else:
-            table = read_table(path, "bars_1m")
-            when = partition_dates(table, "ts").astype(str)
-            self.days = sorted(set(when.tolist()))
-            self._read = lambda day: table.filter(pa.array(when == day))
+            self._split(read_table(path, "bars_1m"))
+
+    @classmethod
+    def of(cls, table: pa.Table) -> "BarDays":
+        """The days of a bars table already in memory."""
+        days = cls.__new__(cls)
+        days._split(table)
+        return days
+
+    def _split(self, table: pa.Table) -> None:
+        when = partition_dates(table, "ts").astype(str)
+        self.days = sorted(set(when.tolist()))
+        self._read = lambda day: table.filter(pa.array(when == day))
 
     def read(self, day: str) -> pa.Table:
         return self._read(day)

@@ -1,9 +1,13 @@
 """Features + labels -> a point-in-time training set (float32, events only)."""
 
+from collections.abc import Callable, Iterable
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from features.batch import fold
+from features.engine import FeatureEngine
 from features.pit import asof_join
 from modeling.labels import LabelConfig, make_labels
 from modeling.train import CATEGORICAL, Dataset
@@ -40,3 +44,35 @@ def build_dataset(bars: pa.Table, features: pa.Table, cfg: LabelConfig, labels: 
     }
     d = Dataset(X, ev.column("label").to_numpy().astype(np.int8), ev.column("weight").to_numpy(), ts, t1, names, extra)
     return d.take(order)
+
+
+def build_by_session(
+    sessions: Iterable[pa.Table],
+    engine: FeatureEngine,
+    cfg: LabelConfig,
+    on_session: Callable[[int], None] | None = None,
+) -> Dataset:
+    """:func:`build_dataset` one session at a time, as the Dagster assets build it: the features fold from the
+    state the session before left, the labels are the session's own (sigma restarts each session and no window
+    crosses the close). Only one session's bars and features are held beside the growing float32 matrix. It
+    equals one continuous build on whole sessions; on a session whose data stops before the close, a window
+    running past that session's last bar is dropped, where a continuous build would score it on missing bars.
+    ``on_session`` is told each session's bar count (progress)."""
+    state, parts = None, []
+    for bars in sessions:
+        feats, state = fold(engine, bars, state)
+        parts.append(build_dataset(bars, feats, cfg))
+        del feats
+        if on_session:
+            on_session(bars.num_rows)
+    if not parts:
+        raise ValueError("no sessions to build a dataset from")
+    return Dataset(
+        np.concatenate([p.X for p in parts]),
+        np.concatenate([p.y for p in parts]),
+        np.concatenate([p.w for p in parts]),
+        np.concatenate([p.ts for p in parts]),
+        np.concatenate([p.t1 for p in parts]),
+        parts[0].names,
+        {k: np.concatenate([p.extra[k] for p in parts]) for k in parts[0].extra},
+    )

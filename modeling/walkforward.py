@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from features.batch import fold as feature_fold
 from features.engine import FeatureEngine
+from features.io import BarDays
 from modeling.backtest import backtest, plot_equity
 from modeling.cv import random_kfold, walk_forward
-from modeling.dataset import build_dataset
+from modeling.dataset import build_by_session
 from modeling.labels import LabelConfig
 from modeling.metrics import classification_metrics
 from modeling.train import Dataset, fit_lgbm, fit_logistic, importance, predict_logistic
@@ -122,22 +122,29 @@ def evaluate(d: Dataset, cfg: WalkForwardConfig, progress: Callable[[str], None]
 
 
 def run(
-    bars: pa.Table,
+    bars: pa.Table | BarDays,
     reference: pa.Table | None,
     actions: pa.Table | None,
     out: str,
     cfg: WalkForwardConfig,
     progress: Callable[[str], None] = log.info,
 ) -> WalkForwardResult:
-    """The whole walk-forward on bars in the contract; writes metrics.json, predictions.parquet, backtest.png."""
+    """The whole walk-forward on bars in the contract; writes metrics.json, predictions.parquet, backtest.png.
+
+    The training set is built a session at a time (``build_by_session``): given :class:`BarDays` over a lake, only
+    one session's bars and features are held beside the float32 matrix."""
     import pyarrow.parquet as pq
 
     t0 = time.perf_counter()
     engine = FeatureEngine(reference, actions)
-    progress(f"features: folding {bars.num_rows:,} bars through the engine")
-    feats, _ = feature_fold(engine, bars)
-    progress("labels: triple barrier + point-in-time join")
-    d = build_dataset(bars, feats, LabelConfig(horizon=cfg.horizon))
+    days = bars if isinstance(bars, BarDays) else BarDays.of(bars)
+    done = [0, 0]
+
+    def session_done(rows: int) -> None:
+        done[0], done[1] = done[0] + 1, done[1] + rows
+        progress(f"features + labels: session {done[0]}/{len(days.days)} ({done[1]:,} bars)")
+
+    d = build_by_session((days.read(x) for x in days.days), engine, LabelConfig(horizon=cfg.horizon), session_done)
     progress(f"dataset: {len(d.y):,} events x {len(d.names)} features (float32, {d.X.nbytes / 1e6:.0f} MB)")
     res = evaluate(d, cfg, progress)
     res.metrics["feature_set_version"] = engine.version

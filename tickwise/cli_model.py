@@ -25,12 +25,15 @@ def walkforward(
     corporate_actions: str = typer.Option(None, "--corporate-actions", help="corporate actions (default: the lake's)."),
 ) -> None:
     """Features, triple-barrier labels, purged walk-forward OOS predictions, metrics and a cost-aware backtest."""
-    from features.io import load_inputs
+    from features.io import BarDays, load_context
     from modeling.walkforward import WalkForwardConfig, run
 
     if model not in ("lgbm", "logistic"):
         raise ValueError(f"--model must be 'lgbm' or 'logistic', got {model!r}")
-    table, ref, acts = load_inputs(bars, reference, corporate_actions)
+    days = BarDays(bars)  # a lake is read a session at a time
+    if not days.days:
+        raise ValueError(f"{bars}: no bars_1m rows")
+    ref, acts = load_context(bars, reference, corporate_actions)
     cfg = WalkForwardConfig(
         horizon=horizon,
         folds=folds,
@@ -47,7 +50,7 @@ def walkforward(
         pathlib.Path(out).mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     with console.status("walk-forward") as status:
-        res = run(table, ref, acts, out, cfg, progress=lambda msg: status.update(msg))
+        res = run(days, ref, acts, out, cfg, progress=lambda msg: status.update(msg))
     m = res.metrics
     t = Table(
         title=f"walk-forward out of sample ({m['folds']} folds, {m['n_test']:,} test events, "
