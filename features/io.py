@@ -41,7 +41,8 @@ def load_context(
 class BarDays:
     """``bars_1m`` a day at a time, so the offline commands hold one day in memory, not the whole history: a lake's
     (or its ``bars_1m`` folder's) day partitions are read one by one; a file or a folder of files is read once and
-    split by day. ``days`` are ISO dates, ascending; :meth:`read` gives one day's bars."""
+    split by day. ``days`` are ISO dates, ascending (an input without rows is an error); :meth:`read` gives one
+    day's bars."""
 
     def __init__(self, path: str):
         lake = Lake(lake_root(path))
@@ -51,6 +52,8 @@ class BarDays:
             self._read = lambda day: lake.read("bars_1m", [dt.date.fromisoformat(day)])
         else:
             self._split(read_table(path, "bars_1m"))
+        if not self.days:
+            raise ValueError(f"{path}: no bars_1m rows")
 
     @classmethod
     def of(cls, table: pa.Table) -> "BarDays":

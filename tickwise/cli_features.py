@@ -26,8 +26,6 @@ def _inputs(bars: str, reference: str | None, ca: str | None, vix: str | None = 
     from features.io import BarDays, load_context, load_vix
 
     days = BarDays(bars)
-    if not days.days:
-        raise ValueError(f"{bars}: no bars_1m rows")
     ref, acts = load_context(bars, reference, ca)
     return days, FeatureEngine(ref, acts, vix=load_vix(bars, vix))
 

@@ -31,8 +31,6 @@ def walkforward(
     if model not in ("lgbm", "logistic"):
         raise ValueError(f"--model must be 'lgbm' or 'logistic', got {model!r}")
     days = BarDays(bars)  # a lake is read a session at a time
-    if not days.days:
-        raise ValueError(f"{bars}: no bars_1m rows")
     ref, acts = load_context(bars, reference, corporate_actions)
     cfg = WalkForwardConfig(
         horizon=horizon,

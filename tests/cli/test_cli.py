@@ -236,3 +236,14 @@ def test_ingest_warns_when_the_file_clock_looks_like_another_zone(tmp_path):
     assert r.returncode == 0, r.stderr
     out = " ".join(r.stdout.split())
     assert "warning:" in out and "run again with --tz UTC" in out, out
+
+
+@pytest.mark.parametrize("command", ["features", "replay", "walkforward"])
+def test_bars_without_rows_are_a_clear_error(tmp_path, command):
+    import pyarrow.parquet as pq
+
+    from marketdata.schemas import BARS_1M
+
+    pq.write_table(BARS_1M.empty_table(), tmp_path / "empty.parquet")
+    r = run(command, "--bars", str(tmp_path / "empty.parquet"), "--out", str(tmp_path / "out"))
+    assert r.returncode == 1 and "empty.parquet: no bars_1m rows" in r.stderr, r.stderr
