@@ -43,15 +43,17 @@ class Tally:
 
     def add(self, table: pa.Table, counts: np.ndarray) -> "Tally":
         """One day's ``features_1m`` rows and, per row, the bars its symbol had updated with (``fold``'s counts)."""
-        for spec in self.engine.specs:
-            v = table.column(spec.name).to_numpy(zero_copy_only=False).astype(float)
+        warmup = {s.name: s.warmup for s in self.engine.specs}  # context columns have no warm-up: bounds only
+        for name in self.engine.names:
+            v = table.column(name).to_numpy(zero_copy_only=False).astype(float)
             nan = np.isnan(v)
-            warm = counts >= spec.warmup
-            self.nan[spec.name] += int(nan[warm].sum())
-            self.warm[spec.name] += int(warm.sum())
+            if name in warmup:
+                warm = counts >= warmup[name]
+                self.nan[name] += int(nan[warm].sum())
+                self.warm[name] += int(warm.sum())
             if not nan.all():
-                self.lo[spec.name] = min(self.lo[spec.name], float(np.nanmin(v)))
-                self.hi[spec.name] = max(self.hi[spec.name], float(np.nanmax(v)))
+                self.lo[name] = min(self.lo[name], float(np.nanmin(v)))
+                self.hi[name] = max(self.hi[name], float(np.nanmax(v)))
         return self
 
     def nan_after_warmup(self) -> Outcome:

@@ -70,3 +70,13 @@ def test_a_nan_after_warmup_on_the_first_day_fails_with_its_share_of_all_days():
     out = t.nan_after_warmup()
     assert not out.passed
     assert f"'{name}': {round(1 / t.warm[name], 6)}" in out.metadata["violations"]
+
+
+def test_context_columns_are_bounds_checked_too():
+    """tod_sin is a context column, not a spec: its bounds are checked all the same."""
+    engine, days = _days()
+    assert "tod_sin" not in {s.name for s in engine.specs}
+    feats, counts = days[0]
+    days[0] = (_replaced(feats, "tod_sin", 0, 5.0), counts)
+    out = _tally(engine, days).within_bounds()
+    assert not out.passed and "tod_sin" in out.metadata["violations"]
