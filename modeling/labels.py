@@ -139,13 +139,14 @@ def uniqueness_weights(symbol: np.ndarray, ts: np.ndarray, t1: np.ndarray) -> np
 def make_labels(bars: pa.Table, cfg: LabelConfig | None = None) -> pa.Table:
     """Labels for every session in ``bars`` (contract ``labels`` table)."""
     cfg = cfg or LabelConfig()
-    data_end = int(bars.column("ts").cast(pa.int64()).to_numpy().max())
     parts = []
     for g in day_grids(bars):
         # sigma restarts every session: a day's labels depend on that day only, so a daily partition equals the
-        # continuous computation, and no overnight gap enters sigma
+        # continuous computation, and no overnight gap enters sigma. So does the end of the data: a session
+        # whose bars stop before the close (a truncated feed) drops the windows past its last bar, as a
+        # partition of that session alone would, instead of scoring them on bars that are not there.
         sig, _ = ewm_vol(g, cfg.vol_halflife)
-        parts.append(label_day(g, sig, cfg, data_end))
+        parts.append(label_day(g, sig, cfg, int(g.stamps[g.present.any(axis=1)].max())))
     cols = {k: np.concatenate([p[k] for p in parts]) for k in ("symbol", "ts", "t1", "label", "ret")}
     w = uniqueness_weights(cols["symbol"], cols["ts"], cols["t1"])
     t = pa.table(

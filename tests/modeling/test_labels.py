@@ -119,3 +119,21 @@ def test_uniqueness_weights_match_brute_force():
         same = sym == sym[i]
         conc = [((ts[same] // M < m) & (t1[same] // M >= m)).sum() for m in mins]
         assert w[i] == pytest.approx(np.mean(1 / np.array(conc)))
+
+
+@pytest.mark.parametrize("kind", ["triple_barrier", "fixed_horizon"])
+def test_a_session_cut_short_labels_as_it_would_alone(kind):
+    # day 1's feed stops at minute 200, day 2 is whole: labelling both at once must give day 1 exactly the
+    # labels of day 1 alone (no window past its last bar), and day 2 its own
+    cfg = LabelConfig(horizon=5, kind=kind, vol_halflife=10)
+    d1 = bars_from(noisy(200, seed=1), day=dt.date(2026, 3, 3))
+    d2 = bars_from(noisy(390, seed=2), day=dt.date(2026, 3, 4))
+    both = make_labels(pa.concat_tables([d1, d2]), cfg)
+    alone = pa.concat_tables([make_labels(d1, cfg), make_labels(d2, cfg)])
+    last1 = bar_stamps(dt.date(2026, 3, 3))[199]
+    for col in ("symbol", "ts", "t1", "label", "ret"):
+        assert both.column(col).equals(alone.column(col)), col
+    # uniqueness sums 1/concurrency along the symbol's whole span: the same terms, a longer prefix sum
+    np.testing.assert_allclose(both.column("weight").to_numpy(), alone.column("weight").to_numpy(), rtol=1e-12)
+    day1 = both.filter(pc.less_equal(both.column("ts").cast(pa.int64()), int(last1)))
+    assert day1.column("t1").cast(pa.int64()).to_numpy().max() <= last1
