@@ -19,7 +19,8 @@ def build_dataset(bars: pa.Table, features: pa.Table, cfg: LabelConfig, labels: 
     """Join each label event to the feature row stamped at or before it (never after), attach the fixed-horizon
     forward return (for IC and the backtest) and the half spread at the event."""
     labels = labels if labels is not None else make_labels(bars, cfg)
-    fwd = make_labels(bars, LabelConfig(horizon=cfg.horizon, kind="fixed_horizon", vol_halflife=cfg.vol_halflife))
+    fwd_cfg = LabelConfig(horizon=cfg.horizon, kind="fixed_horizon", vol_halflife=cfg.vol_halflife, price=cfg.price)
+    fwd = make_labels(bars, fwd_cfg)  # the backtest's return, on the labels' price
     fwd = fwd.select(["symbol", "ts", "ret"]).rename_columns(["symbol", "ts", "fwd"])
     quotes = bars.select(["symbol", "ts", "bid", "ask", "close"])
     hs = pc.divide(pc.subtract(quotes.column("ask"), quotes.column("bid")), pc.multiply(quotes.column("close"), 2.0))
@@ -55,9 +56,7 @@ def build_by_session(
     """:func:`build_dataset` one session at a time, as the Dagster assets build it: the features fold from the
     state the session before left, the labels are the session's own (sigma restarts each session and no window
     crosses the close). Only one session's bars and features are held beside the growing float32 matrix. It
-    equals one continuous build on whole sessions; on a session whose data stops before the close, a window
-    running past that session's last bar is dropped, where a continuous build would score it on missing bars.
-    ``on_session`` is told each session's bar count (progress)."""
+    equals one continuous build (a session's data ends at its own last bar either way). ``on_session`` is told each session's bar count (progress)."""
     state, parts = None, []
     for bars in sessions:
         feats, state = fold(engine, bars, state)

@@ -1,6 +1,6 @@
 """Bars on a dense (session minute x symbol) grid: the shape labels and backtests work in."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
@@ -66,6 +66,16 @@ def day_grids(bars: pa.Table) -> list[DayGrid]:
             )
         )
     return out
+
+
+def on_mid(g: DayGrid) -> DayGrid:
+    """The session priced at the NBBO mid of each bar's end instead of its trades: open, high, low and close are all
+    that mid, and a bar without a two-sided quote yet is not present. A close printing at the bid or the ask moves
+    the mid not at all, so labels on it carry no bid-ask bounce; the price is the bars' (the last quote before
+    ``ts``), so it is known at ``ts``. A barrier is tested at minute ends only (a mid has no high or low here), and a
+    session's first return is 0 (no mid before its first bar)."""
+    mid = (g.bid + g.ask) / 2
+    return replace(g, close=mid, open=mid, high=mid, low=mid, present=g.present & np.isfinite(mid))
 
 
 def ewm_vol(g: DayGrid, halflife: float, prev_var: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

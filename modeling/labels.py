@@ -16,7 +16,9 @@ import numpy as np
 import pyarrow as pa
 
 from marketdata.schemas import LABELS, NS_PER_MIN, TS
-from modeling.grid import DayGrid, day_grids, ewm_vol
+from modeling.grid import DayGrid, day_grids, ewm_vol, on_mid
+
+PRICES = ("close", "mid")
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,13 @@ class LabelConfig:
     three_class: bool = False
     cusum: float | None = None  # CUSUM threshold in units of sigma; None = every bar is an event
     min_obs: int = 5  # bars in the session before sigma is trusted
+    price: str = "close"  # or "mid": the NBBO mid at each bar's end (no bid-ask bounce; grid.on_mid)
+
+    def __post_init__(self) -> None:
+        if self.price not in PRICES:
+            raise ValueError(f"LabelConfig.price must be one of {PRICES}, got {self.price!r}")
+        if self.kind not in ("triple_barrier", "fixed_horizon"):
+            raise ValueError(f"LabelConfig.kind must be triple_barrier or fixed_horizon, got {self.kind!r}")
 
 
 def _events(g: DayGrid, sig: np.ndarray, cusum: float | None) -> np.ndarray:
@@ -141,6 +150,7 @@ def make_labels(bars: pa.Table, cfg: LabelConfig | None = None) -> pa.Table:
     cfg = cfg or LabelConfig()
     parts = []
     for g in day_grids(bars):
+        g = on_mid(g) if cfg.price == "mid" else g
         # sigma restarts every session: a day's labels depend on that day only, so a daily partition equals the
         # continuous computation, and no overnight gap enters sigma. So does the end of the data: a session
         # whose bars stop before the close (a truncated feed) drops the windows past its last bar, as a

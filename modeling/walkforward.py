@@ -33,6 +33,7 @@ class WalkForwardConfig:
     fee_bps: float = 0.5
     model: str = "lgbm"  # or "logistic"
     split: str = "walk_forward"  # "random_kfold" only for the leakage control
+    label_price: str = "close"  # or "mid": labels and the backtest's returns on the NBBO mid (no bid-ask bounce)
     storage: str | None = None
 
 
@@ -144,7 +145,9 @@ def run(
         done[0], done[1] = done[0] + 1, done[1] + rows
         progress(f"features + labels: session {done[0]}/{len(days.days)} ({done[1]:,} bars)")
 
-    d = build_by_session((days.read(x) for x in days.days), engine, LabelConfig(horizon=cfg.horizon), session_done)
+    d = build_by_session(
+        (days.read(x) for x in days.days), engine, LabelConfig(horizon=cfg.horizon, price=cfg.label_price), session_done
+    )
     progress(f"dataset: {len(d.y):,} events x {len(d.names)} features (float32, {d.X.nbytes / 1e6:.0f} MB)")
     res = evaluate(d, cfg, progress)
     res.metrics["feature_set_version"] = engine.version

@@ -21,6 +21,11 @@ def walkforward(
     k: int = typer.Option(10, help="Names per side per minute in the backtest and precision@K."),
     fee_bps: float = typer.Option(0.5, help="Fee per side in bps, on top of half the quoted spread."),
     model: str = typer.Option("lgbm", help="'lgbm' or 'logistic'."),
+    label_price: str = typer.Option(
+        "close",
+        help="Price the labels and the backtest's returns are taken on: 'close' (the last trade, which prints at the "
+        "bid or the ask: bid-ask bounce is then part of the target) or 'mid' (the NBBO mid at each bar's end).",
+    ),
     reference: str = typer.Option(None, "--reference", help="reference table (default: the lake's, if any)."),
     corporate_actions: str = typer.Option(None, "--corporate-actions", help="corporate actions (default: the lake's)."),
 ) -> None:
@@ -30,6 +35,8 @@ def walkforward(
 
     if model not in ("lgbm", "logistic"):
         raise ValueError(f"--model must be 'lgbm' or 'logistic', got {model!r}")
+    if label_price not in ("close", "mid"):
+        raise ValueError(f"--label-price must be 'close' or 'mid', got {label_price!r}")
     days = BarDays(bars)  # a lake is read a session at a time
     ref, acts = load_context(bars, reference, corporate_actions)
     cfg = WalkForwardConfig(
@@ -40,6 +47,7 @@ def walkforward(
         k=k,
         fee_bps=fee_bps,
         model=model,
+        label_price=label_price,
         storage=f"sqlite:///{out}/optuna.db" if trials else None,
     )
     if trials:

@@ -35,6 +35,7 @@ COMMANDS = [
     ["bench", "scorer"],
     ["features"],
     ["replay"],
+    ["walkforward"],
 ]
 
 
@@ -247,3 +248,9 @@ def test_bars_without_rows_are_a_clear_error(tmp_path, command):
     pq.write_table(BARS_1M.empty_table(), tmp_path / "empty.parquet")
     r = run(command, "--bars", str(tmp_path / "empty.parquet"), "--out", str(tmp_path / "out"))
     assert r.returncode == 1 and "empty.parquet: no bars_1m rows" in r.stderr, r.stderr
+
+
+def test_walkforward_refuses_an_unknown_label_price_before_any_work(tmp_path):
+    r = run("walkforward", "--bars", str(tmp_path / "none"), "--out", str(tmp_path / "o"), "--label-price", "last")
+    assert r.returncode == 1 and "--label-price must be 'close' or 'mid', got 'last'" in r.stderr, r.stderr
+    assert not (tmp_path / "o").exists()

@@ -77,10 +77,11 @@ def test_window_never_crosses_the_close():
     assert lab.column("ts").cast(pa.int64()).to_numpy().max() <= last - 5 * M
 
 
+@pytest.mark.parametrize("price", ["close", "mid"])
 @pytest.mark.parametrize("kind", ["triple_barrier", "fixed_horizon"])
-def test_labels_use_only_prices_after_t(kind):
+def test_labels_use_only_prices_after_t(kind, price):
     bars, _, _ = random_stream(2, days=1)
-    cfg = LabelConfig(horizon=5, kind=kind)
+    cfg = LabelConfig(horizon=5, kind=kind, price=price)
     base = make_labels(bars, cfg)
     ts = np.unique(bars.column("ts").cast(pa.int64()).to_numpy())
     cut = int(ts[len(ts) // 2])
@@ -88,7 +89,9 @@ def test_labels_use_only_prices_after_t(kind):
     tsb = bars.column("ts").cast(pa.int64()).to_numpy()
     far = tsb > cut + 5 * M
     rng = np.random.default_rng(0)
-    cols = {k: bars.column(k).to_numpy(zero_copy_only=False).copy() for k in ("open", "high", "low", "close")}
+    cols = {
+        k: bars.column(k).to_numpy(zero_copy_only=False).copy() for k in ("open", "high", "low", "close", "bid", "ask")
+    }
     f = rng.uniform(0.5, 2, far.sum())
     for k in cols:
         cols[k][far] = cols[k][far] * f
@@ -137,3 +140,40 @@ def test_a_session_cut_short_labels_as_it_would_alone(kind):
     np.testing.assert_allclose(both.column("weight").to_numpy(), alone.column("weight").to_numpy(), rtol=1e-12)
     day1 = both.filter(pc.less_equal(both.column("ts").cast(pa.int64()), int(last1)))
     assert day1.column("t1").cast(pa.int64()).to_numpy().max() <= last1
+
+
+def test_mid_labels_ignore_where_trades_print_and_follow_the_quotes():
+    bars, _, _ = random_stream(3, days=1)
+    cfg = LabelConfig(horizon=5, price="mid")
+    base = make_labels(bars, cfg)
+    assert base.num_rows > 200
+    # prints moved anywhere inside the bars (the bounce): mid labels do not move
+    rng = np.random.default_rng(1)
+    c = bars.column("close").to_numpy() * rng.uniform(0.99, 1.01, bars.num_rows)
+    moved = bars
+    for k, v in (("close", c), ("high", np.maximum(bars.column("high").to_numpy(), c)),
+                 ("low", np.minimum(bars.column("low").to_numpy(), c))):  # fmt: skip
+        moved = moved.set_column(moved.schema.get_field_index(k), k, pa.array(v))
+    assert make_labels(moved, cfg).equals(base)
+    assert not make_labels(moved, LabelConfig(horizon=5)).equals(make_labels(bars, LabelConfig(horizon=5)))
+    # the label is the sign of the mid's move to the barrier touched or to the vertical barrier (the symbol's last
+    # bar at or before t1: a minute without a bar keeps the last mid)
+    lab, df = base.to_pandas(), bars.to_pandas()
+    df["mid"] = (df["bid"] + df["ask"]) / 2
+    by = {s: g.sort_values("ts") for s, g in df[df["mid"].notna()].groupby("symbol")}
+
+    def mid_at(s, t):
+        g = by[s]
+        return g["mid"].to_numpy()[np.searchsorted(g["ts"].astype("int64").to_numpy(), t.value, "right") - 1]
+
+    m0 = np.array([mid_at(s, t) for s, t in zip(lab["symbol"], lab["ts"], strict=True)])
+    m1 = np.array([mid_at(s, t) for s, t in zip(lab["symbol"], lab["t1"], strict=True)])
+    np.testing.assert_allclose(lab["ret"], np.log(m1 / m0), rtol=1e-12)
+    assert ((lab["ret"] > 0) == (lab["label"] == 1)).all()
+
+
+def test_label_config_names_a_bad_field():
+    with pytest.raises(ValueError, match="price"):
+        LabelConfig(price="last")
+    with pytest.raises(ValueError, match="kind"):
+        LabelConfig(kind="triple")
