@@ -24,6 +24,7 @@ from orchestration.io_manager import Written, write_day
 from orchestration.resources import LakeResource, MLflowResource
 
 M = 60_000_000_000
+LABEL_PRICE_KEY = "tickwise.label_price"
 
 
 class TrainConfig(dg.Config):
@@ -43,7 +44,20 @@ def _oos(d: Dataset, p: np.ndarray) -> dict:
     return {"logloss": float(log_loss(d.y, p, labels=[0, 1])), "ic": float(np.mean(ics)) if len(ics) else 0.0}
 
 
-def build_model_assets(partitions: dg.TimeWindowPartitionsDefinition, window_days: int) -> list:
+def label_price_of(lk, keys: list[str]) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """The price each day's ``labels`` partition was made on (its file's ``tickwise.label_price``; a partition
+    written before the setting existed was made on the close)."""
+    from marketdata.lake import table_metadata
+
+    return {
+        k: table_metadata(f"{lk.path('labels', dt.date.fromisoformat(k))}/part-0.parquet").get(LABEL_PRICE_KEY, "close")
+        for k in keys
+    }
+
+
+def build_model_assets(
+    partitions: dg.TimeWindowPartitionsDefinition, window_days: int, label_price: str = "close"
+) -> list:
     window = dg.TimeWindowPartitionMapping(start_offset=-(window_days - 1), end_offset=0)
 
     @dg.asset(
@@ -56,16 +70,18 @@ def build_model_assets(partitions: dg.TimeWindowPartitionsDefinition, window_day
     )
     def triple_barrier_labels(context: dg.AssetExecutionContext, lake: LakeResource):  # type: ignore[no-untyped-def]
         """Directional triple-barrier labels per session (only prices after t; sigma known at t), a day at a time:
-        a range of any length holds one day."""
+        a range of any length holds one day. Taken on the ``label_price`` setting's price, which each file records."""
         lk, rows, up = lake.lake(), {}, 0
         for key in context.partition_keys:
             bars = lk.read("bars_1m", [dt.date.fromisoformat(key)])
             if bars.num_rows:
-                labels = make_labels(bars)
-                rows[key] = write_day(lk, "labels", key, labels)
+                labels = make_labels(bars, LabelConfig(price=label_price))
+                rows[key] = write_day(lk, "labels", key, labels, {LABEL_PRICE_KEY: label_price})
                 up += int(np.sum(labels.column("label").to_numpy()))
         n = sum(rows.values())
-        return dg.Output(Written(rows), metadata={"labels": n, "up_share": up / n if n else 0.0})
+        return dg.Output(
+            Written(rows), metadata={"labels": n, "up_share": up / n if n else 0.0, "label_price": label_price}
+        )
 
     @dg.asset(
         partitions_def=partitions,
@@ -84,8 +100,16 @@ def build_model_assets(partitions: dg.TimeWindowPartitionsDefinition, window_day
         triple_barrier_labels: dict[str, pa.Table],
         bars_1m: dict[str, pa.Table],
     ) -> dict:
-        """A rolling window of sessions ending at the partition, labels joined point-in-time to features."""
-        d = build_dataset(_concat(bars_1m), _concat(features_1m), LabelConfig(), _concat(triple_barrier_labels))
+        """A rolling window of sessions ending at the partition, labels joined point-in-time to features. Every
+        day's labels must be on the ``label_price`` setting's price (the backtest's returns are taken on it too)."""
+        made = label_price_of(lake.lake(), sorted(triple_barrier_labels))
+        if stale := sorted(k for k, v in made.items() if v != label_price):
+            raise dg.Failure(
+                f"triple_barrier_labels of {', '.join(stale)} were made on the {made[stale[0]]}, but TICKWISE_LABEL_PRICE "
+                f"is {label_price!r}: rematerialize triple_barrier_labels for those days"
+            )
+        cfg = LabelConfig(price=label_price)
+        d = build_dataset(_concat(bars_1m), _concat(features_1m), cfg, _concat(triple_barrier_labels))
         folder = Path(lake.lake().base) / "training_dataset" / f"date={context.partition_key}"
         folder.mkdir(parents=True, exist_ok=True)
         path = str(folder / "dataset.npz")

@@ -15,12 +15,13 @@ from modeling.labels import LabelConfig, make_labels
 
 
 def paper_trade(
-    signals: pa.Table, bars: pa.Table, horizon: int = 5, k: int = 10, fee_bps: float = 0.5
+    signals: pa.Table, bars: pa.Table, horizon: int = 5, k: int = 10, fee_bps: float = 0.5, price: str = "close"
 ) -> BacktestResult:
-    """Backtest the served signals against the realized forward returns of the same day's bars."""
+    """Backtest the served signals against the realized forward returns of the same day's bars, on ``price``
+    (:attr:`LabelConfig.price`)."""
     if signals.num_rows == 0:
         raise ValueError("no served signals to paper-trade")
-    fwd = make_labels(bars, LabelConfig(horizon=horizon, kind="fixed_horizon"))
+    fwd = make_labels(bars, LabelConfig(horizon=horizon, kind="fixed_horizon", price=price))
     fwd = fwd.select(["symbol", "ts", "ret"]).rename_columns(["symbol", "ts", "fwd"])
     hs = pc.divide(pc.subtract(bars.column("ask"), bars.column("bid")), pc.multiply(bars.column("close"), 2.0))
     spread = pa.table(

@@ -33,10 +33,10 @@ def build_definitions(settings: TickwiseSettings | None = None) -> dg.Definition
     assets = (
         build_market_data_assets(partitions)
         + build_feature_assets(partitions)
-        + build_model_assets(partitions, s.window_days)
+        + build_model_assets(partitions, s.window_days, s.label_price)
         + [build_consistency_check(partitions)]
         + build_monitoring_assets(partitions, s.window_days, s.psi_threshold, s.adversarial_auc_threshold)
-        + build_serving_assets(partitions)
+        + build_serving_assets(partitions, s.label_price)
     )
     retrain = build_retrain_job(partitions)
     consistency = dg.define_asset_job(

@@ -54,10 +54,11 @@ class LakeIOManager(dg.ConfigurableIOManager):
         return lake.read(ds)
 
 
-def write_day(lake: Lake, dataset: str, key: str, table: pa.Table) -> int:
+def write_day(lake: Lake, dataset: str, key: str, table: pa.Table, metadata: dict[str, str] | None = None) -> int:
     """One day partition written as :meth:`LakeIOManager.handle_output` writes it (conformed to the dataset's
-    contract when it has one); an asset that writes as it goes calls this and returns :class:`Written`."""
-    lake.write_partition(dataset, dt.date.fromisoformat(key), _conformed(table, dataset, key))
+    contract when it has one, with ``metadata`` in the file); an asset that writes as it goes calls this and returns
+    :class:`Written`."""
+    lake.write_partition(dataset, dt.date.fromisoformat(key), _conformed(table, dataset, key), metadata)
     return table.num_rows
 
 

@@ -1,6 +1,7 @@
 """Settings for the Dagster shell, parsed once inside the definitions function (never at import)."""
 
 import datetime as dt
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,6 +24,11 @@ class TickwiseSettings(BaseSettings):
     redis_url: str = Field("redis://127.0.0.1:6390/0", description="Online store Redis.")
     kafka_bootstrap: str = Field("127.0.0.1:19092", description="Kafka bootstrap servers.")
     alert_webhook_url: str | None = Field(None, description="Slack-compatible webhook for alerts (log only if unset).")
+    label_price: Literal["close", "mid"] = Field(
+        "close",
+        description="Price labels and the backtests' returns are taken on: 'close' (the last trade, which prints at "
+        "the bid or the ask: bid-ask bounce is part of the target) or 'mid' (the NBBO mid at each bar's end).",
+    )
     psi_threshold: float = Field(0.2, gt=0, description="PSI above which psi_alert_sensor alerts.")
     psi_ignore: list[str] = Field(
         ["mkt_vol"], description="Features shown in the PSI table but never alerted on (market-wide context)."
