@@ -105,8 +105,8 @@ def build_model_assets(
         made = label_price_of(lake.lake(), sorted(triple_barrier_labels))
         if stale := sorted(k for k, v in made.items() if v != label_price):
             raise dg.Failure(
-                f"triple_barrier_labels of {', '.join(stale)} were made on the {made[stale[0]]}, but TICKWISE_LABEL_PRICE "
-                f"is {label_price!r}: rematerialize triple_barrier_labels for those days"
+                f"triple_barrier_labels of {', '.join(stale)} were made on the {made[stale[0]]}, but "
+                f"TICKWISE_LABEL_PRICE is {label_price!r}: rematerialize triple_barrier_labels for those days"
             )
         cfg = LabelConfig(price=label_price)
         d = build_dataset(_concat(bars_1m), _concat(features_1m), cfg, _concat(triple_barrier_labels))

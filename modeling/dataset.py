@@ -56,7 +56,8 @@ def build_by_session(
     """:func:`build_dataset` one session at a time, as the Dagster assets build it: the features fold from the
     state the session before left, the labels are the session's own (sigma restarts each session and no window
     crosses the close). Only one session's bars and features are held beside the growing float32 matrix. It
-    equals one continuous build (a session's data ends at its own last bar either way). ``on_session`` is told each session's bar count (progress)."""
+    equals one continuous build (a session's data ends at its own last bar either way). ``on_session`` is told
+    each session's bar count (progress)."""
     state, parts = None, []
     for bars in sessions:
         feats, state = fold(engine, bars, state)

@@ -263,7 +263,8 @@ def _summary(console, s, sim, results, weekly, loop, serve, consistency, drift, 
     table.add_row("bounce check (week 1 walk-forward)", _bounce_row(bounce).replace("   ", "\n"))
     table.add_row(
         "note",
-        "tick bars print at bid/ask: the skill on trade-price labels is bid-ask\nbounce (mid labels show what is left); the net Sharpe shows it cannot be traded",
+        "tick bars print at bid/ask: the skill on trade-price labels is bid-ask\n"
+        "bounce (mid labels show what is left); the net Sharpe shows it cannot be traded",
     )
     table.add_row("drift report", drift["html"])
     table.add_row("paper trading report", paper["report"])
