@@ -236,7 +236,7 @@ def _summary(console, s, sim, results, weekly, loop, serve, consistency, drift, 
     table.add_row("weekly retrain: champion_gate", _gate(weekly))
     for key in ("auc", "logloss", "ic", "sharpe_gross", "sharpe", "max_drawdown", "turnover", "dsr"):
         if key in metrics:
-            table.add_row(f"OOS {key} (walk-forward)", f"{metrics[key]:.4f}")
+            table.add_row(f"OOS {key} (walk-forward, {s.label_price} labels)", f"{metrics[key]:.4f}")
     table.add_row(
         "scorer replay: cycles / signals",
         f"{serve['scored_cycles']} / {serve['signals']:,} "
