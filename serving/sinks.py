@@ -50,8 +50,9 @@ class KafkaSignalSink(SignalSink):
     """
 
     def __init__(self, bootstrap: str, topic: str = "signals", queue_cycles: int = 16):
-        from serving.kafka_io import signal_producer
+        from serving.kafka_io import ensure_topics, signal_producer
 
+        ensure_topics(bootstrap, [topic])  # else the first send finds no topic and the client logs an ERROR
         self.topic = topic
         self.producer = signal_producer(bootstrap)
         self.queue: queue.Queue[tuple[int, pa.Table]] = queue.Queue(maxsize=queue_cycles)

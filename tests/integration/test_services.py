@@ -68,3 +68,23 @@ def test_ticks_through_kafka_aggregate_to_the_batch_bars(kafka_bootstrap, tick_d
     live = agg.finalize(end)
     batch, _ = aggregate(trades, quotes)
     assert live.equals(batch)
+
+
+def test_the_signal_sink_creates_its_topic_before_the_first_send(kafka_bootstrap):
+    """Else the first send finds no topic: the client logs an ERROR and the broker auto-creates it on its defaults."""
+    from serving.sinks import KafkaSignalSink, from_ipc
+
+    topic = f"signals.{uuid.uuid4().hex[:6]}"
+    admin = kafka_io.KafkaAdminClient(bootstrap_servers=kafka_bootstrap, api_version=kafka_io.API_VERSION)
+    try:
+        assert topic not in admin.list_topics()
+        sink = KafkaSignalSink(kafka_bootstrap, topic)
+        assert topic in admin.list_topics()
+    finally:
+        admin.close()
+    sink.publish(7, pa.table({"ts": [7]}))
+    sink.flush()
+    c = kafka_io.consumer(kafka_bootstrap, topic, group=None, consumer_timeout_ms=10_000)
+    got = [(int(m.key), from_ipc(m.value).column("ts")[0].as_py()) for m in c]
+    c.close()
+    assert got == [(7, 7)]

@@ -24,6 +24,7 @@ class FakeProducer:
 
 def sink_with(monkeypatch, producer: FakeProducer) -> KafkaSignalSink:
     monkeypatch.setattr(serving.kafka_io, "signal_producer", lambda bootstrap: producer)
+    monkeypatch.setattr(serving.kafka_io, "ensure_topics", lambda bootstrap, names: None)
     return KafkaSignalSink("unused:0", "signals", queue_cycles=2)
 
 
