@@ -148,15 +148,26 @@ def uniqueness_weights(symbol: np.ndarray, ts: np.ndarray, t1: np.ndarray) -> np
 def make_labels(bars: pa.Table, cfg: LabelConfig | None = None) -> pa.Table:
     """Labels for every session in ``bars`` (contract ``labels`` table)."""
     cfg = cfg or LabelConfig()
+    grids = day_grids(bars)
+    if cfg.price == "mid":
+        grids = [on_mid(g) for g in grids]
+        if grids and not any(g.present.any() for g in grids):
+            raise ValueError(
+                "labels on the mid need the bars' NBBO, and none of these bars has a two-sided quote (bid and ask): "
+                "label them on the close"
+            )
     parts = []
-    for g in day_grids(bars):
-        g = on_mid(g) if cfg.price == "mid" else g
+    for g in grids:
+        if not g.present.any():
+            continue  # a session without a quote has no mid to label on
         # sigma restarts every session: a day's labels depend on that day only, so a daily partition equals the
         # continuous computation, and no overnight gap enters sigma. So does the end of the data: a session
         # whose bars stop before the close (a truncated feed) drops the windows past its last bar, as a
         # partition of that session alone would, instead of scoring them on bars that are not there.
         sig, _ = ewm_vol(g, cfg.vol_halflife)
         parts.append(label_day(g, sig, cfg, int(g.stamps[g.present.any(axis=1)].max())))
+    if not sum(len(p["ts"]) for p in parts):
+        return LABELS.empty_table()
     cols = {k: np.concatenate([p[k] for p in parts]) for k in ("symbol", "ts", "t1", "label", "ret")}
     w = uniqueness_weights(cols["symbol"], cols["ts"], cols["t1"])
     t = pa.table(

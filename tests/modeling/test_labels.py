@@ -177,3 +177,27 @@ def test_label_config_names_a_bad_field():
         LabelConfig(price="last")
     with pytest.raises(ValueError, match="kind"):
         LabelConfig(kind="triple")
+
+
+def test_mid_labels_without_quotes_are_a_clear_error_and_a_day_without_them_has_none():
+    bars, _, _ = random_stream(3, days=2)
+    day = bars.column("ts").cast(pa.int64()).to_numpy() // (86_400 * 10**9)
+    first = day == day.min()
+    noq = bars
+    for c in ("bid", "ask"):
+        noq = noq.set_column(noq.schema.get_field_index(c), c, pa.nulls(noq.num_rows, pa.float64()))
+    with pytest.raises(ValueError, match="none of these bars has a two-sided quote"):
+        make_labels(noq, LabelConfig(price="mid"))
+    assert make_labels(noq).num_rows > 0  # the close needs no quote
+    # the first day without quotes: no labels on it, the second day's as if alone
+    part = bars
+    for c in ("bid", "ask"):
+        v = bars.column(c).to_numpy(zero_copy_only=False).copy()
+        v[first] = np.nan
+        part = part.set_column(part.schema.get_field_index(c), c, pa.array(v, pa.float64(), mask=first))
+    got = make_labels(part, LabelConfig(price="mid"))
+    want = make_labels(bars.filter(pa.array(~first)), LabelConfig(price="mid"))
+    assert got.num_rows == want.num_rows > 0
+    for col in ("symbol", "ts", "t1", "label", "ret"):
+        assert got.column(col).equals(want.column(col)), col
+    assert make_labels(bars.slice(0, 0)).num_rows == 0
