@@ -7,6 +7,7 @@ import pyarrow as pa
 
 from assets.bar_checks import CHECK_NAMES, BarTally
 from marketdata.aggregate import aggregate
+from marketdata.rejects import AGGREGATOR, replace_rejects
 from orchestration.io_manager import Written, write_day
 from orchestration.resources import LakeResource, MarketSourceResource
 
@@ -69,8 +70,8 @@ def build_market_data_assets(partitions: dg.PartitionsDefinition) -> list:
             if trades.num_rows:
                 quotes = lk.read("quotes", [date]) if date in lk.dates("quotes") else None
                 bars, rej = aggregate(trades, quotes, market_source.read_day("halts", date))
-                if rej.num_rows or date in lk.dates("rejects"):  # replaced on a re-run, so never stale
-                    rejects += write_day(lk, "rejects", d, rej)
+                # the aggregator's rows of the day, replaced on a re-run (never stale; an ingest's stay)
+                rejects += replace_rejects(lk, date, rej, AGGREGATOR)
             else:  # bars-only source (vendor minute bars)
                 bars = market_source.read_day("bars_1m", date)
             del trades

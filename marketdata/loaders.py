@@ -15,7 +15,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from marketdata.schemas import schema_for
-from marketdata.validate import ContractError, conform
+from marketdata.validate import ContractError, align, conform
 
 TIME_COLUMNS = {"ts", "start", "end"}
 PRICE_COLUMNS = {"price", "bid", "ask", "open", "high", "low", "close", "vwap", "cash_dividend"}
@@ -102,8 +102,10 @@ def from_table(
     size_scale: float = 1.0,
     symbol: str | None = None,
     source: str = "<table>",
+    check_rows: bool = True,
 ) -> pa.Table:
-    """The in-memory half of :func:`load`."""
+    """The in-memory half of :func:`load`. With ``check_rows`` false the rows are left unchecked (aligned to the
+    contract's columns and types only), for a caller that sets bad rows aside (:func:`marketdata.rejects.quarantine`)."""
     schema = schema_for(dataset)
     mapping = dict(mapping or {})
     lower = {c.lower(): c for c in raw.column_names}
@@ -133,7 +135,7 @@ def from_table(
     if dataset == "corporate_actions":
         cols.setdefault("split_ratio", pa.chunked_array([pa.array(np.ones(raw.num_rows))]))
         cols.setdefault("cash_dividend", pa.chunked_array([pa.array(np.zeros(raw.num_rows))]))
-    return conform(pa.table(cols), dataset, source)
+    return conform(pa.table(cols), dataset, source) if check_rows else align(pa.table(cols), dataset, source)
 
 
 def consolidate_nbbo(quotes: pa.Table, exchange: pa.ChunkedArray, max_age_s: float = 5.0) -> pa.Table:

@@ -68,7 +68,14 @@ def _check_timestamp(field: pa.Field, col: pa.ChunkedArray, source: str) -> None
 
 
 def conform(table: pa.Table, dataset: str, source: str = "<table>") -> pa.Table:
-    """Return ``table`` with the contract's columns, order and types, then validated.
+    """Return ``table`` with the contract's columns, order and types (:func:`align`), then validated."""
+    out = align(table, dataset, source)
+    validate(out, dataset, source)
+    return out
+
+
+def align(table: pa.Table, dataset: str, source: str = "<table>") -> pa.Table:
+    """``table`` with the contract's columns, order and types, its rows not checked yet.
 
     Extra columns are dropped; absent nullable columns become nulls; lossless casts (int -> float, ms -> ns,
     string -> large string) are applied. A missing required column, a type that will not cast, or a timestamp
@@ -92,9 +99,7 @@ def conform(table: pa.Table, dataset: str, source: str = "<table>") -> pa.Table:
                     source, field.name, None, f"type {col.type} does not convert to {field.type}: {err}"
                 ) from None
         columns.append(col)
-    out = pa.Table.from_arrays(columns, schema=schema.remove_metadata())
-    validate(out, dataset, source)
-    return out
+    return pa.Table.from_arrays(columns, schema=schema.remove_metadata())
 
 
 def validate(table: pa.Table, dataset: str, source: str = "<table>") -> None:
@@ -116,15 +121,9 @@ def validate(table: pa.Table, dataset: str, source: str = "<table>") -> None:
     def arr(name: str) -> np.ndarray:
         return table.column(name).to_numpy(zero_copy_only=False)
 
-    for name in PRICE_COLUMNS.get(dataset, ()):
-        values = arr(name)
-        bad = ~(values > 0) & ~np.isnan(values) if table.column(name).null_count else ~(values > 0)
+    for name, bad, problem in _value_rules(table, dataset):
         if (row := _first(bad)) is not None:
-            raise ContractError(source, name, row, f"non-positive or NaN price {values[row]!r}")
-    for name in NONNEGATIVE_COLUMNS.get(dataset, ()):
-        values = arr(name).astype(float)
-        if (row := _first(values < 0)) is not None:
-            raise ContractError(source, name, row, f"negative value {values[row]!r}")
+            raise ContractError(source, name, row, f"{problem} {arr(name)[row]!r}")
     if dataset == "bars_1m":
         _validate_bars(table, source, arr)
     if dataset == "quotes":
@@ -137,8 +136,40 @@ def validate(table: pa.Table, dataset: str, source: str = "<table>") -> None:
         start, end = arr("start").astype("int64"), arr("end").astype("int64")
         if (row := _first(end < start)) is not None:
             raise ContractError(source, "end", row, "halt ends before it starts")
+    if (keys := UNIQUE_KEYS.get(dataset)) and (row := _first(_repeats(table, keys))) is not None:
+        raise ContractError(source, ",".join(keys), row, f"duplicate key ({', '.join(keys)})")
+
+
+def _value_rules(table: pa.Table, dataset: str) -> list[tuple[str, np.ndarray, str]]:
+    """The per-row value rules of ``dataset``, in the order :func:`validate` checks them: (column, rows breaking
+    it, problem)."""
+    rules = []
+    for name in PRICE_COLUMNS.get(dataset, ()):
+        values = table.column(name).to_numpy(zero_copy_only=False)
+        bad = ~(values > 0) & ~np.isnan(values) if table.column(name).null_count else ~(values > 0)
+        rules.append((name, bad, "non-positive or NaN price"))
+    for name in NONNEGATIVE_COLUMNS.get(dataset, ()):
+        rules.append((name, table.column(name).to_numpy(zero_copy_only=False).astype(float) < 0, "negative value"))
+    return rules
+
+
+def row_problems(table: pa.Table, dataset: str) -> np.ndarray:
+    """Why each row of an aligned ``table`` breaks the contract ("" where it does not): a null in a required
+    column, then the value rules, then a key an earlier row already has — the rules :func:`validate` checks row by
+    row, first broken rule first. What is left after dropping those rows passes :func:`validate` (for ticks;
+    bars, halts and corporate actions have rules across columns that stay whole-table)."""
+    why = np.full(table.num_rows, "", dtype=object)
+    for field in schema_for(dataset):
+        if not field.nullable and table.column(field.name).null_count:
+            null = pc.is_null(table.column(field.name)).to_numpy(zero_copy_only=False)
+            why[null & (why == "")] = f"null in a required column: {field.name}"
+    for name, bad, problem in _value_rules(table, dataset):
+        if (fresh := bad & (why == "")).any():
+            values = table.column(name).to_numpy(zero_copy_only=False)[fresh].tolist()
+            why[fresh] = [f"{problem} in {name}: {v!r}" for v in values]
     if keys := UNIQUE_KEYS.get(dataset):
-        _check_unique(table, keys, source)
+        why[_repeats(table, keys) & (why == "")] = f"duplicate key ({', '.join(keys)})"
+    return why
 
 
 def _validate_bars(table: pa.Table, source: str, arr) -> None:  # type: ignore[no-untyped-def]
@@ -152,7 +183,8 @@ def _validate_bars(table: pa.Table, source: str, arr) -> None:  # type: ignore[n
         raise ContractError(source, "ts", row, "bar stamp is not on a whole minute")
 
 
-def _check_unique(table: pa.Table, keys: tuple[str, ...], source: str) -> None:
+def _repeats(table: pa.Table, keys: tuple[str, ...]) -> np.ndarray:
+    """Rows whose key an earlier row (in key order, then row order) already has."""
     key_arrays = []
     for k in keys:
         col = table.column(k)
@@ -162,10 +194,10 @@ def _check_unique(table: pa.Table, keys: tuple[str, ...], source: str) -> None:
             col = pc.dictionary_encode(col.combine_chunks()).indices
         key_arrays.append(np.asarray(col.to_numpy(zero_copy_only=False)).astype(np.int64))
     order = np.lexsort(key_arrays[::-1])
-    same = np.ones(len(order) - 1, dtype=bool)
+    same = np.ones(max(len(order) - 1, 0), dtype=bool)
     for a in key_arrays:
         s = a[order]
         same &= s[1:] == s[:-1]
-    if same.any():
-        row = int(order[1:][same].min())
-        raise ContractError(source, ",".join(keys), row, f"duplicate key ({', '.join(keys)})")
+    out = np.zeros(len(order), dtype=bool)
+    out[order[1:][same]] = True
+    return out

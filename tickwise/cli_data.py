@@ -81,6 +81,12 @@ _LAKE = typer.Option("data/lake", "--lake", help="Lake root to write into.")
 _SYM = typer.Option(None, "--symbol", help="Symbol for a file that has no symbol column.")
 _PS = typer.Option(1.0, "--price-scale", help="Multiply prices by this (e.g. 0.0001 for prices in 1/10000 $).")
 _SS = typer.Option(1.0, "--size-scale", help="Multiply sizes/volumes by this (e.g. 100 for round lots).")
+_Q = typer.Option(
+    False,
+    "--quarantine",
+    help="Set aside rows that break the contract (a null, a non-positive price, a negative size, a repeated key) "
+    "in the lake's rejects with their reasons, and land the rest; without it such a row refuses the whole file.",
+)
 
 
 def _ingest(
@@ -93,19 +99,27 @@ def _ingest(
     price_scale: float,
     size_scale: float,
     session_only: bool,
+    quarantine: bool,
     nbbo: bool = False,
 ) -> None:
     from marketdata import loaders
     from marketdata.lake import Lake
+    from marketdata.rejects import quarantine as set_aside
+    from marketdata.validate import validate
 
     raw = loaders.read_any(file)
     cmap = loaders.parse_mapping(mapping)
-    table = loaders.from_table(raw, dataset, cmap, tz, price_scale, size_scale, symbol, file)
+    table = loaders.from_table(raw, dataset, cmap, tz, price_scale, size_scale, symbol, file, not quarantine)
+    ex_col = cmap.get("exchange", "EX")
+    exchange = raw.column(ex_col) if ex_col in raw.column_names else None
+    aside = 0
+    if quarantine:  # what is left must then pass the contract whole
+        table, exchange, aside = set_aside(Lake(lake), table, dataset, f"ingest:{dataset}", exchange)
+        validate(table, dataset, file)
     if nbbo:  # before the session filter: the opening NBBO is built from pre-market quotes
-        ex_col = cmap.get("exchange", "EX")
-        if ex_col not in raw.column_names:
+        if exchange is None:
             raise ValueError(f"--nbbo needs the exchange column {ex_col!r} (map it with exchange=COLUMN)")
-        table = loaders.consolidate_nbbo(table, raw.column(ex_col))
+        table = loaders.consolidate_nbbo(table, exchange)
     left_out = 0
     if session_only:
         mask = loaders.regular_session_mask(table.column("ts"))
@@ -116,6 +130,7 @@ def _ingest(
             console.print(f"[yellow]warning:[/] {hint}")
     dates = Lake(lake).write(dataset, table, source=file)
     note = f", {left_out:,} outside the regular session left out" if left_out else ""
+    note += f", {aside:,} set aside in {lake}/rejects (source ingest:{dataset})" if quarantine else ""
     console.print(f"{dataset}: {table.num_rows:,} rows from {file} -> {lake} ({len(dates)} day partition(s)){note}")
 
 
@@ -151,9 +166,10 @@ def ingest_trades(
     price_scale: float = _PS,
     size_scale: float = _SS,
     session_only: bool = typer.Option(True, help="Keep only regular-session trades."),
+    quarantine: bool = _Q,
 ) -> None:
     """Trades (symbol, ts, price, size[, seq, exchange, correction]); TAQ: --map ts=DT,correction=CORR,exchange=EX."""
-    _ingest("trades", file, mapping, tz, lake, symbol, price_scale, size_scale, session_only)
+    _ingest("trades", file, mapping, tz, lake, symbol, price_scale, size_scale, session_only, quarantine)
 
 
 @ingest_app.command("quotes")
@@ -167,9 +183,10 @@ def ingest_quotes(
     size_scale: float = _SS,
     nbbo: bool = typer.Option(False, "--nbbo", help="Per-exchange quotes: consolidate into the NBBO."),
     session_only: bool = typer.Option(True, help="Keep only regular-session quotes."),
+    quarantine: bool = _Q,
 ) -> None:
     """Quotes (symbol, ts, bid, ask, bid_size, ask_size[, seq]); TAQ: --map ask=OFR,ask_size=OFRSIZ,... --nbbo."""
-    _ingest("quotes", file, mapping, tz, lake, symbol, price_scale, size_scale, session_only, nbbo)
+    _ingest("quotes", file, mapping, tz, lake, symbol, price_scale, size_scale, session_only, quarantine, nbbo)
 
 
 @ingest_app.command("corporate-actions")
@@ -204,6 +221,7 @@ def aggregate_cmd(
     """Aggregate the lake's trades and quotes into bars_1m (rejects land in the rejects dataset with reasons)."""
     from marketdata.lake import Lake
     from marketdata.pipeline import aggregate_day
+    from marketdata.rejects import AGGREGATOR, replace_rejects
 
     lk = Lake(lake)
     days = [dt.date.fromisoformat(d) for d in date] if date else lk.dates("trades")
@@ -214,8 +232,7 @@ def aggregate_cmd(
         for d in days:
             bars, rejects = aggregate_day(lk, d)
             lk.write("bars_1m", bars, source=f"aggregate {d}")
-            if rejects.num_rows:
-                lk.write_partition("rejects", d, rejects)
+            replace_rejects(lk, d, rejects, AGGREGATOR)  # a re-run replaces its own, never the ingest's
             p.console.print(f"{d}: {bars.num_rows:,} bars, {rejects.num_rows:,} rejects")
             p.advance(task)
 
