@@ -15,7 +15,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "tickwise.cli", *args], capture_output=True, text=True, timeout=300)
 
 
-def trades_csv(path, price=None, size=None, seq=None, ts=None):  # type: ignore[no-untyped-def]
+def trades_csv(path, price=None, size=None, seq=None, ts=None, correction=None):  # type: ignore[no-untyped-def]
     n = 40
     stamps = pd.date_range("2026-03-02 14:31:00", periods=n, freq="15s").strftime("%Y-%m-%d %H:%M:%S").tolist()
     df = pd.DataFrame(
@@ -25,6 +25,7 @@ def trades_csv(path, price=None, size=None, seq=None, ts=None):  # type: ignore[
             "price": price if price is not None else np.round(100 + np.arange(n) * 0.01, 2),
             "size": size if size is not None else [100] * n,
             "seq": seq if seq is not None else list(range(1, n + 1)),
+            "correction": correction if correction is not None else [0] * n,
         }
     )
     df.to_csv(path, index=False)
@@ -73,3 +74,20 @@ def test_a_row_without_a_time_cannot_be_set_aside(tmp_path):
     r = run("ingest", "trades", str(tmp_path / "t.csv"), "--lake", str(tmp_path / "lake"), "--quarantine")
     assert r.returncode == 1 and "row 5 has no timestamp" in r.stderr, r.stderr
     assert not (tmp_path / "lake" / "trades").exists()
+
+
+def test_aggregate_rerun_leaves_no_stale_rejects(tmp_path):
+    lake = str(tmp_path / "lake")
+    corr = [0] * 40
+    corr[6] = 1  # the source corrected this print: the aggregator refuses it, with that reason
+    trades_csv(tmp_path / "t.csv", correction=corr)
+    assert run("ingest", "trades", str(tmp_path / "t.csv"), "--lake", lake).returncode == 0
+    assert run("aggregate", "--lake", lake).returncode == 0
+    rej = Lake(lake).read("rejects").to_pylist()
+    assert [(x["source"], x["seq"], x["reason"]) for x in rej] == [
+        ("trades", 7, "corrected or cancelled by the source")
+    ]
+    trades_csv(tmp_path / "t.csv")  # the source's corrected file: nothing to refuse any more
+    assert run("ingest", "trades", str(tmp_path / "t.csv"), "--lake", lake).returncode == 0
+    assert run("aggregate", "--lake", lake).returncode == 0
+    assert Lake(lake).read("rejects").num_rows == 0  # before, the first run's reject stayed
