@@ -7,6 +7,7 @@ of a day when it runs again, so a re-run never leaves stale rejects behind and n
 
 import datetime as dt
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -34,23 +35,36 @@ def replace_rejects(lake: Lake, day: dt.date, rejects: pa.Table, sources: Iterab
     return rejects.num_rows
 
 
-def quarantine(
-    lake: Lake, table: pa.Table, dataset: str, source: str, beside: pa.ChunkedArray | None = None
-) -> tuple[pa.Table, pa.ChunkedArray | None, int]:
-    """Write the rows of an aligned ``table`` that break the contract (:func:`row_problems`) to the lake's rejects
-    under ``source``, with their reasons, replacing that source's earlier rows for the days ``table`` covers.
-    Returns the other rows, ``beside`` (a column aligned with ``table``) cut to them, and how many were set aside.
-    A row without a timestamp cannot be placed in a day: it is an error, with its row number."""
-    why = row_problems(table, dataset)
-    bad = why != ""
+@dataclass
+class Quarantined:
+    """A table split by :func:`quarantine`: the rows that pass, a column aligned with them, the rows set aside (as
+    ``rejects`` under ``source``) and the days the whole table covered."""
+
+    kept: pa.Table
+    beside: pa.ChunkedArray | None
+    rejects: pa.Table
+    source: str
+    days: list[dt.date]
+
+    def write(self, lake: Lake) -> None:
+        """Make the rows set aside the source's rejects of those days (after the kept rows landed)."""
+        when = partition_dates(self.rejects, "ts") if self.rejects.num_rows else np.empty(0, "datetime64[D]")
+        for d in self.days:
+            replace_rejects(lake, d, self.rejects.filter(pa.array(when == np.datetime64(d))), [self.source])
+
+
+def quarantine(table: pa.Table, dataset: str, source: str, beside: pa.ChunkedArray | None = None) -> Quarantined:
+    """Split an aligned ``table`` into the rows that pass the contract and those that break it
+    (:func:`row_problems`, as ``rejects`` rows under ``source`` with their reasons); ``beside`` (a column aligned
+    with ``table``) is cut to the rows kept. A row without a timestamp cannot be placed in a day: it is an error,
+    with its row number."""
     ts = table.column("ts")
     if ts.null_count:
         row = int(np.flatnonzero(pc.is_null(ts).to_numpy(zero_copy_only=False))[0])
         raise ValueError(f"{source}: row {row} has no timestamp, so it cannot be set aside in a day: fix the file")
-    rej = rejects_table(source, table, bad, why)
-    days = np.unique(partition_dates(table, "ts")) if table.num_rows else []
-    rej_days = partition_dates(rej, "ts") if rej.num_rows else np.empty(0, "datetime64[D]")
-    for d in days:
-        replace_rejects(lake, d.astype(object), rej.filter(pa.array(rej_days == d)), [source])
+    why = row_problems(table, dataset)
+    bad = why != ""
+    days = [d.astype(object) for d in np.unique(partition_dates(table, "ts"))] if table.num_rows else []
     keep = pa.array(~bad)
-    return table.filter(keep), None if beside is None else beside.filter(keep), int(bad.sum())
+    rej = rejects_table(source, table, bad, why)
+    return Quarantined(table.filter(keep), None if beside is None else beside.filter(keep), rej, source, days)

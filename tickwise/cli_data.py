@@ -59,15 +59,8 @@ def simulate(
     table = Table(title=f"simulated market -> {out}")
     for col in ("sessions", "bars", "trades", "quotes", "halts", "corporate actions", "seconds"):
         table.add_column(col, justify="right")
-    table.add_row(
-        f"{s.dates[0]}..{s.dates[-1]}",
-        f"{s.bars:,}",
-        f"{s.trades:,}",
-        f"{s.quotes:,}",
-        f"{s.halts:,}",
-        f"{s.corporate_actions:,}",
-        f"{time.perf_counter() - t0:.1f}",
-    )
+    counts = (s.bars, s.trades, s.quotes, s.halts, s.corporate_actions)
+    table.add_row(f"{s.dates[0]}..{s.dates[-1]}", *(f"{v:,}" for v in counts), f"{time.perf_counter() - t0:.1f}")
     console.print(table)
 
 
@@ -112,9 +105,9 @@ def _ingest(
     table = loaders.from_table(raw, dataset, cmap, tz, price_scale, size_scale, symbol, file, not quarantine)
     ex_col = cmap.get("exchange", "EX")
     exchange = raw.column(ex_col) if ex_col in raw.column_names else None
-    aside = 0
-    if quarantine:  # what is left must then pass the contract whole
-        table, exchange, aside = set_aside(Lake(lake), table, dataset, f"ingest:{dataset}", exchange)
+    aside = set_aside(table, dataset, f"ingest:{dataset}", exchange) if quarantine else None
+    if aside:  # what is left must then pass the contract whole; the rows set aside are written once it landed
+        table, exchange = aside.kept, aside.beside
         validate(table, dataset, file)
     if nbbo:  # before the session filter: the opening NBBO is built from pre-market quotes
         if exchange is None:
@@ -129,8 +122,10 @@ def _ingest(
         if hint:
             console.print(f"[yellow]warning:[/] {hint}")
     dates = Lake(lake).write(dataset, table, source=file)
+    if aside:
+        aside.write(Lake(lake))
     note = f", {left_out:,} outside the regular session left out" if left_out else ""
-    note += f", {aside:,} set aside in {lake}/rejects (source ingest:{dataset})" if quarantine else ""
+    note += f", {aside.rejects.num_rows:,} set aside in {lake}/rejects (source {aside.source})" if aside else ""
     console.print(f"{dataset}: {table.num_rows:,} rows from {file} -> {lake} ({len(dates)} day partition(s)){note}")
 
 
