@@ -7,7 +7,8 @@ import pyarrow as pa
 
 from assets.bar_checks import CHECK_NAMES, BarTally
 from marketdata.aggregate import aggregate
-from marketdata.rejects import AGGREGATOR, replace_rejects
+from marketdata.rejects import AGGREGATOR, quarantine, replace_rejects
+from marketdata.validate import align
 from orchestration.io_manager import Written, write_day
 from orchestration.resources import LakeResource, MarketSourceResource
 
@@ -34,18 +35,27 @@ def build_market_data_assets(partitions: dg.PartitionsDefinition) -> list:
         def raw(  # type: ignore[no-untyped-def]
             context: dg.AssetExecutionContext, market_source: MarketSourceResource, lake: LakeResource
         ):
-            lk, rows = lake.lake(), {}
+            lk, rows, aside = lake.lake(), {}, 0
             for d in _days(context):  # a day at a time: a range of any length holds one day of ticks
-                rows[d] = write_day(lk, kind, d, market_source.read_day(kind, dt.date.fromisoformat(d)))
-            info = {kind: sum(rows.values())} | (
+                # a row that breaks the contract is set aside in rejects with its reason (source landing:<kind>),
+                # never failing the day nor landing; its rejects are written once the day's rows have
+                q = quarantine(
+                    align(market_source.read_day(kind, dt.date.fromisoformat(d)), kind), kind, f"landing:{kind}"
+                )
+                rows[d] = write_day(lk, kind, d, q.kept)
+                q.write(lk)
+                aside += q.rejects.num_rows
+            info = {kind: sum(rows.values()), "set_aside": aside} | (
                 {"source_has_ticks": market_source.has(kind)} if kind == "trades" else {}
             )
             return dg.Output(Written(rows), metadata=info)
 
         return raw
 
-    raw_trades = landed("trades", "Raw trades of each day, validated against the contract, from the landing zone.")
-    raw_quotes = landed("quotes", "Raw NBBO quotes of each day, validated against the contract, from the landing zone.")
+    raw_trades = landed("trades", "Raw trades of each day from the landing zone (rows breaking the contract: rejects).")
+    raw_quotes = landed(
+        "quotes", "Raw NBBO quotes of each day from the landing zone (rows breaking the contract: rejects)."
+    )
 
     @dg.asset(
         partitions_def=partitions,

@@ -243,3 +243,44 @@ def test_features_range_in_one_run_goes_day_by_day_and_equals_one_continuous_run
         rows = mat[0].metadata["rows"].value
     _assert_equals_one_continuous_fold(s.lake)
     assert rows == sum(Lake(s.lake).read("features_1m", [dt.date(2026, 3, d)]).num_rows for d in (2, 3))
+
+
+def test_a_landing_row_that_breaks_the_contract_is_set_aside_not_fatal(tmp_path, landing):
+    """A print with a zero price in the landing zone (written past the ingest's check) does not fail the day: the
+    rest lands, the row goes to rejects with its reason, and bars_1m's own rejects leave it there."""
+    import shutil
+
+    import pyarrow as pa
+
+    src = tmp_path / "landing"
+    shutil.copytree(landing, src)
+    day = dt.date(2026, 3, 3)
+    lk = Lake(str(src))
+    trades = lk.read("trades", [day])
+    price = trades.column("price").to_numpy().copy()
+    price[5] = 0.0
+    i = trades.column_names.index("price")
+    lk.write_partition("trades", day, trades.set_column(i, trades.schema.field(i), pa.array(price)))
+    s = TickwiseSettings(
+        lake=str(tmp_path / "lake"),
+        landing=str(src),
+        partitions_start=dt.date(2026, 3, 2),
+        partitions_end=dt.date(2026, 3, 10),
+    )
+    job = build_definitions(s).resolve_implicit_global_asset_job_def()
+    keys = [dg.AssetKey(k) for k in ("raw_trades", "raw_quotes", "bars_1m")]
+    with dg.instance_for_test() as instance:
+        r = job.execute_in_process(instance=instance, asset_selection=keys, partition_key="2026-03-03")
+        assert r.success
+        assert r.asset_materializations_for_node("raw_trades")[0].metadata["set_aside"].value == 1
+    out = Lake(s.lake)
+    assert out.read("trades", [day]).num_rows == trades.num_rows - 1
+    landed = out.read("trades", [day])
+    same = (landed.column("symbol").to_numpy(zero_copy_only=False) == trades["symbol"][5].as_py()) & (
+        landed.column("seq").to_numpy() == trades["seq"][5].as_py()
+    )
+    assert not same.any()
+    rej = out.read("rejects", [day]).to_pylist()
+    assert [(x["source"], x["seq"], x["reason"]) for x in rej] == [
+        ("landing:trades", trades["seq"][5].as_py(), "non-positive or NaN price in price: 0.0")
+    ]
