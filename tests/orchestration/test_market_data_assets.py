@@ -93,12 +93,7 @@ def test_refused_ticks_land_in_rejects_with_their_reasons(tmp_path, landing):
     i = trades.column_names.index("correction")
     lk.write_partition("trades", day, trades.set_column(i, trades.schema.field(i), pa.array(corr, pa.int8())))
     bad = trades.slice(10, 1)
-    s = TickwiseSettings(
-        lake=str(tmp_path / "lake"),
-        landing=str(src),
-        partitions_start=dt.date(2026, 3, 2),
-        partitions_end=dt.date(2026, 3, 10),
-    )
+    s = settings(tmp_path, str(src))
     job = build_definitions(s).resolve_implicit_global_asset_job_def()
     keys = [dg.AssetKey(k) for k in ("raw_trades", "raw_quotes", "bars_1m")]
     with dg.instance_for_test() as instance:
@@ -261,12 +256,7 @@ def test_a_landing_row_that_breaks_the_contract_is_set_aside_not_fatal(tmp_path,
     price[5] = 0.0
     i = trades.column_names.index("price")
     lk.write_partition("trades", day, trades.set_column(i, trades.schema.field(i), pa.array(price)))
-    s = TickwiseSettings(
-        lake=str(tmp_path / "lake"),
-        landing=str(src),
-        partitions_start=dt.date(2026, 3, 2),
-        partitions_end=dt.date(2026, 3, 10),
-    )
+    s = settings(tmp_path, str(src))
     job = build_definitions(s).resolve_implicit_global_asset_job_def()
     keys = [dg.AssetKey(k) for k in ("raw_trades", "raw_quotes", "bars_1m")]
     with dg.instance_for_test() as instance:
