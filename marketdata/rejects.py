@@ -63,7 +63,7 @@ def quarantine(table: pa.Table, dataset: str, source: str, beside: pa.ChunkedArr
         row = int(np.flatnonzero(pc.is_null(ts).to_numpy(zero_copy_only=False))[0])
         raise ValueError(f"{source}: row {row} has no timestamp, so it cannot be set aside in a day: fix the file")
     why = row_problems(table, dataset)
-    bad = why != ""
+    bad = np.not_equal(why, "") if len(why) else np.zeros(0, bool)
     days = [d.astype(object) for d in np.unique(partition_dates(table, "ts"))] if table.num_rows else []
     keep = pa.array(~bad)
     rej = rejects_table(source, table, bad, why)

@@ -159,16 +159,17 @@ def row_problems(table: pa.Table, dataset: str) -> np.ndarray:
     row, first broken rule first. What is left after dropping those rows passes :func:`validate` (for ticks;
     bars, halts and corporate actions have rules across columns that stay whole-table)."""
     why = np.full(table.num_rows, "", dtype=object)
+    taken = np.zeros(table.num_rows, dtype=bool)  # a row keeps the first rule it breaks
     for field in schema_for(dataset):
         if not field.nullable and table.column(field.name).null_count:
-            null = pc.is_null(table.column(field.name)).to_numpy(zero_copy_only=False)
-            why[null & (why == "")] = f"null in a required column: {field.name}"
+            fresh = pc.is_null(table.column(field.name)).to_numpy(zero_copy_only=False) & ~taken
+            why[fresh], taken = f"null in a required column: {field.name}", taken | fresh
     for name, bad, problem in _value_rules(table, dataset):
-        if (fresh := bad & (why == "")).any():
+        if (fresh := bad & ~taken).any():
             values = table.column(name).to_numpy(zero_copy_only=False)[fresh].tolist()
-            why[fresh] = [f"{problem} in {name}: {v!r}" for v in values]
+            why[fresh], taken = [f"{problem} in {name}: {v!r}" for v in values], taken | fresh
     if keys := UNIQUE_KEYS.get(dataset):
-        why[_repeats(table, keys) & (why == "")] = f"duplicate key ({', '.join(keys)})"
+        why[_repeats(table, keys) & ~taken] = f"duplicate key ({', '.join(keys)})"
     return why
 
 
