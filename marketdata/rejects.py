@@ -65,6 +65,8 @@ def quarantine(table: pa.Table, dataset: str, source: str, beside: pa.ChunkedArr
     why = row_problems(table, dataset)
     bad = np.not_equal(why, "") if len(why) else np.zeros(0, bool)
     days = [d.astype(object) for d in np.unique(partition_dates(table, "ts"))] if table.num_rows else []
-    keep = pa.array(~bad)
     rej = rejects_table(source, table, bad, why)
+    if not rej.num_rows:  # the usual case: no copy of a day of ticks
+        return Quarantined(table, beside, rej, source, days)
+    keep = pa.array(~bad)
     return Quarantined(table.filter(keep), None if beside is None else beside.filter(keep), rej, source, days)
