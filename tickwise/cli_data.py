@@ -98,7 +98,6 @@ def _ingest(
     from marketdata import loaders
     from marketdata.lake import Lake
     from marketdata.rejects import quarantine as set_aside
-    from marketdata.validate import validate
 
     raw = loaders.read_any(file)
     cmap = loaders.parse_mapping(mapping)
@@ -106,9 +105,8 @@ def _ingest(
     ex_col = cmap.get("exchange", "EX")
     exchange = raw.column(ex_col) if ex_col in raw.column_names else None
     aside = set_aside(table, dataset, f"ingest:{dataset}", exchange) if quarantine else None
-    if aside:  # what is left must then pass the contract whole; the rows set aside are written once it landed
+    if aside:  # Lake.write checks what is left against the contract; the rows set aside are written once it landed
         table, exchange = aside.kept, aside.beside
-        validate(table, dataset, file)
     if nbbo:  # before the session filter: the opening NBBO is built from pre-market quotes
         if exchange is None:
             raise ValueError(f"--nbbo needs the exchange column {ex_col!r} (map it with exchange=COLUMN)")

@@ -31,12 +31,13 @@ def walkforward(
 ) -> None:
     """Features, triple-barrier labels, purged walk-forward OOS predictions, metrics and a cost-aware backtest."""
     from features.io import BarDays, load_context
+    from modeling.labels import PRICES
     from modeling.walkforward import WalkForwardConfig, run
 
     if model not in ("lgbm", "logistic"):
         raise ValueError(f"--model must be 'lgbm' or 'logistic', got {model!r}")
-    if label_price not in ("close", "mid"):
-        raise ValueError(f"--label-price must be 'close' or 'mid', got {label_price!r}")
+    if label_price not in PRICES:  # before any work, naming the option (LabelConfig would name its field)
+        raise ValueError(f"--label-price must be {' or '.join(map(repr, PRICES))}, got {label_price!r}")
     days = BarDays(bars)  # a lake is read a session at a time
     ref, acts = load_context(bars, reference, corporate_actions)
     cfg = WalkForwardConfig(
