@@ -54,7 +54,7 @@ def _events(g: DayGrid, sig: np.ndarray, cusum: float | None) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
             r = np.where(live[t] & ~np.isnan(last), np.log(g.close[t] / last), 0.0)
         pos, neg = np.maximum(0, pos + r), np.minimum(0, neg + r)
-        thr = cusum * np.nan_to_num(sig[t], nan=np.inf)
+        thr = np.where(np.isnan(sig[t]), np.inf, cusum * sig[t])  # no sigma yet: no event (also when cusum is 0)
         hit = live[t] & ((pos > thr) | (-neg > thr))
         out[t] = hit
         pos[hit], neg[hit] = 0.0, 0.0

@@ -95,7 +95,16 @@ def evaluate(d: Dataset, cfg: WalkForwardConfig, progress: Callable[[str], None]
     metrics.update(
         {
             k: bt.metrics[k]
-            for k in ("sharpe", "sharpe_gross", "max_drawdown", "turnover", "dsr", "hit_rate", "cost_share")
+            for k in (
+                "sharpe",
+                "sharpe_gross",
+                "max_drawdown",
+                "turnover",
+                "dsr",
+                "hit_rate",
+                "cost_share",
+                "overlap_factor",
+            )
         }
     )
     metrics.update(
