@@ -101,7 +101,7 @@ def build_model_assets(
         bars_1m: dict[str, pa.Table],
     ) -> dict:
         """A rolling window of sessions ending at the partition, labels joined point-in-time to features. Every
-        day's labels must be on the ``label_price`` setting's price (the backtest's returns are taken on it too)."""
+        day's labels must be on the ``label_price`` setting's price."""
         made = label_price_of(lake.lake(), sorted(triple_barrier_labels))
         if stale := sorted(k for k, v in made.items() if v != label_price):
             raise dg.Failure(

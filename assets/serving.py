@@ -19,17 +19,17 @@ class PaperConfig(dg.Config):
     fee_bps: float = 0.5
 
 
-def build_serving_assets(partitions: dg.TimeWindowPartitionsDefinition, label_price: str = "close") -> list:
+def build_serving_assets(partitions: dg.TimeWindowPartitionsDefinition) -> list:
     @dg.asset(partitions_def=partitions, group_name="serving", io_manager_key="json_io_manager", deps=["bars_1m"])
     def paper_trading_report(context: dg.AssetExecutionContext, config: PaperConfig, lake: LakeResource) -> dict:
         """Top-k long / bottom-k short on the served p_up for `horizon` minutes, half spread + fee per side, on the
-        ``label_price`` setting's price."""
+        NBBO mid when the bars carry quotes (whatever the labels were made on; else the close)."""
         lk = lake.lake()
         day = dt.date.fromisoformat(context.partition_key)
         if not lk.exists("signals") or day not in lk.dates("signals"):
             raise dg.Failure(f"no served signals for {day}: run `tickwise serve` (shadow log) for that day first")
         signals, bars = lk.read("signals", [day]), lk.read("bars_1m", [day])
-        res = paper_trade(signals, bars, config.horizon, config.k, config.fee_bps, label_price)
+        res = paper_trade(signals, bars, config.horizon, config.k, config.fee_bps)
         out = Path(lk.base) / "reports" / "paper" / f"date={day}"
         out.mkdir(parents=True, exist_ok=True)
         eq = plot_equity(res, str(out / "equity.png"), title=f"paper trading {day} (served signals)")

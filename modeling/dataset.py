@@ -9,24 +9,23 @@ import pyarrow.compute as pc
 from features.batch import fold
 from features.engine import FeatureEngine
 from features.pit import asof_join
-from modeling.labels import LabelConfig, make_labels
+from modeling.labels import LabelConfig, forward_returns, make_labels
 from modeling.train import CATEGORICAL, Dataset
 
 NOT_FEATURES = {"symbol", "ts", "t1", "label", "ret", "weight", "fwd", "half_spread", "halted_bar"}
 
 
 def build_dataset(bars: pa.Table, features: pa.Table, cfg: LabelConfig, labels: pa.Table | None = None) -> Dataset:
-    """Join each label event to the feature row stamped at or before it (never after), attach the fixed-horizon
-    forward return (for IC and the backtest) and the half spread at the event."""
+    """Join each label event to the feature row stamped at or before it (never after), attach the forward return
+    a taker books from the event's own minute (:func:`forward_returns`: for IC and the backtest) and the half
+    spread at the event."""
     labels = labels if labels is not None else make_labels(bars, cfg)
-    fwd_cfg = LabelConfig(horizon=cfg.horizon, kind="fixed_horizon", vol_halflife=cfg.vol_halflife, price=cfg.price)
-    fwd = make_labels(bars, fwd_cfg)  # the backtest's return, on the labels' price
-    fwd = fwd.select(["symbol", "ts", "ret"]).rename_columns(["symbol", "ts", "fwd"])
+    fwd = forward_returns(bars, cfg.horizon, cfg.vol_halflife)
     quotes = bars.select(["symbol", "ts", "bid", "ask", "close"])
     hs = pc.divide(pc.subtract(quotes.column("ask"), quotes.column("bid")), pc.multiply(quotes.column("close"), 2.0))
     spread = pa.table({"symbol": quotes.column("symbol"), "ts": quotes.column("ts"), "half_spread": hs})
     ev = asof_join(labels, features)
-    ev = asof_join(ev, fwd)
+    ev = asof_join(ev, fwd, tolerance="0ns")  # the return starting at the event: never an earlier, overlapping one
     ev = asof_join(ev, spread)
     names = [c for c in features.column_names if c not in NOT_FEATURES]
     X = np.column_stack([ev.column(n).to_numpy(zero_copy_only=False).astype(np.float32) for n in names])

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from marketdata.schemas import LABELS, NS_PER_MIN, TS
 from modeling.grid import DayGrid, day_grids, ewm_vol, on_mid
@@ -143,6 +144,23 @@ def uniqueness_weights(symbol: np.ndarray, ts: np.ndarray, t1: np.ndarray) -> np
         pref = np.r_[0.0, np.cumsum(inv)]
         w[rows] = (pref[e + 1] - pref[s + 1]) / np.maximum(e - s, 1)
     return w
+
+
+def has_quotes(bars: pa.Table) -> bool:
+    """Whether any of ``bars`` carries a two-sided quote (a finite bid and ask)."""
+    two = pc.and_(pc.is_finite(bars.column("bid")), pc.is_finite(bars.column("ask")))
+    return bool(pc.any(two).as_py())
+
+
+def forward_returns(bars: pa.Table, horizon: int, vol_halflife: float = LabelConfig.vol_halflife) -> pa.Table:
+    """``(symbol, ts, fwd)``: the log return a taker books from each bar over ``horizon`` minutes, whatever price
+    the labels are made on: the NBBO mid at the bars' ends when the bars carry quotes (the costs, half the quoted
+    spread a side, are charged on top by the backtest), else the close (vendor bars without quotes: the only price
+    there is). A close printed at the bid or the ask would credit a model with bid-ask bounce that no taker earns
+    (decision 023). A bar without a two-sided quote then has no forward return, so it is not traded."""
+    price = "mid" if has_quotes(bars) else "close"
+    cfg = LabelConfig(horizon=horizon, kind="fixed_horizon", vol_halflife=vol_halflife, price=price)
+    return make_labels(bars, cfg).select(["symbol", "ts", "ret"]).rename_columns(["symbol", "ts", "fwd"])
 
 
 def make_labels(bars: pa.Table, cfg: LabelConfig | None = None) -> pa.Table:

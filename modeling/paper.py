@@ -11,18 +11,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from modeling.backtest import BacktestResult, backtest
-from modeling.labels import LabelConfig, make_labels
+from modeling.labels import forward_returns
 
 
 def paper_trade(
-    signals: pa.Table, bars: pa.Table, horizon: int = 5, k: int = 10, fee_bps: float = 0.5, price: str = "close"
+    signals: pa.Table, bars: pa.Table, horizon: int = 5, k: int = 10, fee_bps: float = 0.5
 ) -> BacktestResult:
-    """Backtest the served signals against the realized forward returns of the same day's bars, on ``price``
-    (:attr:`LabelConfig.price`)."""
+    """Backtest the served signals against the returns a taker books from the same day's bars
+    (:func:`forward_returns`: on the NBBO mid when the bars carry quotes, whatever the labels were made on)."""
     if signals.num_rows == 0:
         raise ValueError("no served signals to paper-trade")
-    fwd = make_labels(bars, LabelConfig(horizon=horizon, kind="fixed_horizon", price=price))
-    fwd = fwd.select(["symbol", "ts", "ret"]).rename_columns(["symbol", "ts", "fwd"])
+    fwd = forward_returns(bars, horizon)
     hs = pc.divide(pc.subtract(bars.column("ask"), bars.column("bid")), pc.multiply(bars.column("close"), 2.0))
     spread = pa.table(
         {"symbol": bars.column("symbol"), "ts": bars.column("ts"), "half_spread": hs, "halted": bars.column("halted")}

@@ -33,7 +33,8 @@ class WalkForwardConfig:
     fee_bps: float = 0.5
     model: str = "lgbm"  # or "logistic"
     split: str = "walk_forward"  # "random_kfold" only for the leakage control
-    label_price: str = "close"  # or "mid": labels and the backtest's returns on the NBBO mid (no bid-ask bounce)
+    label_price: str = "close"  # or "mid": labels on the NBBO mid (no bid-ask bounce); the backtest trades the mid
+    # whenever the bars carry quotes, either way (modeling.labels.forward_returns)
     storage: str | None = None
 
 

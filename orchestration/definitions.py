@@ -36,7 +36,7 @@ def build_definitions(settings: TickwiseSettings | None = None) -> dg.Definition
         + build_model_assets(partitions, s.window_days, s.label_price)
         + [build_consistency_check(partitions)]
         + build_monitoring_assets(partitions, s.window_days, s.psi_threshold, s.adversarial_auc_threshold)
-        + build_serving_assets(partitions, s.label_price)
+        + build_serving_assets(partitions)
     )
     retrain = build_retrain_job(partitions)
     consistency = dg.define_asset_job(

@@ -26,8 +26,9 @@ class TickwiseSettings(BaseSettings):
     alert_webhook_url: str | None = Field(None, description="Slack-compatible webhook for alerts (log only if unset).")
     label_price: Literal["close", "mid"] = Field(
         "close",
-        description="Price labels and the backtests' returns are taken on: 'close' (the last trade, which prints at "
-        "the bid or the ask: bid-ask bounce is part of the target) or 'mid' (the NBBO mid at each bar's end).",
+        description="Price the labels are taken on: 'close' (the last trade, which prints at the bid or the ask: "
+        "bid-ask bounce is part of the target) or 'mid' (the NBBO mid at each bar's end). Backtests trade the mid "
+        "whenever the bars carry quotes, whatever this is.",
     )
     psi_threshold: float = Field(0.2, gt=0, description="PSI above which psi_alert_sensor alerts.")
     psi_ignore: list[str] = Field(

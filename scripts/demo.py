@@ -194,8 +194,9 @@ def _gate(run) -> str:  # type: ignore[no-untyped-def]
 
 
 def _bounce_check(s, days: list[str]) -> str:  # type: ignore[no-untyped-def]
-    """Week one's walk-forward twice, outside Dagster: labels (and backtest returns) on the last trade, then on the
-    NBBO mid, where bid-ask bounce cannot score (decision 020). The ETFs and at most 500 stocks: a sample is enough."""
+    """Week one's walk-forward twice, outside Dagster: labels on the last trade, then on the NBBO mid, where bid-ask
+    bounce cannot score (decision 020); the IC and the backtest take the mid either way (decision 023). The ETFs and
+    at most 500 stocks: a sample is enough."""
     from features.io import BarDays
     from marketdata.lake import Lake
     from modeling.walkforward import WalkForwardConfig, run
@@ -263,8 +264,8 @@ def _summary(console, s, sim, results, weekly, loop, serve, consistency, drift, 
     table.add_row("bounce check (week 1 walk-forward)", bounce.replace("   ", "\n"))
     table.add_row(
         "note",
-        "tick bars print at bid/ask: the skill on trade-price labels is bid-ask\n"
-        "bounce (mid labels show what is left); the net Sharpe shows it cannot be traded",
+        "tick bars print at bid/ask: the AUC on trade-price labels is bid-ask bounce;\n"
+        "IC and Sharpe are on the mid (what a taker books), where it earns nothing",
     )
     table.add_row("drift report", drift["html"])
     table.add_row("paper trading report", paper["report"])

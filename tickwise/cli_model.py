@@ -23,8 +23,9 @@ def walkforward(
     model: str = typer.Option("lgbm", help="'lgbm' or 'logistic'."),
     label_price: str = typer.Option(
         "close",
-        help="Price the labels and the backtest's returns are taken on: 'close' (the last trade, which prints at the "
-        "bid or the ask: bid-ask bounce is then part of the target) or 'mid' (the NBBO mid at each bar's end).",
+        help="Price the labels are taken on: 'close' (the last trade, which prints at the bid or the ask: bid-ask "
+        "bounce is then part of the target) or 'mid' (the NBBO mid at each bar's end). The backtest and the IC use "
+        "the return a taker books, on the mid whenever the bars carry quotes, either way.",
     ),
     reference: str = typer.Option(None, "--reference", help="reference table (default: the lake's, if any)."),
     corporate_actions: str = typer.Option(None, "--corporate-actions", help="corporate actions (default: the lake's)."),

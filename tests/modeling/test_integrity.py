@@ -46,10 +46,12 @@ def test_planted_lead_lag_is_found(tmp_path):
     assert any(n.startswith(("lead_ret", "spy_ret")) for n in top), r.importance[:5]
 
 
-def test_tick_bars_show_bounce_on_trade_labels_and_none_on_mid_labels(tmp_path):
+def test_tick_bars_show_bounce_on_trade_labels_and_the_backtest_does_not_pay_it(tmp_path):
     """Bars aggregated from ticks print at the bid or the ask. In a market where nothing is predictable, labels on
-    the last trade are 'predicted' well (the next print reverts towards the mid: bid-ask bounce, gross Sharpe in
-    the hundreds), and labels on the NBBO mid are not: the README's reading of the demo's skill, measured."""
+    the last trade are 'predicted' well (the next print reverts towards the mid: bid-ask bounce), and labels on the
+    NBBO mid are not: the README's reading of the demo's skill, measured. The IC and the backtest take the return a
+    taker books (on the mid), so neither model shows any edge there (decision 023); on the trade price the bounce
+    read as a gross Sharpe of ~360 and an IC of 0.29."""
     from features.io import BarDays
     from marketdata.lake import Lake
     from marketdata.pipeline import simulate_to_lake
@@ -60,9 +62,9 @@ def test_tick_bars_show_bounce_on_trade_labels_and_none_on_mid_labels(tmp_path):
     days = BarDays(str(tmp_path / "lake"))
     trade = run(days, ref, ca, str(tmp_path / "close"), WalkForwardConfig(folds=4, horizon=5)).metrics
     mid = run(days, ref, ca, str(tmp_path / "mid"), WalkForwardConfig(folds=4, horizon=5, label_price="mid")).metrics
-    assert trade["auc"] > 0.6 and trade["ic"] > 0.2, (trade["auc"], trade["ic"])
-    assert trade["sharpe_gross"] > 50 and trade["sharpe"] < 0, (trade["sharpe_gross"], trade["sharpe"])
-    assert abs(mid["auc"] - 0.5) <= 0.025 and abs(mid["ic"]) <= 0.025, (mid["auc"], mid["ic"])
-    # annualized from ~1,700 test minutes its standard error is ~8: within 5 of them, against hundreds on trades
-    assert abs(mid["sharpe_gross"]) < 40 < trade["sharpe_gross"] / 5, (mid["sharpe_gross"], trade["sharpe_gross"])
+    assert trade["auc"] > 0.6, trade["auc"]  # the trade-price label is predictable: bounce
+    assert abs(mid["auc"] - 0.5) <= 0.025, mid["auc"]
     assert mid["n_test"] > 50_000
+    # annualized from ~1,700 test minutes a Sharpe's standard error is ~8: both within 4 of them
+    for m in (trade, mid):
+        assert abs(m["ic"]) <= 0.025 and abs(m["sharpe_gross"]) < 32 and m["sharpe"] < 0, (m["ic"], m["sharpe_gross"])

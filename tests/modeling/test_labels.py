@@ -7,7 +7,7 @@ import pytest
 
 from marketdata.calendar import bar_stamps
 from marketdata.schemas import BARS_1M, TS
-from modeling.labels import LabelConfig, make_labels, uniqueness_weights
+from modeling.labels import LabelConfig, forward_returns, make_labels, uniqueness_weights
 from tests.features.streams import random_stream
 
 M = 60_000_000_000
@@ -201,3 +201,24 @@ def test_mid_labels_without_quotes_are_a_clear_error_and_a_day_without_them_has_
     for col in ("symbol", "ts", "t1", "label", "ret"):
         assert got.column(col).equals(want.column(col)), col
     assert make_labels(bars.slice(0, 0)).num_rows == 0
+
+
+def test_the_traded_return_is_on_the_mid_when_quoted_and_on_the_close_without_quotes():
+    """``forward_returns`` (IC and every backtest) never books where a trade printed when a mid exists."""
+    bars, _, _ = random_stream(3, days=1)
+    fwd = forward_returns(bars, 5)
+    mid = make_labels(bars, LabelConfig(horizon=5, kind="fixed_horizon", price="mid"))
+    assert fwd.column_names == ["symbol", "ts", "fwd"] and fwd.num_rows == mid.num_rows > 200
+    np.testing.assert_array_equal(fwd.column("fwd").to_numpy(), mid.column("ret").to_numpy())
+    rng = np.random.default_rng(2)
+    c = bars.column("close").to_numpy() * rng.uniform(0.99, 1.01, bars.num_rows)
+    moved = bars
+    for k, v in (("close", c), ("high", np.maximum(bars.column("high").to_numpy(), c)),
+                 ("low", np.minimum(bars.column("low").to_numpy(), c))):  # fmt: skip
+        moved = moved.set_column(moved.schema.get_field_index(k), k, pa.array(v))
+    assert forward_returns(moved, 5).equals(fwd)  # the prints moved; what a taker books did not
+    noq = moved
+    for k in ("bid", "ask"):
+        noq = noq.set_column(noq.schema.get_field_index(k), k, pa.nulls(noq.num_rows, pa.float64()))
+    close = make_labels(moved, LabelConfig(horizon=5, kind="fixed_horizon"))
+    np.testing.assert_array_equal(forward_returns(noq, 5).column("fwd").to_numpy(), close.column("ret").to_numpy())
