@@ -117,6 +117,8 @@ def evaluate(d: Dataset, cfg: WalkForwardConfig, progress: Callable[[str], None]
             "baseline_logloss": baseline["logloss"],
             "baseline_auc": baseline["auc"],
             "baseline_ic": baseline["ic"],
+            # events with a quoted spread: the backtest charges the others only the fee (decision 023)
+            "quoted_share": float(np.isfinite(d.extra["half_spread"][tested]).mean()) if tested.any() else 0.0,
         }
     )
     preds = pa.table(

@@ -72,6 +72,12 @@ def walkforward(
         t.add_row(key, f"{m[key]:.4f}", "")
     console.print(t)
     console.print("top features: " + ", ".join(f"{n} {g:.2f}" for n, g in res.importance[:6]))
+    if m["quoted_share"] < 0.99:
+        console.print(
+            f"[yellow]warning:[/] {1 - m['quoted_share']:.0%} of the test events had no quoted spread: the backtest "
+            "charged them only the fee, and bars without any quote are traded on their close (bid-ask bounce "
+            "included), so its Sharpe flatters (decision 023)"
+        )
     console.print(f"wrote {out}/metrics.json, {out}/predictions.parquet, {out}/backtest.png")
 
 

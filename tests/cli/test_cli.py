@@ -254,3 +254,18 @@ def test_walkforward_refuses_an_unknown_label_price_before_any_work(tmp_path):
     r = run("walkforward", "--bars", str(tmp_path / "none"), "--out", str(tmp_path / "o"), "--label-price", "last")
     assert r.returncode == 1 and "--label-price must be 'close' or 'mid', got 'last'" in r.stderr, r.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_walkforward_warns_when_the_backtest_has_no_quoted_spread(tmp_path):
+    """Vendor bars without quotes: the backtest can charge only the fee and trades the close, and says so."""
+    lake = Lake(str(tmp_path / "lake"))
+    simulate_to_lake(SimConfig(symbols=20, days=3, seed=2), lake)
+    for d in lake.dates("bars_1m"):
+        t = lake.read("bars_1m", [d])
+        for c in ("bid", "ask", "bid_size", "ask_size"):
+            t = t.set_column(t.schema.get_field_index(c), c, pa.nulls(t.num_rows, t.schema.field(c).type))
+        lake.write("bars_1m", t)
+    r = run("walkforward", "--bars", str(tmp_path / "lake"), "--out", str(tmp_path / "wf"), "--folds", "2")
+    assert r.returncode == 0, r.stderr
+    assert "100% of the test events had no quoted spread" in " ".join(r.stdout.split())
+    assert json.loads((tmp_path / "wf" / "metrics.json").read_text())["quoted_share"] == 0.0
