@@ -1,17 +1,18 @@
 """A cost-aware backtest of minute signals: long the top-K, short the bottom-K, hold h minutes.
 
 Each minute opens a cohort (equal weights, dollar-neutral) that is held for ``h`` minutes, so ``h`` cohorts are
-live at once and each gets ``1/h`` of the book. Entering and leaving each pays half the quoted spread plus a
-fee. Halted symbols are never traded.
+live at once and each gets ``1/h`` of the book. The book trades its net change per name and minute (a name one
+cohort leaves as the next enters it is not traded), paying half the quoted spread at that minute plus a fee on
+what it trades; ``turnover`` is that traded weight a minute. Halted symbols are never entered.
 
 Each cohort's whole ``h``-minute return is booked at the minute it opens. When the top names persist, consecutive
 cohorts share ``h - 1`` minutes of the same returns, so that series is autocorrelated and its plain Sharpe,
 annualized as if its minutes were independent, overstates the book's by up to sqrt(h). The Sharpe (and the
 deflated Sharpe) add the variance that overlap carries, the gross returns' autocovariances at lags 1..h-1
 (:func:`overlap_variance`), which is what a book marked to market every minute would show (``overlap_factor`` in
-the metrics: the gross variance's inflation, 1 for independent cohorts, up to h). The equity curve and drawdown
-stay on the booked-at-open path.
-Sharpe is annualized with sqrt(252 * 390) for minute returns.
+the metrics: the gross variance's inflation, 1 for independent cohorts, up to h). Costs are booked at the minute
+they are paid. The equity curve and drawdown stay on that path. Sharpe is annualized with sqrt(252 * 390) for
+minute returns.
 """
 
 import math
@@ -21,12 +22,14 @@ import numpy as np
 import polars as pl
 from scipy.stats import kurtosis, norm, skew
 
+from marketdata.schemas import NS_PER_MIN
+
 MINUTES_PER_YEAR = 252 * 390
 
 
 @dataclass
 class BacktestResult:
-    minute_returns: pl.DataFrame  # ts, ret (net), gross
+    minute_returns: pl.DataFrame  # ts, gross (cohorts opened), traded, cost (paid), ret (net)
     metrics: dict
 
 
@@ -58,6 +61,21 @@ def overlap_variance(g: np.ndarray, horizon: int) -> float:
     return max(0.0, 2.0 * sum(cov))
 
 
+def _trades(book: pl.DataFrame, spreads: pl.DataFrame, horizon: int, fee: float) -> pl.DataFrame:
+    """``(ts, traded, cost)`` a minute: the book's weight change per name, each cohort entering at its minute and
+    leaving ``horizon`` minutes later, netted (a name one cohort leaves as the next enters it is not traded), each
+    paying the name's half spread at that minute (``spreads``; the entering cohort's when the name has no row
+    then) plus the fee."""
+    leave = pl.col("ts") + horizon * NS_PER_MIN
+    moves = pl.concat(
+        [book.select("ts", "symbol", "w", "hs"), book.select(leave.alias("ts"), "symbol", -pl.col("w"), "hs")]
+    )
+    net = moves.group_by("ts", "symbol").agg(pl.col("w").sum().alias("dw"), pl.col("hs").mean().alias("hs_in"))
+    net = net.join(spreads, on=["ts", "symbol"], how="left")
+    paid = pl.col("dw").abs() * (pl.coalesce("hs_now", "hs_in") + fee)
+    return net.group_by("ts").agg(pl.col("dw").abs().sum().alias("traded"), paid.sum().alias("cost"))
+
+
 def backtest(
     ts: np.ndarray,
     symbol: np.ndarray,
@@ -85,6 +103,7 @@ def backtest(
             "halted": halted if halted is not None else np.zeros(len(ts), bool),
         }
     )
+    spreads = df.group_by("ts", "symbol").agg(pl.col("hs").first().alias("hs_now"))  # what leaving pays
     df = df.filter(~pl.col("halted") & pl.col("fwd").is_finite())
     df = df.with_columns(
         pl.col("p").rank("ordinal", descending=True).over("ts").alias("top"),
@@ -97,18 +116,19 @@ def backtest(
     else:
         side = pl.when(pl.col("p") >= threshold).then(1.0).when(pl.col("p") <= 1 - threshold).then(-1.0).otherwise(0.0)
     book = df.with_columns(side.alias("side")).filter(pl.col("side") != 0)
-    cost = 2 * (pl.col("hs") + fee_bps * 1e-4)  # in and out
     book = book.with_columns(w=pl.col("side") / (pl.len().over("ts") * horizon))
-    cohorts = (
-        book.group_by("ts")
-        .agg((pl.col("w") * pl.col("fwd")).sum().alias("gross"), (pl.col("w").abs() * cost).sum().alias("cost"))
+    gross = book.group_by("ts").agg((pl.col("w") * pl.col("fwd")).sum().alias("gross"))
+    trades = _trades(book, spreads, horizon, fee_bps * 1e-4)
+    minutes = (
+        gross.join(trades, on="ts", how="full", coalesce=True)
+        .fill_null(0.0)
         .sort("ts")
         .with_columns((pl.col("gross") - pl.col("cost")).alias("ret"))
     )
-    r = cohorts["ret"].to_numpy()
+    r = minutes["ret"].to_numpy()
     if len(r) < 3:
         return BacktestResult(
-            cohorts,
+            minutes,
             {
                 "sharpe": float("nan"),
                 "sharpe_gross": float("nan"),
@@ -120,14 +140,12 @@ def backtest(
                 "n_minutes": len(r),
             },
         )
-    g = cohorts["gross"].to_numpy()
+    g = minutes["gross"].to_numpy()
     extra = overlap_variance(g, horizon)
     sd = math.sqrt(r.var(ddof=1) + extra)
     sr = r.mean() / sd if sd > 0 else 0.0
     equity = np.cumsum(r)
     dd = equity - np.maximum.accumulate(np.r_[0.0, equity])[1:]
-    # turnover: per minute, sum of |weight changes| of the aggregated book (entries of one cohort, exits of another)
-    turnover = float(book.group_by("ts").agg(pl.col("w").abs().sum())["w"].to_numpy().mean() * 2)
     sd_gross = math.sqrt(g.var(ddof=1) + extra)
     sr_gross = g.mean() / sd_gross if sd_gross > 0 else 0.0
     metrics = {
@@ -135,17 +153,17 @@ def backtest(
         "sharpe_gross": float(sr_gross * math.sqrt(MINUTES_PER_YEAR)),
         "gross_return": float(g.sum()),
         "max_drawdown": float(dd.min()),
-        "turnover": turnover,
+        "turnover": float(minutes["traded"].sum() / len(r)),
         "hit_rate": float(np.mean(r > 0)),
         "dsr": deflated_sharpe(sr, len(r), n_trials, float(skew(r)), float(kurtosis(r, fisher=False))),
         "n_minutes": int(len(r)),
         "overlap_factor": float(sd_gross**2 / g.var(ddof=1)) if g.var(ddof=1) > 0 else 1.0,
         "total_return": float(equity[-1]),
-        "cost_share": float(cohorts["cost"].to_numpy().sum() / max(np.abs(cohorts["gross"].to_numpy()).sum(), 1e-12)),
+        "cost_share": float(minutes["cost"].sum() / max(np.abs(g).sum(), 1e-12)),
         "k": k,
         "fee_bps": fee_bps,
     }
-    return BacktestResult(cohorts, metrics)
+    return BacktestResult(minutes, metrics)
 
 
 def plot_equity(result: BacktestResult, path: str, title: str = "walk-forward backtest") -> str:
