@@ -71,7 +71,9 @@ def _trades(book: pl.DataFrame, spreads: pl.DataFrame, horizon: int, fee: float)
         [book.select("ts", "symbol", "w", "hs"), book.select(leave.alias("ts"), "symbol", -pl.col("w"), "hs")]
     )
     net = moves.group_by("ts", "symbol").agg(pl.col("w").sum().alias("dw"), pl.col("hs").mean().alias("hs_in"))
-    net = net.join(spreads, on=["ts", "symbol"], how="left")
+    keys = ["ts", "symbol"]  # the spreads of the book's trades only (a semi join hashes the small side)
+    now = spreads.join(net.select(keys), on=keys, how="semi").unique(keys, keep="first").rename({"hs": "hs_now"})
+    net = net.join(now, on=keys, how="left")
     paid = pl.col("dw").abs() * (pl.coalesce("hs_now", "hs_in") + fee)
     return net.group_by("ts").agg(pl.col("dw").abs().sum().alias("traded"), paid.sum().alias("cost"))
 
@@ -103,7 +105,7 @@ def backtest(
             "halted": halted if halted is not None else np.zeros(len(ts), bool),
         }
     )
-    spreads = df.group_by("ts", "symbol").agg(pl.col("hs").first().alias("hs_now"))  # what leaving pays
+    spreads = df.select("ts", "symbol", "hs")  # every row's: a name leaving pays the spread of that minute
     df = df.filter(~pl.col("halted") & pl.col("fwd").is_finite())
     df = df.with_columns(
         pl.col("p").rank("ordinal", descending=True).over("ts").alias("top"),
