@@ -26,7 +26,7 @@ class JsonIOManager(dg.ConfigurableIOManager):
 
     def load_input(self, context: dg.InputContext) -> dict:
         lake = Lake(self.root)
-        path = self._path(context.upstream_output) if context.upstream_output else self._path(context)
+        path = self._path(context)  # an input context names the upstream asset and its partition itself
         if lake.fs.get_file_info(path).type == pafs.FileType.NotFound:
             raise FileNotFoundError(f"{path}: upstream value not materialized")
         with lake.fs.open_input_stream(path) as f:
