@@ -29,7 +29,7 @@ MINUTES_PER_YEAR = 252 * 390
 
 @dataclass
 class BacktestResult:
-    minute_returns: pl.DataFrame  # ts, gross (cohorts opened), traded, cost (paid), ret (net)
+    minute_returns: pl.DataFrame  # ts, gross (of the cohort opened), opened (1/0), traded, cost (paid), ret (net)
     metrics: dict
 
 
@@ -119,7 +119,7 @@ def backtest(
         side = pl.when(pl.col("p") >= threshold).then(1.0).when(pl.col("p") <= 1 - threshold).then(-1.0).otherwise(0.0)
     book = df.with_columns(side.alias("side")).filter(pl.col("side") != 0)
     book = book.with_columns(w=pl.col("side") / (pl.len().over("ts") * horizon))
-    gross = book.group_by("ts").agg((pl.col("w") * pl.col("fwd")).sum().alias("gross"))
+    gross = book.group_by("ts").agg((pl.col("w") * pl.col("fwd")).sum().alias("gross"), pl.lit(1.0).alias("opened"))
     trades = _trades(book, spreads, horizon, fee_bps * 1e-4)
     minutes = (
         gross.join(trades, on="ts", how="full", coalesce=True)
@@ -156,7 +156,8 @@ def backtest(
         "gross_return": float(g.sum()),
         "max_drawdown": float(dd.min()),
         "turnover": float(minutes["traded"].sum() / len(r)),
-        "hit_rate": float(np.mean(r > 0)),
+        # the minutes that opened a cohort: its booked return net of the costs paid that minute
+        "hit_rate": float(np.mean(r[minutes["opened"].to_numpy() > 0] > 0)),
         "dsr": deflated_sharpe(sr, len(r), n_trials, float(skew(r)), float(kurtosis(r, fisher=False))),
         "n_minutes": int(len(r)),
         "overlap_factor": float(sd_gross**2 / g.var(ddof=1)) if g.var(ddof=1) > 0 else 1.0,

@@ -115,3 +115,18 @@ def test_persistent_names_pay_only_what_the_book_trades():
     book, ours = _book_sharpe(p, r, hs), _sharpe(p, r, hs, "sharpe")
     assert book > 5, book
     assert ours == pytest.approx(book, rel=0.1), (ours, book)
+
+
+def test_hit_rate_counts_the_minutes_that_opened_a_cohort():
+    """Minutes that only close positions (the last H of the data) book no return of their own: they are not misses."""
+    rng = np.random.default_rng(12)
+    p = rng.uniform(size=(S, T))
+    r = 4e-4 * (p - 0.5) + 1e-3 * rng.standard_normal((S, T))
+    ts, sym, pp, fwd = _market(p, r)
+    m = backtest(ts, sym, pp, fwd, np.zeros(len(ts)), k=K, horizon=H, fee_bps=0.0).metrics
+    order = np.argsort(-p, axis=0, kind="stable")
+    f = fwd.reshape(S, T)
+    cols = np.arange(T - H + 1)
+    gross = (f[order[:K, cols], cols].sum(axis=0) - f[order[-K:, cols], cols].sum(axis=0)) / (2 * K * H)
+    assert m["hit_rate"] == pytest.approx(np.mean(gross > 0), abs=1e-12)
+    assert m["n_minutes"] == T + 1  # cohorts open at 0..T-H and the last one leaves at T: the book lives 0..T
