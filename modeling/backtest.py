@@ -98,7 +98,7 @@ def backtest(
     df = pl.DataFrame(
         {
             "ts": ts,
-            "symbol": symbol,
+            "symbol": pl.Series(symbol, dtype=pl.String) if symbol.dtype == object else symbol,  # empty: not Object
             "p": p,
             "fwd": fwd,
             "hs": np.nan_to_num(half_spread),
@@ -129,19 +129,10 @@ def backtest(
     )
     r = minutes["ret"].to_numpy()
     if len(r) < 3:
-        return BacktestResult(
-            minutes,
-            {
-                "sharpe": float("nan"),
-                "sharpe_gross": float("nan"),
-                "cost_share": float("nan"),
-                "max_drawdown": float("nan"),
-                "turnover": float("nan"),
-                "hit_rate": float("nan"),
-                "dsr": float("nan"),
-                "n_minutes": len(r),
-            },
-        )
+        nan = float("nan")
+        keys = ("sharpe", "sharpe_gross", "gross_return", "max_drawdown", "turnover", "hit_rate", "dsr")
+        none = {**dict.fromkeys(keys, nan), "overlap_factor": nan, "total_return": nan, "cost_share": nan}
+        return BacktestResult(minutes, {**none, "n_minutes": len(r), "k": k, "fee_bps": fee_bps})
     g = minutes["gross"].to_numpy()
     extra = overlap_variance(g, horizon)
     sd = math.sqrt(r.var(ddof=1) + extra)
@@ -185,7 +176,11 @@ def plot_equity(result: BacktestResult, path: str, title: str = "walk-forward ba
     a.plot(x, gross, label="gross", color="#999999", lw=1)
     a.plot(x, eq, label="net of costs", color="#1f77b4", lw=1.5)
     m = result.metrics
-    a.set_title(f"{title} — Sharpe {m['sharpe']:.2f}, max DD {m['max_drawdown']:.2%}, DSR {m['dsr']:.2f}")
+    a.set_title(
+        f"{title} — Sharpe {m['sharpe']:.2f} (gross {m['sharpe_gross']:.2f}), max DD {m['max_drawdown']:.2%}, "
+        f"DSR {m['dsr']:.2f}\nturnover {m['turnover']:.3f} a minute, overlap factor {m['overlap_factor']:.2f}",
+        fontsize=10,
+    )
     a.set_ylabel("cumulative return")
     a.legend(loc="upper left")
     b.fill_between(x, dd, 0, color="#d62728", alpha=0.4)

@@ -130,3 +130,16 @@ def test_hit_rate_counts_the_minutes_that_opened_a_cohort():
     gross = (f[order[:K, cols], cols].sum(axis=0) - f[order[-K:, cols], cols].sum(axis=0)) / (2 * K * H)
     assert m["hit_rate"] == pytest.approx(np.mean(gross > 0), abs=1e-12)
     assert m["n_minutes"] == T + 1  # cohorts open at 0..T-H and the last one leaves at T: the book lives 0..T
+
+
+def test_too_few_minutes_give_every_metric_as_nan_and_still_plot(tmp_path):
+    from modeling.backtest import plot_equity
+
+    rng = np.random.default_rng(13)
+    ts, sym, pp, fwd = _market(rng.uniform(size=(S, T)), 1e-3 * rng.standard_normal((S, T)))
+    full = backtest(ts, sym, pp, fwd, np.zeros(len(ts)), k=K, horizon=H).metrics
+    for rows, minutes in ((ts < 60_000_000_000, 2), (ts < 0, 0)):  # one cohort (in and out), and no row at all
+        res = backtest(ts[rows], sym[rows], pp[rows], fwd[rows], np.zeros(rows.sum()), k=K, horizon=H)
+        assert set(res.metrics) == set(full) and res.metrics["n_minutes"] == minutes, res.metrics
+        assert np.isnan(res.metrics["sharpe"])
+        assert plot_equity(res, str(tmp_path / f"{minutes}.png")).endswith(f"{minutes}.png")
