@@ -23,6 +23,18 @@ log = logging.getLogger(__name__)
 M = 60_000_000_000
 
 
+BACKTEST_METRICS = (
+    "sharpe",
+    "sharpe_gross",
+    "max_drawdown",
+    "turnover",
+    "dsr",
+    "hit_rate",
+    "cost_share",
+    "overlap_factor",
+)
+
+
 @dataclass
 class WalkForwardConfig:
     horizon: int = 5
@@ -93,21 +105,7 @@ def evaluate(d: Dataset, cfg: WalkForwardConfig, progress: Callable[[str], None]
         cfg.fee_bps,
         n_trials,
     )
-    metrics.update(
-        {
-            k: bt.metrics[k]
-            for k in (
-                "sharpe",
-                "sharpe_gross",
-                "max_drawdown",
-                "turnover",
-                "dsr",
-                "hit_rate",
-                "cost_share",
-                "overlap_factor",
-            )
-        }
-    )
+    metrics.update({k: bt.metrics[k] for k in BACKTEST_METRICS})
     metrics.update(
         {
             "n_trials": n_trials,
