@@ -16,7 +16,7 @@ from modeling.backtest import plot_equity
 from modeling.dataset import build_dataset
 from modeling.gate import champion_gate
 from modeling.labels import LabelConfig, make_labels
-from modeling.metrics import ic_by_minute
+from modeling.metrics import ic_by_minute, ic_edge
 from modeling.train import Dataset, fit_lgbm, fit_logistic, importance, predict_logistic
 from modeling.walkforward import WalkForwardConfig, evaluate
 from monitoring.report import html_report
@@ -177,14 +177,16 @@ def build_model_assets(
 
             params = sweep(train, config.trials, emb, hz).best_params
         model = fit_lgbm(train, params, gap_ns=hz)
-        ch = _oos(hold, model.predict(hold.X))
-        base = _oos(hold, predict_logistic(fit_logistic(train), hold.X))
-        champ = None
+        p_ch, p_base = model.predict(hold.X), predict_logistic(fit_logistic(train), hold.X)
+        ch, base = _oos(hold, p_ch), _oos(hold, p_base)
+        champ, edges = None, {"baseline": ic_edge(hold.ts, hold.extra["fwd"], p_ch, p_base, config.horizon)}
         if (v := registry.version_of("champion", mlflow.tracking_uri)) is not None:
             cur = registry.load("champion", mlflow.tracking_uri)
             if cur.feature_names == d.names:  # scored in its own codes, as the scorer would feed it
                 X = codes.recoded(hold.X, d.names, cur.codes or {}, training_dataset.get("codes", {}))
-                champ = _oos(hold, cur.booster.predict(X))
+                p_champ = cur.booster.predict(X)
+                champ = _oos(hold, p_champ)
+                edges["champion"] = ic_edge(hold.ts, hold.extra["fwd"], p_ch, p_champ, config.horizon)
         with tempfile.TemporaryDirectory() as tmp:  # the MLflow run holds the plot the UI shows
             plot = importance_png(importance(model), f"{tmp}/importance.png")
             version = registry.register(
@@ -198,6 +200,8 @@ def build_model_assets(
                 codes=training_dataset.get("codes"),
             )
         gate = champion_gate(ch, base, champ)
+        for name, (edge, t) in edges.items():  # evidence beside the decision: is the IC edge above one holdout's noise?
+            gate.metadata[f"ic_edge_vs_{name}"], gate.metadata[f"ic_edge_t_vs_{name}"] = edge, t
         yield dg.Output(
             {
                 "version": version,

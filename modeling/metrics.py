@@ -4,6 +4,8 @@ import numpy as np
 import polars as pl
 from sklearn.metrics import average_precision_score, f1_score, log_loss, roc_auc_score
 
+from modeling.backtest import overlap_variance
+
 
 def ic_by_minute(ts: np.ndarray, p: np.ndarray, fwd: np.ndarray, min_names: int = 5) -> np.ndarray:
     """Spearman rank correlation of ``p`` with the forward return, one value per minute with enough names."""
@@ -16,6 +18,26 @@ def ic_by_minute(ts: np.ndarray, p: np.ndarray, fwd: np.ndarray, min_names: int 
         .sort("ts")
     )
     return g["ic"].drop_nans().drop_nulls().to_numpy()
+
+
+def ic_edge(ts: np.ndarray, fwd: np.ndarray, p_a: np.ndarray, p_b: np.ndarray, horizon: int) -> tuple[float, float]:
+    """``(edge, t)``: model A's mean per-minute IC minus model B's, over the minutes both are scored on, and the t
+    statistic of that paired difference. Consecutive minutes' ICs share ``horizon - 1`` minutes of forward return,
+    so the standard error adds their autocovariances up to that lag (:func:`overlap_variance`); ignoring them would
+    make noise look ~sqrt(horizon) times more significant. ``t`` is NaN with fewer than three minutes."""
+    df = pl.DataFrame({"ts": ts, "a": p_a, "b": p_b, "r": fwd}).filter(pl.col("r").is_finite())
+    g = (
+        df.with_columns(pl.col(c).rank().over("ts").alias(f"r{c}") for c in ("a", "b", "r"))
+        .group_by("ts")
+        .agg(pl.corr("ra", "rr").alias("ia"), pl.corr("rb", "rr").alias("ib"), pl.len().alias("n"))
+        .filter((pl.col("n") >= 5) & pl.col("ia").is_not_nan() & pl.col("ib").is_not_nan())
+        .sort("ts")
+    )
+    d = (g["ia"] - g["ib"]).drop_nulls().to_numpy()
+    if len(d) < 3:
+        return (float(d.mean()) if len(d) else float("nan")), float("nan")
+    se = np.sqrt((d.var(ddof=1) + overlap_variance(d, horizon)) / len(d))
+    return float(d.mean()), float(d.mean() / se) if se > 0 else float("nan")
 
 
 def precision_at_k(ts: np.ndarray, p: np.ndarray, y: np.ndarray, k: int) -> float:

@@ -190,7 +190,9 @@ def _gate(run) -> str:  # type: ignore[no-untyped-def]
     g = [c for c in run.get_asset_check_evaluations() if c.check_name == "champion_gate"]
     if not g:
         return "did not reach the gate (see the run in the UI)"
-    return ("passed: " if g[0].passed else "blocked: ") + str(g[0].metadata["reasons"].value)
+    t = g[0].metadata.get("ic_edge_t_vs_baseline")  # is the IC edge above the holdout's noise (|t| < 2: no)
+    edge = f" (IC edge over the baseline: t = {t.value:.1f})" if t is not None else ""
+    return f"{'passed' if g[0].passed else 'blocked'}: {g[0].metadata['reasons'].value}{edge}"
 
 
 def _bounce_check(s, days: list[str]) -> str:  # type: ignore[no-untyped-def]
@@ -217,6 +219,7 @@ def _bounce_check(s, days: list[str]) -> str:  # type: ignore[no-untyped-def]
 def _summary(console, s, sim, results, weekly, loop, serve, consistency, drift, requested, t0, paper, bounce) -> None:  # type: ignore[no-untyped-def]
     from rich.table import Table
 
+    from features.engine import FeatureEngine
     from marketdata.lake import Lake
 
     checks = [c for r in results for c in r.get_asset_check_evaluations()]
@@ -230,7 +233,7 @@ def _summary(console, s, sim, results, weekly, loop, serve, consistency, drift, 
     table.add_row("trades / quotes", f"{sim.trades:,} / {sim.quotes:,}")
     table.add_row("bars_1m rows", f"{lake.read('bars_1m').num_rows:,}")
     table.add_row("halts / corporate actions", f"{sim.halts} / {sim.corporate_actions}")
-    table.add_row("features_1m rows x features", f"{_rows(s.lake, 'features_1m'):,} x {_n_features()}")
+    table.add_row("features_1m rows x features", f"{_rows(s.lake, 'features_1m'):,} x {len(FeatureEngine().names)}")
     gates = sum(not c.passed for c in checks if c.check_name == "champion_gate")
     blocked = f" ({gates} champion_gate blocked: a valid outcome)" if gates else ""
     table.add_row("asset checks passed", f"{sum(c.passed for c in checks)}/{len(checks)}{blocked}")
@@ -288,12 +291,6 @@ def _rows(lake: str, dataset: str) -> int:
     import pyarrow.dataset as ds
 
     return ds.dataset(f"{lake}/{dataset}", format="parquet").count_rows()
-
-
-def _n_features() -> int:
-    from features.engine import FeatureEngine
-
-    return len(FeatureEngine().names)
 
 
 if __name__ == "__main__":

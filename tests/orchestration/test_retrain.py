@@ -3,6 +3,7 @@
 import datetime as dt
 
 import dagster as dg
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
@@ -62,6 +63,8 @@ def test_champion_moves_only_through_the_gate(world):
     assert len(gate) == 1
     md = {k: v.value for k, v in gate[0].metadata.items()}
     assert {"challenger_logloss", "baseline_logloss", "challenger_ic", "baseline_ic", "threshold"} <= set(md)
+    assert md["ic_edge_vs_baseline"] == pytest.approx(md["challenger_ic"] - md["baseline_ic"], abs=0.02)
+    assert np.isfinite(md["ic_edge_t_vs_baseline"])
     v1 = registry.version_of("challenger", s.mlflow_tracking_uri)
     assert v1 is not None
     # the version keeps the training window's codes: the newest day's, which hold every earlier day's
@@ -88,6 +91,7 @@ def test_champion_moves_only_through_the_gate(world):
     assert registry.version_of("challenger", s.mlflow_tracking_uri) != v1
     if gate[0].passed:
         assert not gate2.passed and "champion" in gate2.metadata["reasons"].value
+        assert gate2.metadata["ic_edge_vs_champion"].value == 0.0  # the same model: no edge, not a noisy one
         assert registry.version_of("champion", s.mlflow_tracking_uri) == v1
 
 
