@@ -142,18 +142,21 @@ def test_a_session_cut_short_labels_as_it_would_alone(kind):
     assert day1.column("t1").cast(pa.int64()).to_numpy().max() <= last1
 
 
+def prints_moved(bars: pa.Table, seed: int) -> pa.Table:
+    """``bars`` with every close moved anywhere within 1 % (high and low widened to hold it), the quotes kept."""
+    c = bars.column("close").to_numpy() * np.random.default_rng(seed).uniform(0.99, 1.01, bars.num_rows)
+    for k, v in (("close", c), ("high", np.maximum(bars.column("high").to_numpy(), c)),
+                 ("low", np.minimum(bars.column("low").to_numpy(), c))):  # fmt: skip
+        bars = bars.set_column(bars.schema.get_field_index(k), k, pa.array(v))
+    return bars
+
+
 def test_mid_labels_ignore_where_trades_print_and_follow_the_quotes():
     bars, _, _ = random_stream(3, days=1)
     cfg = LabelConfig(horizon=5, price="mid")
     base = make_labels(bars, cfg)
     assert base.num_rows > 200
-    # prints moved anywhere inside the bars (the bounce): mid labels do not move
-    rng = np.random.default_rng(1)
-    c = bars.column("close").to_numpy() * rng.uniform(0.99, 1.01, bars.num_rows)
-    moved = bars
-    for k, v in (("close", c), ("high", np.maximum(bars.column("high").to_numpy(), c)),
-                 ("low", np.minimum(bars.column("low").to_numpy(), c))):  # fmt: skip
-        moved = moved.set_column(moved.schema.get_field_index(k), k, pa.array(v))
+    moved = prints_moved(bars, 1)  # the bounce: mid labels do not move
     assert make_labels(moved, cfg).equals(base)
     assert not make_labels(moved, LabelConfig(horizon=5)).equals(make_labels(bars, LabelConfig(horizon=5)))
     # the label is the sign of the mid's move to the barrier touched or to the vertical barrier (the symbol's last
@@ -210,12 +213,7 @@ def test_the_traded_return_is_on_the_mid_when_quoted_and_on_the_close_without_qu
     mid = make_labels(bars, LabelConfig(horizon=5, kind="fixed_horizon", price="mid"))
     assert fwd.column_names == ["symbol", "ts", "fwd"] and fwd.num_rows == mid.num_rows > 200
     np.testing.assert_array_equal(fwd.column("fwd").to_numpy(), mid.column("ret").to_numpy())
-    rng = np.random.default_rng(2)
-    c = bars.column("close").to_numpy() * rng.uniform(0.99, 1.01, bars.num_rows)
-    moved = bars
-    for k, v in (("close", c), ("high", np.maximum(bars.column("high").to_numpy(), c)),
-                 ("low", np.minimum(bars.column("low").to_numpy(), c))):  # fmt: skip
-        moved = moved.set_column(moved.schema.get_field_index(k), k, pa.array(v))
+    moved = prints_moved(bars, 2)
     assert forward_returns(moved, 5).equals(fwd)  # the prints moved; what a taker books did not
     noq = moved
     for k in ("bid", "ask"):
