@@ -4,12 +4,11 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from features.batch import fold
 from features.engine import FeatureEngine
 from features.pit import asof_join
-from modeling.labels import LabelConfig, forward_returns, make_labels
+from modeling.labels import LabelConfig, forward_returns, half_spreads, make_labels
 from modeling.train import CATEGORICAL, Dataset
 
 NOT_FEATURES = {"symbol", "ts", "t1", "label", "ret", "weight", "fwd", "half_spread", "halted_bar"}
@@ -21,9 +20,7 @@ def build_dataset(bars: pa.Table, features: pa.Table, cfg: LabelConfig, labels: 
     spread at the event."""
     labels = labels if labels is not None else make_labels(bars, cfg)
     fwd = forward_returns(bars, cfg.horizon, cfg.vol_halflife)
-    quotes = bars.select(["symbol", "ts", "bid", "ask", "close"])
-    hs = pc.divide(pc.subtract(quotes.column("ask"), quotes.column("bid")), pc.multiply(quotes.column("close"), 2.0))
-    spread = pa.table({"symbol": quotes.column("symbol"), "ts": quotes.column("ts"), "half_spread": hs})
+    spread = half_spreads(bars).select(["symbol", "ts", "half_spread"])
     ev = asof_join(labels, features)
     ev = asof_join(ev, fwd, tolerance="0ns")  # the return starting at the event: never an earlier, overlapping one
     ev = asof_join(ev, spread)

@@ -163,6 +163,19 @@ def forward_returns(bars: pa.Table, horizon: int, vol_halflife: float = LabelCon
     return make_labels(bars, cfg).select(["symbol", "ts", "ret"]).rename_columns(["symbol", "ts", "fwd"])
 
 
+def half_spreads(bars: pa.Table) -> pa.Table:
+    """``(symbol, ts, half_spread, halted)``: each bar's quoted half spread as a fraction of its close, what a
+    taker pays a side on top of :func:`forward_returns` (null without a two-sided quote)."""
+    hs = pc.divide(pc.subtract(bars.column("ask"), bars.column("bid")), pc.multiply(bars.column("close"), 2.0))
+    cols = {
+        "symbol": bars.column("symbol"),
+        "ts": bars.column("ts"),
+        "half_spread": hs,
+        "halted": bars.column("halted"),
+    }
+    return pa.table(cols)
+
+
 def make_labels(bars: pa.Table, cfg: LabelConfig | None = None) -> pa.Table:
     """Labels for every session in ``bars`` (contract ``labels`` table)."""
     cfg = cfg or LabelConfig()

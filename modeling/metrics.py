@@ -7,17 +7,22 @@ from sklearn.metrics import average_precision_score, f1_score, log_loss, roc_auc
 from modeling.backtest import overlap_variance
 
 
-def ic_by_minute(ts: np.ndarray, p: np.ndarray, fwd: np.ndarray, min_names: int = 5) -> np.ndarray:
-    """Spearman rank correlation of ``p`` with the forward return, one value per minute with enough names."""
-    df = pl.DataFrame({"ts": ts, "p": p, "r": fwd}).filter(pl.col("r").is_finite())
-    g = (
-        df.with_columns(pl.col("p").rank().over("ts").alias("rp"), pl.col("r").rank().over("ts").alias("rr"))
+def _minute_ics(ts: np.ndarray, fwd: np.ndarray, preds: dict[str, np.ndarray], min_names: int = 5) -> pl.DataFrame:
+    """Per minute with ``min_names`` finite forward returns, in time order: the Spearman rank correlation of each
+    of ``preds`` with the forward return (a column per name; NaN where a prediction is constant)."""
+    df = pl.DataFrame({"ts": ts, "r": fwd, **preds}).filter(pl.col("r").is_finite())
+    return (
+        df.with_columns(pl.col(c).rank().over("ts").alias(f"rank_{c}") for c in ("r", *preds))
         .group_by("ts")
-        .agg(pl.corr("rp", "rr").alias("ic"), pl.len().alias("n"))
+        .agg(*(pl.corr(f"rank_{c}", "rank_r").alias(c) for c in preds), pl.len().alias("n"))
         .filter(pl.col("n") >= min_names)
         .sort("ts")
     )
-    return g["ic"].drop_nans().drop_nulls().to_numpy()
+
+
+def ic_by_minute(ts: np.ndarray, p: np.ndarray, fwd: np.ndarray, min_names: int = 5) -> np.ndarray:
+    """Spearman rank correlation of ``p`` with the forward return, one value per minute with enough names."""
+    return _minute_ics(ts, fwd, {"p": p}, min_names)["p"].drop_nans().drop_nulls().to_numpy()
 
 
 def ic_edge(ts: np.ndarray, fwd: np.ndarray, p_a: np.ndarray, p_b: np.ndarray, horizon: int) -> tuple[float, float]:
@@ -25,15 +30,8 @@ def ic_edge(ts: np.ndarray, fwd: np.ndarray, p_a: np.ndarray, p_b: np.ndarray, h
     statistic of that paired difference. Consecutive minutes' ICs share ``horizon - 1`` minutes of forward return,
     so the standard error adds their autocovariances up to that lag (:func:`overlap_variance`); ignoring them would
     make noise look ~sqrt(horizon) times more significant. ``t`` is NaN with fewer than three minutes."""
-    df = pl.DataFrame({"ts": ts, "a": p_a, "b": p_b, "r": fwd}).filter(pl.col("r").is_finite())
-    g = (
-        df.with_columns(pl.col(c).rank().over("ts").alias(f"r{c}") for c in ("a", "b", "r"))
-        .group_by("ts")
-        .agg(pl.corr("ra", "rr").alias("ia"), pl.corr("rb", "rr").alias("ib"), pl.len().alias("n"))
-        .filter((pl.col("n") >= 5) & pl.col("ia").is_not_nan() & pl.col("ib").is_not_nan())
-        .sort("ts")
-    )
-    d = (g["ia"] - g["ib"]).drop_nulls().to_numpy()
+    g = _minute_ics(ts, fwd, {"a": p_a, "b": p_b}).filter(pl.col("a").is_not_nan() & pl.col("b").is_not_nan())
+    d = (g["a"] - g["b"]).drop_nulls().to_numpy()
     if len(d) < 3:
         return (float(d.mean()) if len(d) else float("nan")), float("nan")
     se = np.sqrt((d.var(ddof=1) + overlap_variance(d, horizon)) / len(d))

@@ -8,10 +8,9 @@ compared line by line.
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from modeling.backtest import BacktestResult, backtest
-from modeling.labels import forward_returns
+from modeling.labels import forward_returns, half_spreads
 
 
 def paper_trade(
@@ -22,10 +21,7 @@ def paper_trade(
     if signals.num_rows == 0:
         raise ValueError("no served signals to paper-trade")
     fwd = forward_returns(bars, horizon)
-    hs = pc.divide(pc.subtract(bars.column("ask"), bars.column("bid")), pc.multiply(bars.column("close"), 2.0))
-    spread = pa.table(
-        {"symbol": bars.column("symbol"), "ts": bars.column("ts"), "half_spread": hs, "halted": bars.column("halted")}
-    )
+    spread = half_spreads(bars)
     # exact minute: a signal stamped ts trades the return that starts at ts (never a stale or later one)
     ev = signals.select(["symbol", "ts", "p_up"]).join(fwd, ["symbol", "ts"], join_type="left outer")
     ev = ev.join(spread, ["symbol", "ts"], join_type="left outer")
