@@ -95,7 +95,8 @@ def test_the_scorer_feeds_the_model_its_training_codes(tmp_path):
     feats, st = fold(engine, bars)
     trained_on = st.symbols[::-1]  # the training pipeline registered the symbols in another order
     model = symbol_model(engine.names, {"symbol_id": trained_on, "sector_id": engine.sectors}, engine.version)
-    s = Scorer(engine, InProcessOnlineStore(engine.version), ListSink(), ModelRuntime(model, compile_trees=False))
+    rt = ModelRuntime(model, compile_trees=False)  # the budget is not the subject: a machine stall must not fall back
+    s = Scorer(engine, InProcessOnlineStore(engine.version), ListSink(), rt, model_budget_ms=1e9)
     replay_day(s, lake, lake.dates("trades")[0])
     served = s.sink.table()
     assert served.num_rows == bars.num_rows and set(served.column("source").to_pylist()) == {"model"}
