@@ -41,7 +41,11 @@ def _read(lake: Lake, dataset: str, days: list[dt.date]) -> pa.Table | None:
 
 
 def build_monitoring_assets(
-    partitions: dg.TimeWindowPartitionsDefinition, window_days: int, psi_threshold: float, adv_threshold: float
+    partitions: dg.TimeWindowPartitionsDefinition,
+    window_days: int,
+    psi_threshold: float,
+    adv_threshold: float,
+    missing_rise: float = DriftSettings.missing_rise,
 ) -> list:
     @dg.asset(
         partitions_def=partitions,
@@ -88,7 +92,7 @@ def build_monitoring_assets(
             signals,
             ref_signals,
             latency,
-            DriftSettings(psi_threshold, adv_threshold, config.max_rows, config.seed),
+            DriftSettings(psi_threshold, adv_threshold, config.max_rows, config.seed, missing_rise),
             title=f"tickwise drift report {day}",
         )
         s.update(
@@ -104,6 +108,8 @@ def build_monitoring_assets(
             "psi_worst": str(s["psi_worst"]),
             "psi": dg.MetadataValue.json({k: round(v, 4) for k, v in s["psi"].items()}),
             "drifted_features": dg.MetadataValue.json(s["drifted"]),
+            "going_missing": dg.MetadataValue.json(s["going_missing"]),
+            "missing_rise": missing_rise,
             "psi_threshold": psi_threshold,
             "adversarial_threshold": adv_threshold,
             "reference_days": dg.MetadataValue.json(s["reference_days"]),

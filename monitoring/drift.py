@@ -20,6 +20,9 @@ import numpy as np
 import pandas as pd
 
 PSI_THRESHOLD = 0.2
+# A feature whose share of missing values rises by this much (absolute) has drifted, whatever its PSI: PSI bins
+# only the values present, so a lost quote feed (spreads all missing) or a broken input would not show in it.
+MISSING_RISE = 0.10
 # Columns that describe *when* or *who* a row is, not the market: they differ between any two windows by design.
 NOT_DRIFT = ("symbol_id", "sector_id", "day_of_week", "minutes_since_open", "tod_sin", "tod_cos", "halted")
 
@@ -33,10 +36,19 @@ class PsiResult:
     html: str | None = None
     rows: tuple[int, int] = (0, 0)
     skipped: list[str] = field(default_factory=list)
+    missing: dict[str, tuple[float, float]] = field(default_factory=dict)  # (reference, current) missing shares
+    missing_rise: float = MISSING_RISE
 
     @property
     def drifted(self) -> list[str]:
         return [k for k, v in self.psi.items() if v > self.threshold]
+
+    @property
+    def going_missing(self) -> dict[str, tuple[float, float]]:
+        """The columns whose missing share rose by more than ``missing_rise``, the largest rise first. A fall is
+        not drift: windows that include the first sessions of the data miss values while the features warm up."""
+        up = {k: v for k, v in self.missing.items() if v[1] - v[0] > self.missing_rise}
+        return dict(sorted(up.items(), key=lambda kv: kv[1][0] - kv[1][1]))
 
     @property
     def worst(self) -> tuple[str, float] | None:
@@ -54,10 +66,13 @@ def psi_drift(
     columns: list[str],
     threshold: float = PSI_THRESHOLD,
     html_path: str | None = None,
+    missing_rise: float = MISSING_RISE,
 ) -> PsiResult:
     """PSI of every column of ``columns`` (current vs reference) with evidently; optionally save its HTML report.
+    Beside it, each column's share of missing values in both windows (:attr:`PsiResult.going_missing`).
 
-    A column that is constant or all-missing on either side cannot be binned and is listed in ``skipped``.
+    A column that is constant or all-missing on either side cannot be binned and is listed in ``skipped``; its
+    missing shares are still compared.
     """
     from evidently import DataDefinition, Dataset, Report
     from evidently.metrics import ValueDrift
@@ -88,7 +103,24 @@ def psi_drift(
         Path(html_path).parent.mkdir(parents=True, exist_ok=True)
         snap.save_html(html_path)
     ordered = dict(sorted(values.items(), key=lambda kv: -kv[1]))
-    return PsiResult(ordered, threshold, html_path, (len(reference), len(current)), skipped)
+    gone = missing_shares(reference, current, columns)
+    return PsiResult(ordered, threshold, html_path, (len(reference), len(current)), skipped, gone, missing_rise)
+
+
+def missing_shares(
+    reference: pd.DataFrame, current: pd.DataFrame, columns: list[str]
+) -> dict[str, tuple[float, float]]:
+    """Each column's share of missing values (null or NaN) in the reference and in the current window.
+
+    >>> ref = pd.DataFrame({"spread_bps": [1.0, 2.0, 3.0, 4.0]})
+    >>> missing_shares(ref, pd.DataFrame({"spread_bps": [1.0, None, None, float("nan")]}), ["spread_bps"])
+    {'spread_bps': (0.0, 0.75)}
+    """
+    return {c: (_missing(reference, c), _missing(current, c)) for c in columns}
+
+
+def _missing(df: pd.DataFrame, column: str) -> float:
+    return float(df[column].isna().mean()) if len(df) else 0.0
 
 
 def psi(reference: np.ndarray, current: np.ndarray, bins: int = 10) -> float:

@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from monitoring import predictions
 from monitoring.adversarial import adversarial_columns, adversarial_validation
-from monitoring.drift import PSI_THRESHOLD, drift_columns, psi, psi_drift
+from monitoring.drift import MISSING_RISE, PSI_THRESHOLD, drift_columns, psi, psi_drift
 from monitoring.report import adversarial_png, html_report, psi_png, signals_png
 
 ADV_THRESHOLD = 0.60
@@ -22,6 +22,7 @@ class DriftSettings:
     adversarial_threshold: float = ADV_THRESHOLD
     max_rows: int = 100_000  # per window, uniformly sampled (seeded) before PSI and the classifier
     seed: int = 0
+    missing_rise: float = MISSING_RISE  # a feature's missing share rising by more than this is drift
 
 
 def _sample(t: pa.Table, n: int, rng: np.random.Generator) -> pa.Table:
@@ -58,7 +59,14 @@ def drift_report(
     ref = _sample(reference, settings.max_rows, rng)
     cur = _sample(this_week, settings.max_rows, rng)
     cols = [c for c in drift_columns(names) if c in ref.column_names]
-    res = psi_drift(ref.to_pandas(), cur.to_pandas(), cols, settings.psi_threshold, str(out / "evidently.html"))
+    res = psi_drift(
+        ref.to_pandas(),
+        cur.to_pandas(),
+        cols,
+        settings.psi_threshold,
+        str(out / "evidently.html"),
+        settings.missing_rise,
+    )
     figures = {"PSI by feature": psi_png(res.psi, settings.psi_threshold, str(out / "psi.png"))}
     summary: dict = {
         "psi": res.psi,
@@ -67,6 +75,9 @@ def drift_report(
         "drifted": res.drifted,
         "psi_max": res.worst[1] if res.worst else 0.0,
         "psi_worst": res.worst[0] if res.worst else None,
+        # features whose share of missing values rose (reference, current): PSI bins only the values present
+        "going_missing": {k: [round(a, 4), round(b, 4)] for k, (a, b) in res.going_missing.items()},
+        "missing_rise": settings.missing_rise,
         "reference_rows": reference.num_rows,
         "current_rows": this_week.num_rows,
         "evidently_html": res.html,
@@ -101,6 +112,10 @@ def drift_report(
     facts = {
         "worst feature (PSI)": f"{summary['psi_worst']} {summary['psi_max']:.3f}",
         "features over the PSI threshold": ", ".join(res.drifted) or "none",
+        "features going missing (share of rows, reference → current)": ", ".join(
+            f"{k} {a:.0%} → {b:.0%}" for k, (a, b) in res.going_missing.items()
+        )
+        or "none",
         "adversarial AUC": summary["adversarial_auc"],
         "rows reference / current": f"{reference.num_rows:,} / {this_week.num_rows:,}",
         **({"served signals": summary["predictions"]} if "predictions" in summary else {}),

@@ -35,7 +35,9 @@ def build_definitions(settings: TickwiseSettings | None = None) -> dg.Definition
         + build_feature_assets(partitions)
         + build_model_assets(partitions, s.window_days, s.label_price)
         + [build_consistency_check(partitions)]
-        + build_monitoring_assets(partitions, s.window_days, s.psi_threshold, s.adversarial_auc_threshold)
+        + build_monitoring_assets(
+            partitions, s.window_days, s.psi_threshold, s.adversarial_auc_threshold, s.missing_rise
+        )
         + build_serving_assets(partitions)
     )
     retrain = build_retrain_job(partitions)

@@ -259,6 +259,7 @@ def _summary(console, s, sim, results, weekly, loop, serve, consistency, drift, 
     )
     table.add_row("drift: worst PSI", f"{drift['psi_worst']} {drift['psi_max']:.2f} (vs {drift['reference_kind']})")
     table.add_row("drift: features over PSI threshold", ", ".join(drift["drifted"]) or "none")
+    table.add_row("drift: features going missing", ", ".join(drift.get("going_missing", {})) or "none")
     auc = drift["adversarial_auc"]
     table.add_row("drift: adversarial AUC last vs this week", "n/a" if auc is None else f"{auc:.3f}")
     table.add_row("sensor requests", ", ".join(f"{n} -> {r.run_key}" for n, r in requested) or "none")

@@ -30,16 +30,19 @@ def build_psi_alert_sensor(job: Any, threshold: float, ignore: list[str]) -> dg.
         asset_key=DRIFT_REPORT,
         name="psi_alert_sensor",
         job=job,
-        description=f"Alert when a feature's PSI in a drift report passes {threshold} (ignoring {ignore}).",
+        description=f"Alert when a feature's PSI in a drift report passes {threshold}, or its share of missing "
+        f"values rises past the report's limit (ignoring {ignore}).",
     )
     def psi_alert_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):  # type: ignore[no-untyped-def]
         partition, md, sid = _report(asset_event)
         psi = {k: float(v) for k, v in (md.get("psi") or {}).items() if k not in ignore}
         over = {k: v for k, v in psi.items() if v > threshold}
-        if not over:
+        gone = {k: [float(x) for x in v] for k, v in (md.get("going_missing") or {}).items() if k not in ignore}
+        if not over and not gone:
             worst = max(psi.items(), key=lambda kv: kv[1], default=("none", 0.0))
             return dg.SkipReason(
-                f"drift report {partition}: max PSI {worst[1]:.3f} ({worst[0]}) <= threshold {threshold}"
+                f"drift report {partition}: max PSI {worst[1]:.3f} ({worst[0]}) <= threshold {threshold}, "
+                "no feature going missing"
             )
         key = f"psi-alert-{partition}-{sid}"
         return dg.RunRequest(
@@ -52,12 +55,13 @@ def build_psi_alert_sensor(job: Any, threshold: float, ignore: list[str]) -> dg.
                             "partition": partition,
                             "threshold": threshold,
                             "features": over,
+                            "missing": gone,
                             "report": str(md.get("report", "")),
                         }
                     }
                 }
             },
-            tags={"tickwise/trigger": "psi_drift", "tickwise/report": partition},
+            tags={"tickwise/trigger": "psi_drift" if over else "missing_values", "tickwise/report": partition},
         )
 
     return psi_alert_sensor

@@ -134,8 +134,29 @@ def test_whole_report_writes_html_plots_and_reads_served_signals(tmp_path):
         {"p50_ms": 3.0, "p99_ms": 9.0},
     )
     assert s["psi_worst"] == "atr_14" and s["drifted"] == ["atr_14"]
+    assert s["going_missing"] == {} and s["missing_rise"] == 0.1
     assert s["adversarial_auc"] > 0.6 and s["adversarial_top"][0][0] == "atr_14"
     assert s["predictions"]["fallback"] == 3 and s["predictions"]["cycles"] == 390
     page = Path(s["html"]).read_text()
+    assert "features going missing" in page
     for f in ("psi.png", "adversarial.png", "signals.png", "evidently.html"):
         assert f in page and (tmp_path / "r" / f).exists()
+
+
+def test_a_feature_going_missing_is_drift_though_its_psi_is_not():
+    """PSI bins the values present: a quote feed lost for most of the window leaves the rest of the spreads
+    distributed as before. The missing share shows it; a share that falls (features warming up in the reference's
+    first sessions) is not drift."""
+    rng = np.random.default_rng(3)
+    n = 20_000
+    ref = pd.DataFrame({"spread_bps": rng.gamma(2, 2, n), "obi": rng.normal(size=n), "ffd_40": rng.normal(size=n)})
+    ref.loc[: n // 3, "ffd_40"] = np.nan  # warming up in the reference's first sessions
+    cur = pd.DataFrame({"spread_bps": rng.gamma(2, 2, n), "obi": np.full(n, np.nan), "ffd_40": rng.normal(size=n)})
+    cur.loc[: int(n * 0.6), "spread_bps"] = np.nan
+    r = psi_drift(ref, cur, ["spread_bps", "obi", "ffd_40"])
+    assert r.psi["spread_bps"] < 0.05 and r.drifted == [] and r.skipped == ["obi"]
+    assert list(r.going_missing) == ["obi", "spread_bps"]
+    assert r.going_missing["obi"] == (0.0, 1.0) and r.going_missing["spread_bps"][1] == pytest.approx(0.6, abs=1e-3)
+    assert r.missing["ffd_40"][0] > 0.3 and "ffd_40" not in r.going_missing
+    quiet = psi_drift(ref, ref.assign(spread_bps=ref.spread_bps.where(rng.random(n) > 0.05)), ["spread_bps"])
+    assert quiet.going_missing == {}  # 5 % more missing: under the default rise of 10 points

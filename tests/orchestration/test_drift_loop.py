@@ -91,6 +91,7 @@ def test_regime_shift_drives_one_alert_and_one_gated_retrain(world, hook):
 
     after = _report(defs, instance, days[-1])  # last week 5-9 calm vs this week 10-14 in the crisis regime
     assert after["adversarial_auc"] > s.adversarial_auc_threshold
+    assert before["going_missing"] == after["going_missing"] == {}  # the crisis widens spreads; none goes missing
     top = [k for k, _ in after["adversarial_top"][:3]]
     assert {"atr_14", "rv_ewm_30", "rv_ewm_5", "spread_bps", "spread_bps_ewm_5", "bb_width_20"} & set(top)
     adv2 = _tick(defs, instance, "adversarial_drift_sensor", cursor)
