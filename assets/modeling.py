@@ -18,7 +18,7 @@ from modeling.gate import champion_gate
 from modeling.labels import LabelConfig, make_labels
 from modeling.metrics import ic_by_minute, ic_edge
 from modeling.train import Dataset, fit_lgbm, fit_logistic, importance, predict_logistic
-from modeling.walkforward import WalkForwardConfig, evaluate
+from modeling.walkforward import WalkForwardConfig, evaluate, plot_oos
 from monitoring.report import html_report
 from orchestration.io_manager import Written, write_day
 from orchestration.resources import LakeResource, MLflowResource
@@ -240,17 +240,22 @@ def build_model_assets(
         out.mkdir(parents=True, exist_ok=True)
         eq = plot_equity(res.backtest, str(out / "equity.png"))  # type: ignore[attr-defined]
         imp = importance_png(res.importance, str(out / "importance.png"))
+        diag = plot_oos(res, str(out / "diagnostics.png"), f"walk-forward out of sample, {context.partition_key}")
         m = {k: v for k, v in res.metrics.items() if isinstance(v, int | float)}
         run_id = registry.log_evaluation(
             m,
-            {"equity": eq, "importance": imp},
+            {"equity": eq, "importance": imp, "diagnostics": diag},
             {"partition": context.partition_key, "feature_set_version": training_dataset["feature_set_version"]},
             mlflow.tracking_uri,
         )
         page = html_report(
             str(out / "index.html"),
             f"tickwise evaluation {context.partition_key}",
-            {"equity curve and drawdown (net of costs)": eq, "feature importance": imp},
+            {
+                "equity curve and drawdown (net of costs)": eq,
+                "feature importance": imp,
+                "calibration and IC per session": diag,
+            },
             {**m, "days": training_dataset["days"], "mlflow_run": run_id},
             {},
         )
@@ -258,6 +263,7 @@ def build_model_assets(
             {
                 "equity_curve": png_md(eq, "equity curve and drawdown"),
                 "importance": png_md(imp, "importance"),
+                "diagnostics": png_md(diag, "calibration and IC per session"),
                 "report": dg.MetadataValue.path(page),
                 "mlflow_run": run_id,
                 **{k: float(v) for k, v in m.items()},

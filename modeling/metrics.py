@@ -1,13 +1,24 @@
-"""Out-of-sample metrics: log-loss, ROC-AUC, F1, PR-AUC, IC/ICIR per minute, precision@K."""
+"""Out-of-sample metrics: log-loss, ROC-AUC, F1, PR-AUC, IC/ICIR per minute, precision@K, Brier score and
+calibration.
+
+Calibration is measured on equal-count bins of ``p``: a direction model's probabilities crowd near 0.5, where
+equal-width bins would put nearly every prediction in one or two bins.
+
+>>> rng = np.random.default_rng(0)
+>>> p = rng.uniform(0.3, 0.7, 100_000)
+>>> y = (rng.random(100_000) < p).astype(int)  # calibrated by construction
+>>> round(expected_calibration_error(y, p), 3) < 0.01, expected_calibration_error(y, 0.5 + 2 * (p - 0.5)) > 0.05
+(True, True)
+"""
 
 import numpy as np
 import polars as pl
-from sklearn.metrics import average_precision_score, f1_score, log_loss, roc_auc_score
+from sklearn.metrics import average_precision_score, brier_score_loss, f1_score, log_loss, roc_auc_score
 
 from modeling.backtest import overlap_variance
 
 
-def _minute_ics(ts: np.ndarray, fwd: np.ndarray, preds: dict[str, np.ndarray], min_names: int = 5) -> pl.DataFrame:
+def minute_ics(ts: np.ndarray, fwd: np.ndarray, preds: dict[str, np.ndarray], min_names: int = 5) -> pl.DataFrame:
     """Per minute with ``min_names`` finite forward returns, in time order: the Spearman rank correlation of each
     of ``preds`` with the forward return (a column per name; NaN where a prediction is constant)."""
     df = pl.DataFrame({"ts": ts, "r": fwd, **preds}).filter(pl.col("r").is_finite())
@@ -22,7 +33,7 @@ def _minute_ics(ts: np.ndarray, fwd: np.ndarray, preds: dict[str, np.ndarray], m
 
 def ic_by_minute(ts: np.ndarray, p: np.ndarray, fwd: np.ndarray, min_names: int = 5) -> np.ndarray:
     """Spearman rank correlation of ``p`` with the forward return, one value per minute with enough names."""
-    return _minute_ics(ts, fwd, {"p": p}, min_names)["p"].drop_nans().drop_nulls().to_numpy()
+    return minute_ics(ts, fwd, {"p": p}, min_names)["p"].drop_nans().drop_nulls().to_numpy()
 
 
 def ic_edge(ts: np.ndarray, fwd: np.ndarray, p_a: np.ndarray, p_b: np.ndarray, horizon: int) -> tuple[float, float]:
@@ -30,7 +41,7 @@ def ic_edge(ts: np.ndarray, fwd: np.ndarray, p_a: np.ndarray, p_b: np.ndarray, h
     statistic of that paired difference. Consecutive minutes' ICs share ``horizon - 1`` minutes of forward return,
     so the standard error adds their autocovariances up to that lag (:func:`overlap_variance`); ignoring them would
     make noise look ~sqrt(horizon) times more significant. ``t`` is NaN with fewer than three minutes."""
-    g = _minute_ics(ts, fwd, {"a": p_a, "b": p_b}).filter(pl.col("a").is_not_nan() & pl.col("b").is_not_nan())
+    g = minute_ics(ts, fwd, {"a": p_a, "b": p_b}).filter(pl.col("a").is_not_nan() & pl.col("b").is_not_nan())
     d = (g["a"] - g["b"]).drop_nulls().to_numpy()
     if len(d) < 3:
         return (float(d.mean()) if len(d) else float("nan")), float("nan")
@@ -54,6 +65,27 @@ def precision_at_k(ts: np.ndarray, p: np.ndarray, y: np.ndarray, k: int) -> floa
     return float((top_rows.mean() + (1 - bot_rows.mean())) / 2)
 
 
+def calibration(y: np.ndarray, p: np.ndarray, bins: int = 10) -> pl.DataFrame:
+    """Per equal-count bin of ``p`` (ascending): the mean prediction ``p``, the share labelled up ``rate``, the
+    count ``n``."""
+    df = pl.DataFrame({"p": np.asarray(p, np.float64), "y": np.asarray(y, np.float64)}).filter(pl.col("p").is_finite())
+    if not len(df):
+        return pl.DataFrame(schema={"p": pl.Float64, "rate": pl.Float64, "n": pl.UInt32})
+    q = (pl.col("p").rank("ordinal") - 1) * bins // pl.len()
+    return df.group_by(q.alias("bin")).agg(pl.col("p").mean(), pl.col("y").mean().alias("rate"), pl.len().alias("n"))\
+        .sort("bin").drop("bin")  # fmt: skip
+
+
+def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
+    """The count-weighted mean gap between the predicted and the observed up rate over :func:`calibration`'s bins
+    (NaN without predictions)."""
+    c = calibration(y, p, bins)
+    if not len(c):
+        return float("nan")
+    gap, n = (c["p"] - c["rate"]).abs().to_numpy(), c["n"].to_numpy()
+    return float(gap @ n / n.sum())
+
+
 def classification_metrics(ts: np.ndarray, y: np.ndarray, p: np.ndarray, fwd: np.ndarray, k: int = 10) -> dict:
     """Every metric the walk-forward reports, for one set of out-of-sample predictions."""
     p = np.clip(p, 1e-6, 1 - 1e-6)
@@ -62,6 +94,8 @@ def classification_metrics(ts: np.ndarray, y: np.ndarray, p: np.ndarray, fwd: np
     return {
         "n_test": int(len(y)),
         "logloss": float(log_loss(y, p, labels=[0, 1])),
+        "brier": float(brier_score_loss(y, p, pos_label=1)),
+        "ece": expected_calibration_error(y, p),
         "auc": float(roc_auc_score(y, p)) if two else float("nan"),
         "f1": float(f1_score(y, p > 0.5, zero_division=0)),
         "pr_auc": float(average_precision_score(y, p)) if two else float("nan"),

@@ -4,7 +4,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +15,7 @@ from features.io import BarDays
 from modeling.backtest import backtest, plot_equity
 from modeling.cv import random_kfold, walk_forward
 from modeling.dataset import build_by_session
+from modeling.diagnostics import plot_diagnostics
 from modeling.labels import LabelConfig
 from modeling.metrics import classification_metrics
 from modeling.train import Dataset, fit_lgbm, fit_logistic, importance, predict_logistic
@@ -57,6 +58,7 @@ class WalkForwardResult:
     importance: list[tuple[str, float]]
     baseline: dict
     best_params: dict
+    oos: dict = field(default_factory=dict)  # ts, y, fwd and each model's predictions, for the diagnostics
 
 
 def evaluate(d: Dataset, cfg: WalkForwardConfig, progress: Callable[[str], None] = log.info) -> WalkForwardResult:
@@ -115,6 +117,7 @@ def evaluate(d: Dataset, cfg: WalkForwardConfig, progress: Callable[[str], None]
             "baseline_logloss": baseline["logloss"],
             "baseline_auc": baseline["auc"],
             "baseline_ic": baseline["ic"],
+            "baseline_ece": baseline["ece"],
             # events with a quoted spread: the backtest charges the others only the fee (decision 023)
             "quoted_share": float(np.isfinite(d.extra["half_spread"][tested]).mean()) if tested.any() else 0.0,
         }
@@ -129,7 +132,18 @@ def evaluate(d: Dataset, cfg: WalkForwardConfig, progress: Callable[[str], None]
     )
     result = WalkForwardResult(metrics, preds, sorted(imp.items(), key=lambda kv: -kv[1]), baseline, params)
     result.backtest = bt  # type: ignore[attr-defined]
+    scored = (
+        {"LightGBM": p[tested], "logistic baseline": p_base[tested]} if cfg.model == "lgbm" else {"logistic": p[tested]}
+    )
+    result.oos = {"ts": ts, "y": y, "fwd": fwd, "preds": scored}
     return result
+
+
+def plot_oos(res: WalkForwardResult, path: str, title: str = "walk-forward out of sample") -> str:
+    """:func:`modeling.diagnostics.plot_diagnostics` of a walk-forward's predictions, the model's and the
+    baseline's: reliability and IC session by session."""
+    o = res.oos
+    return plot_diagnostics(o["ts"], o["y"], o["fwd"], o["preds"], path, title)
 
 
 def run(
@@ -140,7 +154,8 @@ def run(
     cfg: WalkForwardConfig,
     progress: Callable[[str], None] = log.info,
 ) -> WalkForwardResult:
-    """The whole walk-forward on bars in the contract; writes metrics.json, predictions.parquet, backtest.png.
+    """The whole walk-forward on bars in the contract; writes metrics.json, predictions.parquet, backtest.png and
+    diagnostics.png (reliability, IC per session).
 
     The training set is built a session at a time (``build_by_session``): given :class:`BarDays` over a lake, only
     one session's bars and features are held beside the float32 matrix."""
@@ -171,4 +186,5 @@ def run(
     )
     pq.write_table(res.predictions, o / "predictions.parquet")
     plot_equity(res.backtest, str(o / "backtest.png"))  # type: ignore[attr-defined]
+    plot_oos(res, str(o / "diagnostics.png"))
     return res

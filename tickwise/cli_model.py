@@ -13,7 +13,9 @@ console = Console()
 
 def walkforward(
     bars: str = typer.Option(..., "--bars", help="bars_1m: a Parquet file, a folder, or a lake root."),
-    out: str = typer.Option(..., "--out", help="Writes metrics.json, predictions.parquet and backtest.png here."),
+    out: str = typer.Option(
+        ..., "--out", help="Writes metrics.json, predictions.parquet, backtest.png and diagnostics.png here."
+    ),
     horizon: int = typer.Option(5, help="Label horizon in minutes (vertical barrier)."),
     folds: int = typer.Option(4, help="Walk-forward test folds (each trains on everything before it)."),
     trials: int = typer.Option(0, help="Optuna trials on Ray for LightGBM (0 = defaults); counted in the DSR."),
@@ -66,7 +68,7 @@ def walkforward(
     )
     for c in ("metric", "model", "logistic baseline"):
         t.add_column(c, justify="right")
-    for key in ("auc", "logloss", "ic", "icir", "f1", "pr_auc", "precision_at_k"):
+    for key in ("auc", "logloss", "brier", "ece", "ic", "icir", "f1", "pr_auc", "precision_at_k"):
         t.add_row(key, f"{m[key]:.4f}", f"{res.baseline[key]:.4f}")
     for key in ("sharpe", "max_drawdown", "turnover", "dsr", "overlap_factor"):
         t.add_row(key, f"{m[key]:.4f}", "")
@@ -78,7 +80,7 @@ def walkforward(
             "charged them only the fee, and bars without any quote are traded on their close (bid-ask bounce "
             "included), so its Sharpe flatters (decision 023)"
         )
-    console.print(f"wrote {out}/metrics.json, {out}/predictions.parquet, {out}/backtest.png")
+    console.print(f"wrote {out}/metrics.json, {out}/predictions.parquet, {out}/backtest.png, {out}/diagnostics.png")
 
 
 def bench_walkforward(

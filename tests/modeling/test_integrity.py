@@ -25,7 +25,7 @@ def test_nothing_predictable_gives_chance_out_of_sample(null_market, tmp_path):
     assert abs(m["auc"] - 0.5) <= 0.02, m["auc"]
     assert abs(m["ic"]) <= 0.02, m["ic"]
     assert m["n_test"] > 100_000
-    for f in ("metrics.json", "predictions.parquet", "backtest.png"):
+    for f in ("metrics.json", "predictions.parquet", "backtest.png", "diagnostics.png"):
         assert (tmp_path / "wf" / f).exists()
 
 

@@ -1,0 +1,56 @@
+"""Calibration and IC per session against independent computations written here."""
+
+import numpy as np
+import pytest
+
+from modeling.diagnostics import ic_by_session, plot_diagnostics
+from modeling.metrics import calibration, classification_metrics, expected_calibration_error
+
+M, DAY = 60_000_000_000, 86_400_000_000_000
+T0 = 1_772_461_800_000_000_000  # 2026-03-02 14:30 UTC
+
+
+def _ece_by_hand(y: np.ndarray, p: np.ndarray, bins: int) -> float:
+    order = np.argsort(p, kind="stable")
+    parts = np.array_split(order, bins)  # equal-count bins (sizes differ by at most one, as the ranks' split does)
+    return sum(len(b) * abs(p[b].mean() - y[b].mean()) for b in parts) / len(p)
+
+
+@pytest.mark.parametrize("stretch", [1.0, 2.0, 0.3])
+def test_ece_matches_a_by_hand_computation_and_sees_overconfidence(stretch):
+    rng = np.random.default_rng(4)
+    truth = rng.uniform(0.35, 0.65, 50_000)
+    y = (rng.random(len(truth)) < truth).astype(np.int8)
+    p = 0.5 + stretch * (truth - 0.5)  # 1: calibrated; 2: overconfident; 0.3: underconfident
+    c = calibration(y, p, 10)
+    assert c["n"].to_list() == [5_000] * 10 and np.all(np.diff(c["p"].to_numpy()) > 0)
+    ece = expected_calibration_error(y, p, 10)
+    assert ece == pytest.approx(_ece_by_hand(y, p, 10), rel=1e-9)
+    assert (ece < 0.01) if stretch == 1.0 else (ece > 0.03)
+    assert classification_metrics(np.zeros(len(y)), y, p, np.zeros(len(y)))["ece"] == pytest.approx(ece, rel=1e-6)
+
+
+def test_ic_by_session_weighs_each_session_and_all_minutes_as_the_walkforward_does():
+    rng = np.random.default_rng(5)
+    rows, names = [], 20
+    for day, minutes, sign in ((0, 30, 1.0), (1, 10, -1.0)):  # day one: p ranks like the return; day two: reversed
+        for m in range(minutes):
+            fwd = rng.normal(size=names)
+            rows.append((np.full(names, T0 + day * DAY + m * M), fwd, 0.5 + 0.1 * sign * np.tanh(fwd)))
+    ts, fwd, p = (np.concatenate(c) for c in zip(*rows, strict=True))
+    s, overall = ic_by_session(ts, fwd, {"model": p})
+    assert s["model"].to_list() == pytest.approx([1.0, -1.0]) and s["minutes"].to_list() == [30, 10]
+    assert [str(d) for d in s["day"]] == ["2026-03-02", "2026-03-03"]
+    assert overall["model"] == pytest.approx(0.5)  # (30 - 10) / 40: the minutes' mean, not the sessions'
+    y = (fwd > 0).astype(np.int8)
+    assert classification_metrics(ts, y, p, fwd)["ic"] == pytest.approx(overall["model"])
+
+
+def test_the_plot_is_written(tmp_path):
+    rng = np.random.default_rng(6)
+    ts = np.repeat(T0 + np.arange(300) * M, 20)
+    fwd = rng.normal(size=len(ts))
+    y = (fwd > 0).astype(np.int8)
+    preds = {"model": 0.5 + 0.1 * np.tanh(fwd + rng.normal(size=len(ts))), "baseline": rng.uniform(0.4, 0.6, len(ts))}
+    path = plot_diagnostics(ts, y, fwd, preds, str(tmp_path / "d.png"))
+    assert (tmp_path / "d.png").stat().st_size > 20_000 and path.endswith("d.png")
