@@ -19,11 +19,15 @@ def momentum_fallback(roc_5: np.ndarray, rv: np.ndarray, strength: float = 0.1) 
 
 @dataclass
 class CircuitBreaker:
-    """Trips when the cycle's mean ``p_up`` or its share above 0.5 leaves bounds for ``trip_after`` cycles in a
-    row; resets after ``reset_after`` healthy cycles. While tripped, signals are neutralized (``p_up = 0.5``)."""
+    """Trips when the cycle's mean ``p_up`` or its share above 0.5 leaves bounds, or its predictions stop differing
+    across names (standard deviation under ``min_std`` over at least ``min_names``: a ranking of equal values is
+    noise, as when a model's inputs all went missing), for ``trip_after`` cycles in a row; resets after
+    ``reset_after`` healthy cycles. While tripped, signals are neutralized (``p_up = 0.5``)."""
 
     mean_bounds: tuple[float, float] = (0.35, 0.65)
     share_bounds: tuple[float, float] = (0.05, 0.95)
+    min_std: float = 1e-4
+    min_names: int = 20  # a minute with fewer names (the first of the open, say) may well agree
     trip_after: int = 3
     reset_after: int = 5
     tripped: bool = False
@@ -35,7 +39,11 @@ class CircuitBreaker:
         if len(p) == 0:
             return True
         m, share = float(np.mean(p)), float(np.mean(p > 0.5))
-        return self.mean_bounds[0] <= m <= self.mean_bounds[1] and self.share_bounds[0] <= share <= self.share_bounds[1]
+        flat = len(p) >= self.min_names and not float(np.std(p)) >= self.min_std  # NaN is flat too
+        bounded = (
+            self.mean_bounds[0] <= m <= self.mean_bounds[1] and self.share_bounds[0] <= share <= self.share_bounds[1]
+        )
+        return bounded and not flat
 
     def update(self, p: np.ndarray) -> tuple[bool, str | None]:
         """Feed one cycle's predictions; returns (tripped now, an event: 'tripped' / 'reset' / None)."""

@@ -202,7 +202,7 @@ class Scorer:
         timings["inference"] = (time.perf_counter() - t) * 1e3
         tripped, event = self.breaker.update(p) if source == "model" else (self.breaker.tripped, None)
         if event:
-            self.alert(f"circuit breaker {event} at {ts}: mean p_up {np.mean(p):.3f}")
+            self.alert(f"circuit breaker {event} at {ts}: mean p_up {np.mean(p):.3f}, std {np.std(p):.2g}")
         if tripped and source == "model":
             p, source = np.full(len(p), 0.5), "breaker"
         self.counters["cycles"] += 1

@@ -151,6 +151,11 @@ def test_breaker_trips_on_degenerate_predictions_and_resets(world):
     assert healthy.update(np.full(10, 0.99))[1] == "tripped"
     healthy.update(np.linspace(0.3, 0.7, 10))
     assert healthy.update(np.linspace(0.3, 0.7, 10)) == (False, "reset")
+    flat = CircuitBreaker(trip_after=2)  # centred, half above 0.5: only the spread across names shows it
+    ties = 0.5 + np.r_[-1, 1] * 1e-6
+    assert flat.healthy(np.linspace(0.45, 0.55, 50)) and flat.healthy(np.tile(ties, 5))  # 10 names may agree
+    assert flat.update(np.tile(ties, 25)) == (False, None) and flat.update(np.tile(ties, 25)) == (True, "tripped")
+    assert not flat.healthy(np.full(50, np.nan))
 
 
 def test_refuses_a_model_from_another_feature_set(world):
