@@ -45,6 +45,24 @@ class SimConfig:
     dividend_rate: float = 4e-3
     jump_rate: float = 2e-5
 
+    def __post_init__(self) -> None:
+        """Refuse a config that would simulate nothing, or not what it says, naming the field (and its option)."""
+        if self.days < 1:
+            raise ValueError(f"SimConfig.days (--days) must be at least 1, got {self.days}")
+        if not -1.0 <= self.lead_lag <= 1.0:  # also refuses NaN
+            raise ValueError(
+                f"SimConfig.lead_lag (--lead-lag) is a share of the leader's return, in [-1, 1]: got {self.lead_lag}"
+            )
+        shift = self.regime_shift_day
+        if shift is not None and not 0 <= shift < self.days:
+            raise ValueError(
+                f"SimConfig.regime_shift_day (--regime-shift) {shift} is not one of the {self.days} simulated days "
+                f"(0-based: 0..{self.days - 1}): no crisis would be simulated"
+            )
+        for name in ("split_rate", "dividend_rate", "jump_rate"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"SimConfig.{name} must be a rate >= 0, got {getattr(self, name)}")
+
 
 @dataclass
 class SimDay:

@@ -40,6 +40,13 @@ class LabelConfig:
             raise ValueError(f"LabelConfig.price must be one of {PRICES}, got {self.price!r}")
         if self.kind not in ("triple_barrier", "fixed_horizon"):
             raise ValueError(f"LabelConfig.kind must be triple_barrier or fixed_horizon, got {self.kind!r}")
+        if self.horizon < 1 or self.min_obs < 1:
+            raise ValueError(f"LabelConfig.horizon and min_obs must be at least 1, got {self.horizon}, {self.min_obs}")
+        for name in ("k_up", "k_dn", "vol_halflife"):  # a barrier at the price, or no volatility memory
+            if not getattr(self, name) > 0:
+                raise ValueError(f"LabelConfig.{name} must be > 0, got {getattr(self, name)}")
+        if self.cusum is not None and not self.cusum >= 0:
+            raise ValueError(f"LabelConfig.cusum must be >= 0 (in units of sigma) or None, got {self.cusum}")
 
 
 def _events(g: DayGrid, sig: np.ndarray, cusum: float | None) -> np.ndarray:

@@ -50,6 +50,16 @@ class WalkForwardConfig:
     # whenever the bars carry quotes, either way (modeling.labels.forward_returns)
     storage: str | None = None
 
+    def __post_init__(self) -> None:
+        """Refuse a config that would evaluate nothing or something else than it says, naming the field."""
+        floors = {"horizon": 1, "folds": 1, "trials": 0, "embargo_minutes": 0, "k": 1, "fee_bps": 0}
+        for name, least in floors.items():
+            if not getattr(self, name) >= least:  # also refuses NaN
+                raise ValueError(f"WalkForwardConfig.{name} must be at least {least}, got {getattr(self, name)}")
+        for name, allowed in (("model", ("lgbm", "logistic")), ("split", ("walk_forward", "random_kfold"))):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"WalkForwardConfig.{name} must be one of {allowed}, got {getattr(self, name)!r}")
+
 
 @dataclass
 class WalkForwardResult:

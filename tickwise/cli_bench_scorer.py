@@ -12,8 +12,8 @@ console = Console()
 
 
 def bench_scorer(
-    symbols: int = typer.Option(5000, help="Cross-section size."),
-    cycles: int = typer.Option(60, help="Measured cycles (minutes) after a 30-minute warm-up."),
+    symbols: int = typer.Option(5000, min=13, help="Cross-section size."),
+    cycles: int = typer.Option(60, min=1, help="Measured cycles (minutes) after a 30-minute warm-up."),
     json_path: str = JSON_OPTION,
     redis_url: str = typer.Option(
         os.environ.get("TICKWISE_REDIS_URL", "redis://127.0.0.1:6390/0"),
@@ -23,8 +23,8 @@ def bench_scorer(
         os.environ.get("TICKWISE_KAFKA_BOOTSTRAP", "127.0.0.1:19092"),
         help="Kafka for the signal publish ('' = in-process sink).",
     ),
-    trees: int = typer.Option(500, help="Model trees."),
-    leaves: int = typer.Option(63, help="Model leaves per tree."),
+    trees: int = typer.Option(500, min=1, help="Model trees."),
+    leaves: int = typer.Option(63, min=2, help="Model leaves per tree."),
     history_days: int = typer.Option(
         1,
         min=0,
@@ -65,10 +65,10 @@ def bench_scorer(
 
 
 def bench_e2e(
-    symbols: int = typer.Option(500, help="Symbols in the replayed stream."),
-    minutes: int = typer.Option(5, help="Market minutes to replay."),
-    speed: float = typer.Option(1.0, help="Times real time (1 = a live feed)."),
-    lateness_ms: int = typer.Option(2000, help="Allowed lateness of the scorer's watermark."),
+    symbols: int = typer.Option(500, min=13, help="Symbols in the replayed stream."),
+    minutes: int = typer.Option(5, min=1, help="Market minutes to replay."),
+    speed: float = typer.Option(1.0, min=0.0, help="Times real time (1 = a live feed)."),
+    lateness_ms: int = typer.Option(2000, min=0, help="Allowed lateness of the scorer's watermark."),
     json_path: str = JSON_OPTION,
     redis_url: str = typer.Option(
         os.environ.get("TICKWISE_REDIS_URL", "redis://127.0.0.1:6390/0"), help="Real Redis ('' = in-process)."

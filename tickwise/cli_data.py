@@ -25,8 +25,8 @@ def _progress() -> Progress:
 
 
 def simulate(
-    symbols: int = typer.Option(500, help="Universe size, including SPY and the 11 sector ETFs."),
-    days: int = typer.Option(5, help="Trading sessions to simulate (NYSE calendar)."),
+    symbols: int = typer.Option(500, min=13, help="Universe size, including SPY and the 11 sector ETFs."),
+    days: int = typer.Option(5, min=1, help="Trading sessions to simulate (NYSE calendar)."),
     seed: int = typer.Option(1, help="Random seed: same seed, same market."),
     out: str = typer.Option("data/lake", help="Lake root (local path or s3://bucket/prefix)."),
     start: str = typer.Option("2026-03-02", help="First session on or after this date (YYYY-MM-DD)."),

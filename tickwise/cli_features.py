@@ -82,7 +82,7 @@ def replay(
     reference: str = _REF,
     corporate_actions: str = _CA,
     vix: str = _VIX,
-    checkpoint_every: int = typer.Option(0, help="Checkpoint and restore the state every N minutes."),
+    checkpoint_every: int = typer.Option(0, min=0, help="Checkpoint and restore the state every N minutes."),
 ) -> None:
     """Online: drive the live engine minute by minute exactly as the scorer will; write the rows it would serve.
 
@@ -97,7 +97,7 @@ def replay(
 
 
 def bench_features(
-    symbols: int = typer.Option(5000, help="Universe size for the simulated day."),
+    symbols: int = typer.Option(5000, min=13, help="Universe size for the simulated day."),
     json_path: str = JSON_OPTION,
 ) -> None:
     """Offline rate (one core) vs a per-symbol TA-Lib loop, online step p50/p99, peak memory, on 1 simulated day.

@@ -16,12 +16,12 @@ def walkforward(
     out: str = typer.Option(
         ..., "--out", help="Writes metrics.json, predictions.parquet, backtest.png and diagnostics.png here."
     ),
-    horizon: int = typer.Option(5, help="Label horizon in minutes (vertical barrier)."),
-    folds: int = typer.Option(4, help="Walk-forward test folds (each trains on everything before it)."),
-    trials: int = typer.Option(0, help="Optuna trials on Ray for LightGBM (0 = defaults); counted in the DSR."),
-    embargo: int = typer.Option(5, help="Embargo after each test block, minutes."),
-    k: int = typer.Option(10, help="Names per side per minute in the backtest and precision@K."),
-    fee_bps: float = typer.Option(0.5, help="Fee per side in bps, on top of half the quoted spread."),
+    horizon: int = typer.Option(5, min=1, help="Label horizon in minutes (vertical barrier)."),
+    folds: int = typer.Option(4, min=1, help="Walk-forward test folds (each trains on everything before it)."),
+    trials: int = typer.Option(0, min=0, help="Optuna trials on Ray for LightGBM (0 = defaults); counted in the DSR."),
+    embargo: int = typer.Option(5, min=0, help="Embargo after each test block, minutes."),
+    k: int = typer.Option(10, min=1, help="Names per side per minute in the backtest and precision@K."),
+    fee_bps: float = typer.Option(0.5, min=0.0, help="Fee per side in bps, on top of half the quoted spread."),
     model: str = typer.Option("lgbm", help="'lgbm' or 'logistic'."),
     label_price: str = typer.Option(
         "close",
@@ -84,8 +84,8 @@ def walkforward(
 
 
 def bench_walkforward(
-    symbols: int = typer.Option(500, help="Universe size."),
-    days: int = typer.Option(20, help="Sessions."),
+    symbols: int = typer.Option(500, min=13, help="Universe size."),
+    days: int = typer.Option(20, min=1, help="Sessions."),
     json_path: str = JSON_OPTION,
 ) -> None:
     """Wall time and peak memory of a walk-forward on a simulated market (target: 500 x 20 in < 10 minutes)."""
@@ -124,9 +124,9 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
 
 def bench_backtest(
-    symbols: int = typer.Option(5000, help="Cross-section size."),
-    days: int = typer.Option(21, help="Sessions (21 = one month)."),
-    k: int = typer.Option(50, help="Names per side per minute."),
+    symbols: int = typer.Option(5000, min=13, help="Cross-section size."),
+    days: int = typer.Option(21, min=1, help="Sessions (21 = one month)."),
+    k: int = typer.Option(50, min=1, help="Names per side per minute."),
     json_path: str = JSON_OPTION,
 ) -> None:
     """The cost-aware backtest on a month of out-of-sample predictions for the whole universe (< 60 s target)."""
@@ -166,8 +166,8 @@ def bench_backtest(
 
 
 def bench_dataset(
-    symbols: int = typer.Option(5000, help="Universe size."),
-    days: int = typer.Option(20, help="Sessions."),
+    symbols: int = typer.Option(5000, min=13, help="Universe size."),
+    days: int = typer.Option(20, min=1, help="Sessions."),
     cusum: float = typer.Option(2.0, help="CUSUM event threshold in sigmas (events sample the bars)."),
     json_path: str = JSON_OPTION,
 ) -> None:

@@ -19,7 +19,7 @@ stream_app = typer.Typer(help="Kafka streams: replay lake ticks as a live feed."
 def publish(
     lake: str = typer.Option("data/lake", help="Lake with trades/quotes."),
     date: str = typer.Option(None, help="Day to publish (default: the last day with trades)."),
-    speed: float = typer.Option(60.0, help="Times real time (60 = a market minute per second; 0 = max)."),
+    speed: float = typer.Option(60.0, min=0.0, help="Times real time (60 = a market minute per second; 0 = max)."),
     bootstrap: str = typer.Option("127.0.0.1:19092", envvar="TICKWISE_KAFKA_BOOTSTRAP"),
 ) -> None:
     """Replay a day of lake ticks into ticks.trades / ticks.quotes keyed by symbol (batched producer)."""

@@ -256,6 +256,22 @@ def test_walkforward_refuses_an_unknown_label_price_before_any_work(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (("walkforward", "--horizon", "0"), "'--horizon'"),  # 0 had run the features, then failed on the folds
+        (("walkforward", "--k", "0"), "'--k'"),  # 0 had run, and backtested an empty book
+        (("simulate", "--days", "0"), "'--days'"),  # 0 had failed on "list index out of range"
+        (("simulate", "--days", "2", "--regime-shift", "2"), "(--regime-shift) 2 is not one of the 2 simulated days"),
+    ],
+)
+def test_values_that_would_compute_nothing_are_refused_before_any_work(tmp_path, args, says):
+    where = ("--bars", str(tmp_path / "none")) if args[0] == "walkforward" else ()
+    r = run(*args, *where, "--out", str(tmp_path / "o"))
+    assert r.returncode in (1, 2) and says in r.stderr, r.stderr
+    assert not (tmp_path / "o").exists()
+
+
 def test_walkforward_warns_when_the_backtest_has_no_quoted_spread(tmp_path):
     """Vendor bars without quotes: the backtest can charge only the fee and trades the close, and says so."""
     lake = Lake(str(tmp_path / "lake"))

@@ -127,3 +127,19 @@ def test_lead_lag_is_tunable(lead_lag, lo, hi):
     j = j.filter(pl.col("r").is_finite() & pl.col("lr").is_finite())
     c = np.corrcoef(j["r"], j["lr"])[0, 1]
     assert lo <= c <= hi
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"days": 0}, r"days \(--days\) must be at least 1"),
+        ({"lead_lag": float("nan")}, r"lead_lag \(--lead-lag\)"),
+        ({"lead_lag": 1.5}, r"lead_lag \(--lead-lag\)"),
+        ({"days": 3, "regime_shift_day": 3}, r"regime_shift_day \(--regime-shift\) 3 is not one of the 3"),
+        ({"regime_shift_day": -1}, r"regime_shift_day"),
+        ({"split_rate": -1e-4}, r"split_rate must be a rate >= 0"),
+    ],
+)
+def test_a_config_that_would_not_simulate_what_it_says_is_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        SimConfig(**kwargs)
