@@ -58,6 +58,7 @@ def serve_http(scorer: Scorer, metrics: Metrics, host: str = "127.0.0.1", port: 
                         "feature_set_version": scorer.engine.version,
                         "store_healthy": getattr(scorer.store, "healthy", True),
                         "store_outages": getattr(scorer.store, "outages", 0),
+                        "alerts": dict(getattr(scorer.alert, "counts", {})),  # raised, sent, held back, failed
                         **scorer.counters,
                     },
                 )

@@ -10,6 +10,8 @@ import pyarrow as pa
 from features.batch import features_table
 from features.engine import FeatureEngine
 from marketdata.lake import Lake
+from monitoring.alerts import AlertSink
+from serving.alerting import LiveAlerts
 from serving.gc_tuning import freeze_heap
 from serving.http_api import Metrics, serve_http
 from serving.online_store import InProcessOnlineStore, OnlineStore, RedisOnlineStore
@@ -21,7 +23,13 @@ from serving.sinks import KafkaSignalSink, ListSink, SignalSink
 log = logging.getLogger(__name__)
 
 
-def build_scorer(s: ServeSettings) -> Scorer:
+def live_alerts(s: ServeSettings) -> LiveAlerts:
+    """The log always; the webhook too when the settings name one (delivered off the cycle's thread)."""
+    sink = AlertSink(s.alert_webhook_url, log=lambda _: None) if s.alert_webhook_url else None  # logged already
+    return LiveAlerts(sink, s.alert_every_s)
+
+
+def build_scorer(s: ServeSettings, alerts: LiveAlerts | None = None) -> Scorer:
     lake = Lake(s.lake)
     ref = lake.read("reference") if lake.exists("reference") else None
     ca = lake.read("corporate_actions") if lake.exists("corporate_actions") else None
@@ -32,7 +40,7 @@ def build_scorer(s: ServeSettings) -> Scorer:
     )
     sink: SignalSink = KafkaSignalSink(s.kafka_bootstrap) if s.mode == "kafka" else ListSink()
     model = load_champion(s.mlflow_tracking_uri, s.compile_trees)
-    scorer = Scorer(engine, store, sink, None)
+    scorer = Scorer(engine, store, sink, None, alert=alerts)
     if model is None:
         scorer.alert("no champion in the registry: serving the momentum fallback")
     else:
@@ -109,11 +117,12 @@ def market_today() -> dt.date:
 
 
 def run_serve(s: ServeSettings, date: str | None, idle_exit: float | None, console: Any) -> dict:
-    scorer = build_scorer(s)
+    alerts = live_alerts(s)
+    scorer = build_scorer(s, alerts)
     freeze_heap()  # built and warm: full GC passes stay out of the cycles
     metrics = Metrics()
     server = serve_http(scorer, metrics, s.http_host, s.http_port) if s.http_port else None
-    watcher = ChampionWatcher(scorer, s.mlflow_tracking_uri, s.reload_every_s, s.compile_trees).start()
+    watcher = ChampionWatcher(scorer, s.mlflow_tracking_uri, s.reload_every_s, s.compile_trees, alerts).start()
     shadow: list[tuple[int, list[str], np.ndarray]] = []
     orig = scorer.online.on_minute
 
@@ -173,6 +182,7 @@ def run_serve(s: ServeSettings, date: str | None, idle_exit: float | None, conso
         watcher.stop()
         if server:
             server.shutdown()
+        alerts.close()
     summary = summarize(cycles)
     if cycles:
         day = dt.datetime.fromtimestamp(cycles[-1].ts / 1e9, dt.UTC).date()

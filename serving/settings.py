@@ -19,5 +19,8 @@ class ServeSettings(BaseSettings):
     lateness_ms: int = Field(2000, ge=0)
     compile_trees: bool = True
     reload_every_s: float = Field(30.0, gt=0)
+    # the Dagster alerts' webhook (TICKWISE_ALERT_WEBHOOK_URL): breaker trips, model failures, fallback
+    alert_webhook_url: str | None = None
+    alert_every_s: float = Field(300.0, ge=0)  # an alert of one kind at most this often (the rest are counted)
     # scale-out: several `tickwise serve` in one group exchange finalized bars on this topic (serving.scaleout)
     bars_topic: str | None = Field(None, min_length=1)

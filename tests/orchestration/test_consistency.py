@@ -13,6 +13,7 @@ from orchestration.definitions import build_definitions
 from orchestration.settings import TickwiseSettings
 from serving.runtime import run_serve
 from serving.settings import ServeSettings
+from tests.webhook import Webhook
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 CHECK = dg.AssetCheckKey(dg.AssetKey("features_1m"), "online_offline_consistency")
@@ -50,18 +51,26 @@ def test_online_offline_consistency_is_zero_on_a_simulated_day(tmp_path):
         with pytest.raises(dg.Failure, match="no served features logged"):  # nothing served yet: says so
             check_job.execute_in_process(instance=inst, run_config=QUIET, partition_key="2026-03-03")
         # the scorer replays the day from ticks (same aggregator, same engine, state of the previous day)
-        run_serve(
-            ServeSettings(
-                mode="inprocess",
-                lake=s.lake,
-                mlflow_tracking_uri=s.mlflow_tracking_uri,
-                compile_trees=False,
-                http_port=0,
-            ),
-            "2026-03-03",
-            None,
-            Console(quiet=True),
-        )
+        hook = Webhook()  # the scorer's alerts go where the Dagster alerts go
+        try:
+            run_serve(
+                ServeSettings(
+                    mode="inprocess",
+                    lake=s.lake,
+                    mlflow_tracking_uri=s.mlflow_tracking_uri,
+                    compile_trees=False,
+                    http_port=0,
+                    alert_webhook_url=hook.url,
+                ),
+                "2026-03-03",
+                None,
+                Console(quiet=True),
+            )
+        finally:
+            hook.close()
+        assert [b["text"] for b in hook.received] == [  # no model registered: the fallback served, and said so
+            "*live scorer*\nno champion in the registry: serving the momentum fallback"
+        ]
         r = check_job.execute_in_process(instance=inst, run_config=QUIET, partition_key="2026-03-03")
         ev = r.get_asset_check_evaluations()[0]
         md = {k: v.value for k, v in ev.metadata.items()}
