@@ -171,9 +171,10 @@ def forward_returns(bars: pa.Table, horizon: int, vol_halflife: float = LabelCon
 
 
 def half_spreads(bars: pa.Table) -> pa.Table:
-    """``(symbol, ts, half_spread, halted)``: each bar's quoted half spread as a fraction of its close, what a
-    taker pays a side on top of :func:`forward_returns` (null without a two-sided quote)."""
-    hs = pc.divide(pc.subtract(bars.column("ask"), bars.column("bid")), pc.multiply(bars.column("close"), 2.0))
+    """``(symbol, ts, half_spread, halted)``: each bar's quoted half spread as a fraction of its mid (the price
+    :func:`forward_returns` books), what a taker pays a side on top of it (null without a two-sided quote)."""
+    bid, ask = bars.column("bid"), bars.column("ask")
+    hs = pc.divide(pc.subtract(ask, bid), pc.add(ask, bid))  # (ask - bid) / 2 over (ask + bid) / 2
     cols = {
         "symbol": bars.column("symbol"),
         "ts": bars.column("ts"),

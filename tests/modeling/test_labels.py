@@ -7,7 +7,7 @@ import pytest
 
 from marketdata.calendar import bar_stamps
 from marketdata.schemas import BARS_1M, TS
-from modeling.labels import LabelConfig, forward_returns, make_labels, uniqueness_weights
+from modeling.labels import LabelConfig, forward_returns, half_spreads, make_labels, uniqueness_weights
 from tests.features.streams import random_stream
 
 M = 60_000_000_000
@@ -220,3 +220,14 @@ def test_the_traded_return_is_on_the_mid_when_quoted_and_on_the_close_without_qu
         noq = noq.set_column(noq.schema.get_field_index(k), k, pa.nulls(noq.num_rows, pa.float64()))
     close = make_labels(moved, LabelConfig(horizon=5, kind="fixed_horizon"))
     np.testing.assert_array_equal(forward_returns(noq, 5).column("fwd").to_numpy(), close.column("ret").to_numpy())
+
+
+def test_the_half_spread_is_a_fraction_of_the_mid_wherever_the_close_printed():
+    """The cost a side is half the quoted spread over the mid, the price the traded return is booked on: a close
+    printed at the ask must not change it."""
+    b = bars_from([100.1, 99.9, 100.0])
+    b = b.set_column(b.schema.get_field_index("bid"), "bid", pa.array([99.9, 99.9, np.nan]))
+    b = b.set_column(b.schema.get_field_index("ask"), "ask", pa.array([100.1, 100.1, 100.1]))
+    hs = half_spreads(b).column("half_spread").to_pylist()
+    assert hs[0] == pytest.approx(0.001, rel=1e-12) and hs[1] == pytest.approx(0.001, rel=1e-12)
+    assert hs[2] is None or np.isnan(hs[2])  # no two-sided quote: no spread
