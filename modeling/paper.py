@@ -3,11 +3,14 @@
 The shadow log (`signals`) holds every served ``p_up``; each minute the top-k names go long and the bottom-k short
 for ``horizon`` minutes (overlapping cohorts), paying half the quoted spread plus a fee per side — the same
 backtest as the offline evaluation, fed the served predictions instead of the walk-forward ones, so the two can be
-compared line by line.
+compared line by line. A minute the circuit breaker neutralized (``source == "breaker"``: every ``p_up`` 0.5) opens
+no cohort: the breaker stops trading on degenerate output, and ranking a minute of ties would pick names by their
+order in the table. Fallback minutes (the momentum heuristic) are traded: they are what was served.
 """
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from modeling.backtest import BacktestResult, backtest
 from modeling.labels import forward_returns, half_spreads
@@ -20,6 +23,8 @@ def paper_trade(
     (:func:`forward_returns`: on the NBBO mid when the bars carry quotes, whatever the labels were made on)."""
     if signals.num_rows == 0:
         raise ValueError("no served signals to paper-trade")
+    if "source" in signals.column_names:  # neutralized by the breaker: no position
+        signals = signals.filter(pc.not_equal(signals.column("source"), "breaker"))
     fwd = forward_returns(bars, horizon)
     spread = half_spreads(bars)
     # exact minute: a signal stamped ts trades the return that starts at ts (never a stale or later one)

@@ -94,3 +94,21 @@ def test_paper_trading_trades_the_mid_whatever_the_signal_learned(day):
     # the trade-price oracle's edge is mostly bounce (0.44 booked on the close, 0.18 of it on the mid here)
     assert gross["quoteless"] > 2 * gross["close"] > 0
     assert gross["mid"] > gross["close"]
+
+
+def test_minutes_the_breaker_neutralized_open_no_position(day):
+    """A tripped breaker serves 0.5 for every name: a desk does not trade that. Ranking the ties would pick the
+    first names of the table every minute and pay their costs."""
+    fwd = make_labels(day, LabelConfig(horizon=5, kind="fixed_horizon"))
+    ret = fwd.column("ret").to_numpy()
+    sig = _signals(day, 1 / (1 + np.exp(-ret * 1e4)), fwd)
+    ts = sig.column("ts").cast(pa.int64()).to_numpy()
+    minutes = np.unique(ts)
+    tripped = np.isin(ts, minutes[100:160])  # an hour neutralized
+    p = np.where(tripped, 0.5, sig.column("p_up").to_numpy())
+    src = np.where(tripped, "breaker", "model")
+    served = sig.set_column(2, "p_up", pa.array(p, pa.float32())).set_column(4, "source", pa.array(src))
+    res = paper_trade(served, day)
+    opened = res.minute_returns.filter(res.minute_returns["opened"] > 0)["ts"].to_numpy()
+    assert not np.isin(opened, minutes[100:160]).any() and len(opened) > 200
+    assert res.metrics == pytest.approx(paper_trade(served.filter(pa.array(~tripped)), day).metrics, rel=1e-9)
