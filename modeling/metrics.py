@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 from sklearn.metrics import average_precision_score, brier_score_loss, f1_score, log_loss, roc_auc_score
 
-from modeling.backtest import overlap_variance
+from modeling.backtest import overlap_variance, tails
 
 
 def minute_ics(ts: np.ndarray, fwd: np.ndarray, preds: dict[str, np.ndarray], min_names: int = 5) -> pl.DataFrame:
@@ -50,19 +50,19 @@ def ic_edge(ts: np.ndarray, fwd: np.ndarray, p_a: np.ndarray, p_b: np.ndarray, h
 
 
 def precision_at_k(ts: np.ndarray, p: np.ndarray, y: np.ndarray, k: int) -> float:
-    """Per minute, the share of the top-K by ``p`` labelled up and of the bottom-K labelled not up; averaged."""
-    df = pl.DataFrame({"ts": ts, "p": p, "y": y})
-    ranked = df.with_columns(
-        pl.col("p").rank("ordinal", descending=True).over("ts").alias("top"),
-        pl.col("p").rank("ordinal").over("ts").alias("bot"),
-        pl.len().over("ts").alias("n"),
-    )
-    ranked = ranked.filter(pl.col("n") >= 2 * k)
-    top_rows = ranked.filter(pl.col("top") <= k)["y"].to_numpy()
-    bot_rows = ranked.filter(pl.col("bot") <= k)["y"].to_numpy()
-    if not len(top_rows) or not len(bot_rows):
+    """Per minute with ``2k`` names, the share of the top-K by ``p`` labelled up and of the bottom-K labelled not
+    up (names tied across a boundary count for their share of its places, :func:`modeling.backtest.tails`),
+    pooled over the minutes; the two averaged."""
+    df = pl.DataFrame({"ts": ts, "p": p, "y": y}).filter(pl.len().over("ts") >= 2 * k)
+    if not len(df):
         return float("nan")
-    return float((top_rows.mean() + (1 - bot_rows.mean())) / 2)
+    top, bottom = tails(k)
+    shares = (
+        ((top * pl.col("y")).sum() / top.sum()).alias("up"),
+        ((bottom * (1 - pl.col("y"))).sum() / bottom.sum()).alias("down"),
+    )
+    up, down = df.select(*shares).row(0)
+    return float((up + down) / 2)
 
 
 def calibration(y: np.ndarray, p: np.ndarray, bins: int = 10) -> pl.DataFrame:

@@ -7,6 +7,7 @@ cohort's names' 1-minute returns while they are held.
 """
 
 import numpy as np
+import polars as pl
 import pytest
 
 from modeling.backtest import MINUTES_PER_YEAR, backtest
@@ -17,11 +18,12 @@ S, K, H, T = 30, 5, 5, 20_000
 def _market(p: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, ...]:
     """Rows (symbol-minute) for the backtest: ``fwd`` is the sum of the next ``H`` 1-minute returns ``r``
     (the last ``H - 1`` minutes have none)."""
+    n = p.shape[1]  # minutes
     c = np.cumsum(np.c_[np.zeros((S, 1)), r], axis=1)
-    fwd = np.full((S, T), np.nan)
-    fwd[:, : T - H + 1] = c[:, H:] - c[:, : T - H + 1]
-    ts = np.tile(np.arange(T, dtype=np.int64) * 60_000_000_000, S)
-    sym = np.repeat(np.array([f"S{i:02d}" for i in range(S)], dtype=object), T)
+    fwd = np.full((S, n), np.nan)
+    fwd[:, : n - H + 1] = c[:, H:] - c[:, : n - H + 1]
+    ts = np.tile(np.arange(n, dtype=np.int64) * 60_000_000_000, S)
+    sym = np.repeat(np.array([f"S{i:02d}" for i in range(S)], dtype=object), n)
     return ts, sym, p.ravel(), fwd.ravel()
 
 
@@ -143,3 +145,39 @@ def test_too_few_minutes_give_every_metric_as_nan_and_still_plot(tmp_path):
         assert set(res.metrics) == set(full) and res.metrics["n_minutes"] == minutes, res.metrics
         assert np.isnan(res.metrics["sharpe"])
         assert plot_equity(res, str(tmp_path / f"{minutes}.png")).endswith(f"{minutes}.png")
+
+
+def test_ties_share_the_places_so_no_figure_depends_on_the_rows_order():
+    """A model with few distinct outputs ties at the K-th place most minutes. Ranked by table order, the book picked
+    the same names every minute, by name: shuffling the rows changed every figure. Tied names now share the places
+    left at a boundary (the expectation of breaking the tie at random)."""
+    rng = np.random.default_rng(11)
+    r = 1e-3 * rng.standard_normal((S, 2_000))
+    p = np.round(rng.uniform(0.4, 0.6, (S, 2_000)), 1)  # 3 distinct values a minute: ties across both boundaries
+    ts, sym, pp, fwd = _market(p, r)
+    hs = np.full(len(ts), 2e-4)
+    base = backtest(ts, sym, pp, fwd, hs, k=K, horizon=H).metrics
+    perm = rng.permutation(len(ts))
+    moved = backtest(ts[perm], sym[perm], pp[perm], fwd[perm], hs[perm], k=K, horizon=H).metrics
+    assert moved == pytest.approx(base, rel=1e-9)
+    from modeling.metrics import precision_at_k
+
+    y = (fwd > 0).astype(float)
+    ok = np.isfinite(fwd)
+    assert precision_at_k(ts[ok], pp[ok], y[ok], K) == pytest.approx(
+        precision_at_k(ts[perm][ok[perm]], pp[perm][ok[perm]], y[perm][ok[perm]], K), rel=1e-12
+    )
+
+
+def test_tied_names_share_the_boundarys_places_and_a_minute_of_ties_holds_nothing():
+    """20 names, K = 10: 12 tied at the top share its 10 places, the 8 below fill the bottom's first 8 and the 12
+    share its last 2 (net 8/12 long each); a minute where every name ties nets to no position."""
+    t = np.repeat(np.array([0, 60_000_000_000, 120_000_000_000]), 20)
+    sym = np.tile(np.array([f"S{i:02d}" for i in range(20)], dtype=object), 3)
+    p = np.r_[np.full(12, 0.6), np.full(8, 0.4), np.full(20, 0.5), np.full(12, 0.6), np.full(8, 0.4)]
+    fwd = np.r_[np.full(12, 0.01), np.full(8, -0.01), np.zeros(20), np.full(12, 0.01), np.full(8, -0.01)]
+    res = backtest(t, sym, p, fwd, np.zeros(60), k=10, horizon=1, fee_bps=0.0)
+    g = res.minute_returns.filter(pl.col("opened") > 0).sort("ts")
+    assert g["ts"].to_list() == [0, 120_000_000_000]  # the tied minute opened nothing
+    # long 12 x (8/12) / 20 of +1 %, short 8 / 20 of -1 %: 0.8 % a cohort
+    assert g["gross"].to_list() == pytest.approx([0.008, 0.008], rel=1e-12)
