@@ -67,11 +67,11 @@ def precision_at_k(ts: np.ndarray, p: np.ndarray, y: np.ndarray, k: int) -> floa
 
 def calibration(y: np.ndarray, p: np.ndarray, bins: int = 10) -> pl.DataFrame:
     """Per equal-count bin of ``p`` (ascending): the mean prediction ``p``, the share labelled up ``rate``, the
-    count ``n``."""
+    count ``n``. Tied predictions fall in one bin, so bins holding ties differ in size."""
     df = pl.DataFrame({"p": np.asarray(p, np.float64), "y": np.asarray(y, np.float64)}).filter(pl.col("p").is_finite())
     if not len(df):
         return pl.DataFrame(schema={"p": pl.Float64, "rate": pl.Float64, "n": pl.UInt32})
-    q = (pl.col("p").rank("ordinal") - 1) * bins // pl.len()
+    q = (pl.col("p").rank("min") - 1) * bins // pl.len()  # ties in one bin: no bin depends on the rows' order
     return df.group_by(q.alias("bin")).agg(pl.col("p").mean(), pl.col("y").mean().alias("rate"), pl.len().alias("n"))\
         .sort("bin").drop("bin")  # fmt: skip
 
