@@ -21,7 +21,8 @@ import pandas as pd
 
 PSI_THRESHOLD = 0.2
 # A feature whose share of missing values rises by this much (absolute) has drifted, whatever its PSI: PSI bins
-# only the values present, so a lost quote feed (spreads all missing) or a broken input would not show in it.
+# only the values present, so a day computed from a cold engine (its state lost: FFD missing for 282 minutes), vendor
+# bars without quotes or an input gone null upstream would not show in it.
 MISSING_RISE = 0.10
 # Columns that describe *when* or *who* a row is, not the market: they differ between any two windows by design.
 NOT_DRIFT = ("symbol_id", "sector_id", "day_of_week", "minutes_since_open", "tod_sin", "tod_cos", "halted")

@@ -39,7 +39,7 @@ class TickwiseSettings(BaseSettings):
         gt=0,
         le=1,
         description="Rise in a feature's share of missing values (reference -> current, absolute) at which "
-        "psi_alert_sensor alerts: PSI bins only the values present, so a lost quote feed would not show in it.",
+        "psi_alert_sensor alerts: PSI bins only the values present, so values gone missing would not show in it.",
     )
     adversarial_auc_threshold: float = Field(
         0.60, gt=0.5, lt=1.0, description="Adversarial AUC above which adversarial_drift_sensor retrains."

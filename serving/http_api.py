@@ -59,6 +59,7 @@ def serve_http(scorer: Scorer, metrics: Metrics, host: str = "127.0.0.1", port: 
                         "store_healthy": getattr(scorer.store, "healthy", True),
                         "store_outages": getattr(scorer.store, "outages", 0),
                         "alerts": dict(getattr(scorer.alert, "counts", {})),  # raised, sent, held back, failed
+                        "features_missing": scorer.health.missing,  # in an outage across the cross-section now
                         **scorer.counters,
                     },
                 )

@@ -3,8 +3,9 @@
 Ticks go into the SAME aggregator the batch path uses; a watermark finalizes bars; every session minute up to it
 steps the SAME feature engine; the cross-section is scored in one batch by the champion (or the momentum
 fallback when the model is missing, fails, returns non-finite values or runs past its budget); the circuit
-breaker neutralizes degenerate cycles; feature rows and signals are written to the online store and the sink.
-The Kafka loop around it (``serving.kafka_loop``) owns offsets, dead letters and checkpoints.
+breaker neutralizes degenerate cycles; a feature gone missing across the cross-section alerts
+(``serving.feature_health``); feature rows and signals are written to the online store and the sink. The Kafka
+loop around it (``serving.kafka_loop``) owns offsets, dead letters and checkpoints.
 """
 
 import logging
@@ -22,12 +23,14 @@ from features.engine import FeatureEngine
 from features.online import OnlineFeatures
 from marketdata.aggregate import BarAggregator
 from marketdata.schemas import BARS_1M, SIGNALS, TS
+from serving.feature_health import FeatureHealth
 from serving.model_runtime import ModelRuntime
 from serving.online_store import OnlineStore
 from serving.safety import CircuitBreaker, momentum_fallback
 from serving.sinks import SignalSink
 
 log = logging.getLogger(__name__)
+QUOTE = "two-sided quote"  # watched beside the features: a feed lost leaves the spread features stale, not missing
 STAGES = ("finalize", "features", "inference", "store", "publish")
 
 
@@ -92,6 +95,14 @@ class LatestSignals:
             return self._view.get(symbol)
 
 
+def _quoted(bars: pa.Table) -> np.ndarray:
+    """Per bar, 0 with a usable two-sided quote (bid > 0, ask >= bid) and NaN without one (missing, one-sided or
+    crossed: what the spread features skip)."""
+    bid, ask = (bars.column(c).to_numpy(zero_copy_only=False).astype(float) for c in ("bid", "ask"))
+    with np.errstate(invalid="ignore"):
+        return np.where((bid > 0) & (ask >= bid), 0.0, np.nan)
+
+
 class ModelRefused(ValueError):
     """A model whose feature set differs from the engine's."""
 
@@ -123,6 +134,7 @@ class Scorer:
         self.serves: Callable[[list[str]], np.ndarray] | None = None
         if model is not None:
             self.set_model(model)
+        self.health = FeatureHealth([QUOTE, *engine.names])  # a column gone missing across the cross-section alerts
         self._roc5 = engine.names.index("roc_5")
         self._rv = engine.names.index("rv_ewm_30")
 
@@ -196,6 +208,8 @@ class Scorer:
         t = time.perf_counter()
         syms, rows = self.online.on_minute(ts, bars)
         self.last_minute = ts
+        for msg in self.health.update(np.c_[_quoted(bars), rows]):
+            self.alert(f"{msg} at {ts}")
         timings["features"] = (time.perf_counter() - t) * 1e3
         t = time.perf_counter()
         p, source = self._score(rows)

@@ -189,3 +189,26 @@ def test_live_start_takes_the_batch_state_from_before_the_session(world, tmp_pat
     assert str(d1) in start_live(s, states, d2)
     assert s.online.state.symbols == st.symbols and s.last_minute == st.last_ts > 0
     assert "starting cold" in start_live(make_scorer(engine), states, d1)
+
+
+def test_a_lost_quote_feed_alerts_within_minutes_and_when_it_is_back(tmp_path):
+    """The spread features keep a symbol's last usable quote, so a feed lost leaves them stale, not missing: the
+    scorer watches the bars' two-sided quotes beside the features (serving.feature_health)."""
+    lake = Lake(str(tmp_path / "lake"))
+    simulate_to_lake(SimConfig(symbols=40, days=1, seed=8), lake)
+    day = lake.dates("bars_1m")[0]
+    bars = lake.read("bars_1m", [day])
+    ts = bars.column("ts").cast(pa.int64()).to_numpy()
+    minutes = np.unique(ts)
+    lost = (ts >= minutes[120]) & (ts < minutes[180])  # an hour without quotes, from the 121st minute
+    for k in ("bid", "ask", "bid_size", "ask_size"):
+        bars = bars.set_column(bars.schema.get_field_index(k), k, pa.array(bars.column(k).to_numpy(), mask=lost))
+    lake.write_partition("bars_1m", day, bars)
+    engine = FeatureEngine(lake.read("reference"), lake.read("corporate_actions"))
+    alerts: list[str] = []
+    s = make_scorer(engine, alert=alerts.append)
+    replay_day(s, lake, day, use_ticks=False)
+    assert len(alerts) == 2, alerts  # the spread features stayed put: only the quotes tell
+    assert alerts[0].startswith("two-sided quote missing for 100% of") and alerts[0].endswith(f"at {minutes[122]}")
+    assert alerts[1].startswith("two-sided quote back: missing for 0% of") and alerts[1].endswith(f"at {minutes[180]}")
+    assert s.health.missing == []
