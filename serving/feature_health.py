@@ -47,9 +47,12 @@ class FeatureHealth:
     def update(self, rows: np.ndarray) -> list[str]:
         """Judge one cycle's rows (names x columns, NaN where missing); the alerts it raises (an outage begins or
         ends)."""
-        if len(rows) < self.min_names:
+        return self.judge(np.isnan(rows).mean(axis=0), len(rows))
+
+    def judge(self, share: np.ndarray, n: int) -> list[str]:
+        """:meth:`update` on the cycle's missing share per column, over ``n`` names."""
+        if n < self.min_names:
             return []
-        share = np.isnan(rows).mean(axis=0)
         said: list[str] = []
         quiet = np.ones(len(self.names), bool)
         if self._seen >= self.warmup:
@@ -57,8 +60,8 @@ class FeatureHealth:
             self._streak = np.where(high, self._streak + 1, 0)
             begins = (self._streak >= self.sustain) & ~self._out
             ends = self._out & (share - self.usual <= self.rise / 2)
-            said += [self._say(j, "missing for", share, len(rows)) for j in np.flatnonzero(begins)]
-            said += [self._say(j, "back: missing for", share, len(rows)) for j in np.flatnonzero(ends)]
+            said += [self._say(j, "missing for", share, n) for j in np.flatnonzero(begins)]
+            said += [self._say(j, "back: missing for", share, n) for j in np.flatnonzero(ends)]
             self._out = (self._out | begins) & ~ends
             quiet = ~self._out & ~high
         a = max(1.0 - 0.5 ** (1.0 / self.halflife), 1.0 / (self._seen + 1))  # a plain mean over the first cycles

@@ -95,12 +95,13 @@ class LatestSignals:
             return self._view.get(symbol)
 
 
-def _quoted(bars: pa.Table) -> np.ndarray:
-    """Per bar, 0 with a usable two-sided quote (bid > 0, ask >= bid) and NaN without one (missing, one-sided or
-    crossed: what the spread features skip)."""
+def _missing(bars: pa.Table, rows: np.ndarray) -> np.ndarray:
+    """The cycle's share of bars without a usable two-sided quote (missing, one-sided or crossed: what the spread
+    features skip), then of names missing each feature."""
     bid, ask = (bars.column(c).to_numpy(zero_copy_only=False).astype(float) for c in ("bid", "ask"))
     with np.errstate(invalid="ignore"):
-        return np.where((bid > 0) & (ask >= bid), 0.0, np.nan)
+        quoted = float(((bid > 0) & (ask >= bid)).mean())
+    return np.r_[1.0 - quoted, np.isnan(rows).mean(axis=0)]
 
 
 class ModelRefused(ValueError):
@@ -208,7 +209,7 @@ class Scorer:
         t = time.perf_counter()
         syms, rows = self.online.on_minute(ts, bars)
         self.last_minute = ts
-        for msg in self.health.update(np.c_[_quoted(bars), rows]):
+        for msg in self.health.judge(_missing(bars, rows), len(rows)) if len(rows) else ():
             self.alert(f"{msg} at {ts}")
         timings["features"] = (time.perf_counter() - t) * 1e3
         t = time.perf_counter()
