@@ -12,6 +12,7 @@ from assets.plots import png_md
 from features.engine import FeatureEngine
 from marketdata.lake import Lake
 from modeling import registry
+from monitoring.drift import unquoted
 from monitoring.pipeline import DriftSettings
 from monitoring.pipeline import drift_report as compute_drift_report
 from orchestration.resources import LakeResource, MLflowResource
@@ -94,6 +95,7 @@ def build_monitoring_assets(
             latency,
             DriftSettings(psi_threshold, adv_threshold, config.max_rows, config.seed, missing_rise),
             title=f"tickwise drift report {day}",
+            inputs_missing={"two-sided quote": (_unquoted_share(lk, ref_days), _unquoted_share(lk, this))},
         )
         s.update(
             partition=context.partition_key,
@@ -136,6 +138,14 @@ def build_monitoring_assets(
         return s
 
     return [drift_report]
+
+
+def _unquoted_share(lk: Lake, days: list[dt.date]) -> float:
+    """The share of the days' bars without a usable two-sided quote, read a day at a time (0 without bars)."""
+    have = set(lk.dates("bars_1m")) if lk.exists("bars_1m") else set()
+    counts = [unquoted(lk.read("bars_1m", [d])) for d in days if d in have]
+    total = sum(n for _, n in counts)
+    return sum(m for m, _ in counts) / total if total else 0.0
 
 
 def _latency(lk: Lake, day: dt.date) -> dict | None:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 PSI_THRESHOLD = 0.2
 # A feature whose share of missing values rises by this much (absolute) has drifted, whatever its PSI: PSI bins
@@ -118,6 +120,18 @@ def missing_shares(
     {'spread_bps': (0.0, 0.75)}
     """
     return {c: (_missing(reference, c), _missing(current, c)) for c in columns}
+
+
+def unquoted(bars: pa.Table) -> tuple[int, int]:
+    """``(bars without a usable two-sided quote, bars)``: missing, one-sided or crossed quotes, what the spread
+    features skip. A quote feed lost leaves those features stale, not missing, so only the bars show it.
+
+    >>> unquoted(pa.table({"bid": [9.9, None, 10.2, 0.0], "ask": [10.1, 10.1, 10.1, 10.0]}))
+    (3, 4)
+    """
+    bid, ask = bars.column("bid"), bars.column("ask")
+    ok = pc.and_(pc.greater(bid, 0.0), pc.greater_equal(ask, bid))
+    return bars.num_rows - int(pc.sum(pc.fill_null(ok, False)).as_py() or 0), bars.num_rows
 
 
 def _missing(df: pd.DataFrame, column: str) -> float:

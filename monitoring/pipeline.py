@@ -47,11 +47,14 @@ def drift_report(
     latency: dict | None = None,
     settings: DriftSettings = DriftSettings(),
     title: str = "tickwise drift report",
+    inputs_missing: dict[str, tuple[float, float]] | None = None,
 ) -> dict:
     """Compute and write everything; returns the JSON-able summary the sensors read.
 
     ``reference`` is the champion's training window (or last week when there is no champion); ``this_week``
     the recent window. Adversarial validation needs ``last_week``; without it ``adversarial_auc`` is None.
+    ``inputs_missing`` adds inputs' missing shares (reference, current) to the features' (the bars' two-sided quote:
+    :func:`monitoring.drift.unquoted`), judged alike.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -67,6 +70,7 @@ def drift_report(
         str(out / "evidently.html"),
         settings.missing_rise,
     )
+    res.missing.update(inputs_missing or {})
     figures = {"PSI by feature": psi_png(res.psi, settings.psi_threshold, str(out / "psi.png"))}
     summary: dict = {
         "psi": res.psi,

@@ -160,3 +160,25 @@ def test_a_feature_going_missing_is_drift_though_its_psi_is_not():
     assert r.missing["ffd_40"][0] > 0.3 and "ffd_40" not in r.going_missing
     quiet = psi_drift(ref, ref.assign(spread_bps=ref.spread_bps.where(rng.random(n) > 0.05)), ["spread_bps"])
     assert quiet.going_missing == {}  # 5 % more missing: under the default rise of 10 points
+
+
+def test_bars_without_quotes_are_drift_though_every_feature_looks_the_same(tmp_path):
+    """A quote feed lost leaves the spread features stale, not missing: the bars' quotes are judged beside them."""
+    from monitoring.drift import unquoted
+
+    rng = np.random.default_rng(4)
+    (Xa, ta), (Xb, tb) = _week(rng, 0, per_min=2), _week(rng, 7, per_min=2)
+    n = 1_000
+    quoted = pa.table({"bid": np.full(n, 9.9), "ask": np.full(n, 10.1)})
+    lost = pa.table({"bid": pa.array([9.9] * 300 + [None] * 700, pa.float64()), "ask": np.full(n, 10.1)})
+    (m0, n0), (m1, n1) = unquoted(quoted), unquoted(lost)
+    s = drift_report(
+        str(tmp_path / "r"),
+        ["atr_14", "rv_ewm_5"],
+        _features(Xa, ta),
+        None,
+        _features(Xb, tb),
+        inputs_missing={"two-sided quote": (m0 / n0, m1 / n1)},
+    )
+    assert s["drifted"] == [] and s["going_missing"] == {"two-sided quote": [0.0, 0.7]}
+    assert "two-sided quote 0% → 70%" in Path(s["html"]).read_text()
