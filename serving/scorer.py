@@ -23,6 +23,7 @@ from features.engine import FeatureEngine
 from features.online import OnlineFeatures
 from marketdata.aggregate import BarAggregator
 from marketdata.schemas import BARS_1M, SIGNALS, TS
+from monitoring.drift import unquoted
 from serving.feature_health import FeatureHealth
 from serving.model_runtime import ModelRuntime
 from serving.online_store import OnlineStore
@@ -98,10 +99,8 @@ class LatestSignals:
 def _missing(bars: pa.Table, rows: np.ndarray) -> np.ndarray:
     """The cycle's share of bars without a usable two-sided quote (missing, one-sided or crossed: what the spread
     features skip), then of names missing each feature."""
-    bid, ask = (bars.column(c).to_numpy(zero_copy_only=False).astype(float) for c in ("bid", "ask"))
-    with np.errstate(invalid="ignore"):
-        quoted = float(((bid > 0) & (ask >= bid)).mean())
-    return np.r_[1.0 - quoted, np.isnan(rows).mean(axis=0)]
+    unq, n = unquoted(bars)
+    return np.r_[unq / max(n, 1), np.isnan(rows).mean(axis=0)]
 
 
 class ModelRefused(ValueError):
