@@ -64,7 +64,8 @@ def plot_diagnostics(
             x + (j - (len(preds) - 1) / 2) * width, v, width, label=f"{name} (IC {overall[name]:+.4f} over all minutes)"
         )
     ic.axhline(0, color="black", lw=0.8)
-    ic.set_xticks(x, [str(d) for d in s["day"]], rotation=60, fontsize=7)
+    every = max(1, len(s) // 30)  # a year of sessions stays readable
+    ic.set_xticks(x[::every], [str(d) for d in s["day"]][::every], rotation=60, fontsize=7)
     ic.set(title="mean IC per session (rank correlation with the traded forward return)", ylabel="IC")
     ic.legend(fontsize=8)
     fig.suptitle(title, fontsize=11)
