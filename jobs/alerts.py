@@ -1,5 +1,6 @@
 """psi_alert_job: one op that sends a drift alert (PSI over the threshold, or features going missing) through
-the configured sink (requested by the sensor with a run key per report, so a report alerts exactly once even if the sensor is re-evaluated)."""
+the configured sink (requested by the sensor with a run key per report, so a report alerts exactly once even if
+the sensor is re-evaluated)."""
 
 import dagster as dg
 

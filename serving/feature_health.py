@@ -4,10 +4,10 @@ not at the end of the day's drift report (decision 024).
 The scorer watches each feature and the bars' two-sided quote. A quote feed lost does not leave the spread
 features missing: the engine keeps a symbol's last usable quote (a bar without one changes nothing), so they go
 stale instead, and only the bars show it. Each cycle's share of names missing each column is compared with the
-column's usual share, an EWM over earlier cycles. A share more than ``rise`` above the usual one for ``sustain`` cycles in a row is an outage; it ends when
-the share comes back within ``rise / 2`` of it. The usual share learns only from cycles that are not part of a
-rise, so an outage never becomes the norm. Only a rise counts: a cold engine's features fill in as their windows
-do, so their missing shares fall through the first minutes.
+column's usual share, an EWM over earlier cycles. A share more than ``rise`` above the usual one for ``sustain``
+cycles in a row is an outage; it ends when the share comes back within ``rise / 2`` of it. The usual share learns
+only from cycles that are not part of a rise, so an outage never becomes the norm. Only a rise counts: a cold
+engine's features fill in as their windows do, so their missing shares fall through the first minutes.
 
 >>> h = FeatureHealth(["two-sided quote", "rsi_14"], warmup=2, sustain=2)
 >>> ok, lost = np.zeros((50, 2)), np.c_[np.full(50, np.nan), np.zeros(50)]

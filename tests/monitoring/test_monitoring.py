@@ -145,8 +145,8 @@ def test_whole_report_writes_html_plots_and_reads_served_signals(tmp_path):
 
 def test_a_feature_going_missing_is_drift_though_its_psi_is_not():
     """PSI bins the values present: spreads missing for most of the window (vendor bars without quotes, say) leave
-    the rest distributed as before. The missing share shows it; a share that falls (features warming up in the reference's
-    first sessions) is not drift."""
+    the rest distributed as before. The missing share shows it; a share that falls (features warming up in the
+    reference's first sessions) is not drift."""
     rng = np.random.default_rng(3)
     n = 20_000
     ref = pd.DataFrame({"spread_bps": rng.gamma(2, 2, n), "obi": rng.normal(size=n), "ffd_40": rng.normal(size=n)})
