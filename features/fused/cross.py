@@ -32,8 +32,9 @@ def rank_scratch(n: int) -> tuple:
 
 @njit(cache=True, error_model="numpy", _nrt=False)
 def rank_minute(upd, keys, scratch):
-    """Replace each updated symbol's rank key by its rank in ``[0, 1]`` among them (ties keep registry order);
-    NaN for the others, and for everybody when fewer than two symbols have a key. ``scratch``:
+    """Replace each updated symbol's rank key by its rank in ``[0, 1]`` among them; NaN for the others, and for
+    everybody when fewer than two symbols have a key. Equal keys share the average of their places (``-0.0``
+    equals ``0.0``), so a tie says nothing of where a symbol sits in the registry. ``scratch``:
     :func:`rank_scratch`."""
     idx, vals, rkeys, order, counts = scratch
     n = keys.shape[0]
@@ -47,8 +48,16 @@ def rank_minute(upd, keys, scratch):
         keys[i] = NAN
     if cnt > 1:
         cur = radix_argsort(vals[:cnt], rkeys, order, counts)
-        for q in range(cnt):
-            keys[idx[order[cur, q]]] = q / (cnt - 1)
+        srt = order[cur]
+        a = 0
+        while a < cnt:
+            b = a + 1
+            while b < cnt and vals[srt[b]] == vals[srt[a]]:
+                b += 1
+            r = (a + b - 1) / 2 / (cnt - 1)  # the run a:b of equal keys shares its mean place
+            for q in range(a, b):
+                keys[idx[srt[q]]] = r
+            a = b
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)

@@ -6,6 +6,7 @@ read at the same minute: a bar stamped ``ts`` is known at ``ts`` for every symbo
 """
 
 import numpy as np
+from scipy.stats import rankdata
 
 from features.spec import FeatureSpec, Kernel, Ring, State, StepInput, commit, ewm_alpha
 
@@ -34,6 +35,7 @@ class CrossAsset(Kernel):
             "vol_halflife": self.vol_halflife,
             "rank_window": self.rank_window,
             "beta_clip": self.beta_clip,
+            "rank_ties": "average",  # before: registry order (a feature-set version of its own)
         }
 
     def outputs(self) -> list[FeatureSpec]:
@@ -95,11 +97,8 @@ class CrossAsset(Kernel):
         rk = st["csum"] - np.where(st["hist_n"] > self.rank_window, Ring.ago(st, "hist", self.rank_window), 0.0)
         ok = x.upd & (st["hist_n"] > self.rank_window)
         ranks = np.full(n, np.nan)
-        if ok.sum() > 1:
-            order = np.argsort(rk[ok], kind="stable")
-            r = np.empty(ok.sum())
-            r[order] = np.arange(ok.sum()) / (ok.sum() - 1)
-            ranks[ok] = r
+        if ok.sum() > 1:  # equal returns share the mean of their places
+            ranks[ok] = (rankdata(rk[ok], method="average") - 1) / (ok.sum() - 1)
         out[f"xs_rank_ret_{self.rank_window}"] = ranks
         out["mkt_vol"] = np.full(n, np.sqrt(rv[spy]) if spy >= 0 else np.nan)
         return out

@@ -191,3 +191,50 @@ def test_poisoning_harness_catches_a_centered_window():
     a, b = leaky(bars), leaky(scramble_after(bars, cut, 0))
     common = a.index.intersection(b.index)
     assert not np.allclose(a.loc[common].fillna(0), b.loc[common].fillna(0))
+
+
+def test_cross_sectional_rank_shares_ties_and_ignores_registry_order():
+    """``xs_rank_ret_5`` against pandas' average rank of log(close_t / close_{t-5}) over each minute, on a
+    cross-section where ties are common: three names never trade away from their price (a 5-bar return of exactly
+    0) and two follow the same path. Offline and online both; renaming the names (so they register in another
+    order) changes no rank."""
+    import datetime as dt
+
+    from features.online import replay
+
+    rng = np.random.default_rng(11)
+    stamps = bar_stamps(dt.date(2026, 3, 3))[:60]
+    n, k = len(stamps), 10
+    paths = 50 * np.exp(np.cumsum(rng.normal(0, 0.002, (k, n)), axis=1))
+    paths[1] = paths[0] * 2.0  # the same returns at another price level: ties in every minute
+    paths[2:5] = paths[2:5, :1]  # flat: zero returns
+    rows = []
+    for names in (["SPY"] + [f"N{i}" for i in range(1, k)], ["SPY"] + [f"Z{k - i}" for i in range(1, k)]):
+        for j, s in enumerate(names):
+            c = paths[j]
+            rows.append(
+                pd.DataFrame(
+                    {"symbol": s, "ts": pd.to_datetime(stamps, utc=True), "open": np.r_[c[0], c[:-1]], "high": c,
+                     "low": c, "close": c, "volume": 100.0, "vwap": c, "trades": np.int32(3), "bid": c - 0.01,
+                     "ask": c + 0.01, "bid_size": 100.0, "ask_size": 100.0, "halted": False, "universe": names[1],
+                     "path": j}  # fmt: skip
+                )
+            )
+    frame = pd.concat(rows, ignore_index=True)
+    lr = np.log(frame["close"] / frame.groupby(["universe", "path"])["close"].shift(5))
+    lr = lr.round(12)  # the engine sums 1-bar logs: the same return to ~1e-15, and a tie where the paths tie
+    expect = lr.groupby([frame["universe"], frame["ts"]]).rank(method="average")
+    expect = (expect - 1) / (lr.groupby([frame["universe"], frame["ts"]]).transform("count") - 1)
+    got = {}
+    for u, part in frame.groupby("universe", sort=False):
+        bars = pa.Table.from_pandas(part.drop(columns=["universe", "path"]), schema=BARS_1M, preserve_index=False)
+        for how, table in (("batch", fold(FeatureEngine(), bars)[0]), ("online", replay(FeatureEngine(), bars)[0])):
+            f = table.to_pandas().merge(part[["symbol", "ts", "path"]], on=["symbol", "ts"])
+            got[(u, how)] = f.set_index(["path", "ts"])["xs_rank_ret_5"].sort_index()
+        want = pd.Series(expect[part.index].to_numpy(), pd.MultiIndex.from_frame(part[["path", "ts"]])).sort_index()
+        for how in ("batch", "online"):
+            np.testing.assert_allclose(got[(u, how)].to_numpy(), want.to_numpy(), rtol=1e-6, equal_nan=True)
+    assert want.xs(2).equals(want.xs(4)) and want.xs(0).equals(want.xs(1))  # the ties are there
+    assert want.notna().sum() > 0.9 * k * (n - 5)
+    (a, b) = frame["universe"].unique()
+    pd.testing.assert_series_equal(got[(a, "batch")], got[(b, "batch")])
