@@ -3,7 +3,9 @@
 Each minute opens a cohort (equal weights, dollar-neutral) that is held for ``h`` minutes, so ``h`` cohorts are
 live at once and each gets ``1/h`` of the book. The book trades its net change per name and minute (a name one
 cohort leaves as the next enters it is not traded), paying half the quoted spread at that minute plus a fee on
-what it trades; ``turnover`` is that traded weight a minute. Halted symbols are never entered.
+what it trades; ``turnover`` is that traded weight a minute. A bar without a usable quote pays its name's last
+known spread (:func:`modeling.labels.half_spreads`); weight traded with no spread known at all pays the fee only,
+and ``unpriced_share`` says how much of the turnover that was. Halted symbols are never entered.
 
 Each cohort's whole ``h``-minute return is booked at the minute it opens. When the top names persist, consecutive
 cohorts share ``h - 1`` minutes of the same returns, so that series is autocorrelated and its plain Sharpe,
@@ -29,7 +31,7 @@ MINUTES_PER_YEAR = 252 * 390
 
 @dataclass
 class BacktestResult:
-    minute_returns: pl.DataFrame  # ts, gross (of the cohort opened), opened (1/0), traded, cost (paid), ret (net)
+    minute_returns: pl.DataFrame  # ts, gross (of the cohort opened), opened (1/0), traded, cost, unpriced, ret (net)
     metrics: dict
 
 
@@ -83,7 +85,7 @@ def _trades(book: pl.DataFrame, spreads: pl.DataFrame, horizon: int, fee: float)
     """``(ts, traded, cost)`` a minute: the book's weight change per name, each cohort entering at its minute and
     leaving ``horizon`` minutes later, netted (a name one cohort leaves as the next enters it is not traded), each
     paying the name's half spread at that minute (``spreads``; the entering cohort's when the name has no row
-    then) plus the fee."""
+    then) plus the fee; ``unpriced`` is the traded weight no spread was known for (it pays the fee only)."""
     leave = pl.col("ts") + horizon * NS_PER_MIN
     moves = pl.concat(
         [book.select("ts", "symbol", "w", "hs"), book.select(leave.alias("ts"), "symbol", -pl.col("w"), "hs")]
@@ -92,8 +94,12 @@ def _trades(book: pl.DataFrame, spreads: pl.DataFrame, horizon: int, fee: float)
     keys = ["ts", "symbol"]  # the spreads of the book's trades only (a semi join hashes the small side)
     now = spreads.join(net.select(keys), on=keys, how="semi").unique(keys, keep="first").rename({"hs": "hs_now"})
     net = net.join(now, on=keys, how="left")
-    paid = pl.col("dw").abs() * (pl.coalesce("hs_now", "hs_in") + fee)
-    return net.group_by("ts").agg(pl.col("dw").abs().sum().alias("traded"), paid.sum().alias("cost"))
+    hs = pl.coalesce("hs_now", "hs_in")
+    paid = pl.col("dw").abs() * (hs.fill_null(0.0) + fee)
+    unpriced = pl.col("dw").abs().filter(hs.is_null()).sum()  # no spread known: the fee only
+    return net.group_by("ts").agg(
+        pl.col("dw").abs().sum().alias("traded"), paid.sum().alias("cost"), unpriced.alias("unpriced")
+    )
 
 
 def backtest(
@@ -120,11 +126,12 @@ def backtest(
             "symbol": pl.Series(symbol, dtype=pl.String) if symbol.dtype == object else symbol,  # empty: not Object
             "p": p,
             "fwd": fwd,
-            "hs": np.nan_to_num(half_spread),
+            "hs": half_spread,  # NaN: no spread known (:func:`_trades` counts that weight as unpriced)
             "halted": halted if halted is not None else np.zeros(len(ts), bool),
         }
     )
-    spreads = df.select("ts", "symbol", "hs")  # every row's: a name leaving pays the spread of that minute
+    df = df.with_columns(pl.col("hs").fill_nan(None))
+    spreads = df.select("ts", "symbol", "hs").drop_nulls("hs")  # a name leaving pays the spread of that minute
     df = df.filter(~pl.col("halted") & pl.col("fwd").is_finite())
     if threshold is None:
         df = df.filter(pl.len().over("ts") >= 2 * k)
@@ -147,7 +154,8 @@ def backtest(
     if len(r) < 3:
         nan = float("nan")
         keys = ("sharpe", "sharpe_gross", "gross_return", "max_drawdown", "turnover", "hit_rate", "dsr")
-        none = {**dict.fromkeys(keys, nan), "overlap_factor": nan, "total_return": nan, "cost_share": nan}
+        none = {**dict.fromkeys(keys, nan), "overlap_factor": nan, "total_return": nan, "cost_share": nan,
+                "unpriced_share": nan}  # fmt: skip
         return BacktestResult(minutes, {**none, "n_minutes": len(r), "k": k, "fee_bps": fee_bps})
     g = minutes["gross"].to_numpy()
     extra = overlap_variance(g, horizon)
@@ -170,10 +178,16 @@ def backtest(
         "overlap_factor": float(sd_gross**2 / g.var(ddof=1)) if g.var(ddof=1) > 0 else 1.0,
         "total_return": float(equity[-1]),
         "cost_share": float(minutes["cost"].sum() / max(np.abs(g).sum(), 1e-12)),
+        # traded weight with no spread known (no usable quote yet): its cost is the fee only, a flattering figure
+        "unpriced_share": _ratio(minutes["unpriced"].to_numpy().sum(), minutes["traded"].to_numpy().sum()),
         "k": k,
         "fee_bps": fee_bps,
     }
     return BacktestResult(minutes, metrics)
+
+
+def _ratio(part: float, whole: float) -> float:
+    return float(part / whole) if whole > 0 else 0.0
 
 
 def plot_equity(result: BacktestResult, path: str, title: str = "walk-forward backtest") -> str:

@@ -171,14 +171,38 @@ def forward_returns(bars: pa.Table, horizon: int, vol_halflife: float = LabelCon
 
 
 def half_spreads(bars: pa.Table) -> pa.Table:
-    """``(symbol, ts, half_spread, halted)``: each bar's quoted half spread as a fraction of its mid (the price
-    :func:`forward_returns` books), what a taker pays a side on top of it (null without a two-sided quote)."""
+    """``(symbol, ts, half_spread, quoted, halted)``: the half spread a taker pays a side on top of the mid (the
+    price :func:`forward_returns` books), as a fraction of the mid. ``quoted`` says whether the bar has a usable
+    two-sided quote of its own (bid > 0, ask >= bid: what the spread features use); a bar without one gets its
+    symbol's last usable half spread before it (the best estimate known then: a lost quote does not make trading
+    free), null if the symbol had none yet. Rows keep the input's order.
+
+    >>> b = pa.table({"symbol": ["A", "B", "A", "A"], "ts": [1, 1, 2, 3], "bid": [9.9, None, None, 10.2],
+    ...               "ask": [10.1, 10.0, 10.1, 10.1], "halted": [False] * 4})  # fmt: skip
+    >>> t = half_spreads(b)
+    >>> [round(v, 4) if v is not None else None for v in t.column("half_spread").to_pylist()]
+    [0.01, None, 0.01, 0.01]
+    >>> t.column("quoted").to_pylist()
+    [True, False, False, False]
+    """
     bid, ask = bars.column("bid"), bars.column("ask")
-    hs = pc.divide(pc.subtract(ask, bid), pc.add(ask, bid))  # (ask - bid) / 2 over (ask + bid) / 2
+    quoted = pc.fill_null(pc.and_(pc.greater(bid, 0.0), pc.greater_equal(ask, bid)), False).to_numpy(
+        zero_copy_only=False
+    )
+    own = pc.divide(pc.subtract(ask, bid), pc.add(ask, bid))  # (ask - bid) / 2 over (ask + bid) / 2
+    own = np.where(quoted, own.to_numpy(zero_copy_only=False).astype(float), np.nan)
+    order = pc.sort_indices(bars, [("symbol", "ascending"), ("ts", "ascending")]).to_numpy()
+    sym = bars.column("symbol").take(order)
+    filled = np.full(len(order), np.nan)
+    if len(order):
+        start = np.r_[True, pc.not_equal(sym[1:], sym[:-1]).to_numpy(zero_copy_only=False)]
+        pos = np.maximum.accumulate(np.where(quoted[order] | start, np.arange(len(order)), 0))
+        filled[order] = own[order][pos]  # the symbol's last usable quote at or before the bar (NaN: none yet)
     cols = {
         "symbol": bars.column("symbol"),
         "ts": bars.column("ts"),
-        "half_spread": hs,
+        "half_spread": pa.array(filled, pa.float64(), from_pandas=True),
+        "quoted": pa.array(quoted, pa.bool_()),
         "halted": bars.column("halted"),
     }
     return pa.table(cols)

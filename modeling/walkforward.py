@@ -32,6 +32,7 @@ BACKTEST_METRICS = (
     "dsr",
     "hit_rate",
     "cost_share",
+    "unpriced_share",
     "overlap_factor",
 )
 

@@ -214,10 +214,24 @@ def test_cross_sectional_rank_shares_ties_and_ignores_registry_order():
             c = paths[j]
             rows.append(
                 pd.DataFrame(
-                    {"symbol": s, "ts": pd.to_datetime(stamps, utc=True), "open": np.r_[c[0], c[:-1]], "high": c,
-                     "low": c, "close": c, "volume": 100.0, "vwap": c, "trades": np.int32(3), "bid": c - 0.01,
-                     "ask": c + 0.01, "bid_size": 100.0, "ask_size": 100.0, "halted": False, "universe": names[1],
-                     "path": j}  # fmt: skip
+                    {
+                        "symbol": s,
+                        "ts": pd.to_datetime(stamps, utc=True),
+                        "open": np.r_[c[0], c[:-1]],
+                        "high": c,
+                        "low": c,
+                        "close": c,
+                        "volume": 100.0,
+                        "vwap": c,
+                        "trades": np.int32(3),
+                        "bid": c - 0.01,
+                        "ask": c + 0.01,
+                        "bid_size": 100.0,
+                        "ask_size": 100.0,
+                        "halted": False,
+                        "universe": names[1],
+                        "path": j,
+                    }  # fmt: skip
                 )
             )
     frame = pd.concat(rows, ignore_index=True)

@@ -181,3 +181,25 @@ def test_tied_names_share_the_boundarys_places_and_a_minute_of_ties_holds_nothin
     assert g["ts"].to_list() == [0, 120_000_000_000]  # the tied minute opened nothing
     # long 12 x (8/12) / 20 of +1 %, short 8 / 20 of -1 %: 0.8 % a cohort
     assert g["gross"].to_list() == pytest.approx([0.008, 0.008], rel=1e-12)
+
+
+def test_a_name_without_a_quote_is_not_traded_for_free():
+    """Fresh names every minute at a 3 bp half spread, 30 % of rows without a quote (so without a mid and a
+    forward return: never entered there). A name leaving at such a row pays the spread it entered at, so the cost
+    equals that of the same book with the spread known at every row (it was zero there before); weight traded
+    with no spread known at all pays the fee only, and ``unpriced_share`` says how much."""
+    rng = np.random.default_rng(12)
+    n = 400
+    p, r = rng.uniform(size=(S, n)), 1e-3 * rng.standard_normal((S, n))
+    ts, sym, pp, fwd = _market(p, r)
+    gap = rng.uniform(size=len(ts)) < 0.3
+    fwd = np.where(gap, np.nan, fwd)
+    full = np.full(len(ts), 3e-4)
+    a = backtest(ts, sym, pp, fwd, full, k=K, horizon=H, fee_bps=0.0).metrics
+    b = backtest(ts, sym, pp, fwd, np.where(gap, np.nan, full), k=K, horizon=H, fee_bps=0.0).metrics
+    none = backtest(ts, sym, pp, fwd, np.full(len(ts), np.nan), k=K, horizon=H, fee_bps=1.0).metrics
+    assert a["cost_share"] > 0 and a["unpriced_share"] == 0.0
+    assert b["cost_share"] == pytest.approx(a["cost_share"], rel=1e-9) and b["unpriced_share"] == 0.0
+    assert none["unpriced_share"] == 1.0 and none["total_return"] == pytest.approx(
+        none["gross_return"] - none["turnover"] * none["n_minutes"] * 1e-4, rel=1e-9
+    )

@@ -230,4 +230,5 @@ def test_the_half_spread_is_a_fraction_of_the_mid_wherever_the_close_printed():
     b = b.set_column(b.schema.get_field_index("ask"), "ask", pa.array([100.1, 100.1, 100.1]))
     hs = half_spreads(b).column("half_spread").to_pylist()
     assert hs[0] == pytest.approx(0.001, rel=1e-12) and hs[1] == pytest.approx(0.001, rel=1e-12)
-    assert hs[2] is None or np.isnan(hs[2])  # no two-sided quote: no spread
+    assert hs[2] == hs[1]  # no two-sided quote: the last usable one's spread (a lost quote is not free trading)
+    assert half_spreads(b).column("quoted").to_pylist() == [True, True, False]
