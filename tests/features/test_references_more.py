@@ -16,7 +16,7 @@ from features.engine import FeatureEngine
 from features.kernels.volume import SD_FLOOR
 from features.spec import ewm_alpha
 from marketdata.calendar import bar_stamps, sessions
-from marketdata.schemas import BARS_1M, REFERENCE, TS
+from marketdata.schemas import BARS_1M, REFERENCE
 
 SYMS = ["SPY", "XLK", "A", "B", "C"]
 LEADER = {"SPY": "SPY", "XLK": "SPY", "A": "XLK", "B": "XLK", "C": "SPY"}
