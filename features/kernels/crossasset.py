@@ -12,7 +12,19 @@ from features.spec import FeatureSpec, Kernel, Ring, State, StepInput, commit, e
 
 
 class CrossAsset(Kernel):
-    """Expects ``x.extra["leader"]`` (leader index per symbol, -1 = none) and ``x.extra["spy"]`` (index or -1)."""
+    """Expects ``x.extra["leader"]`` (leader index per symbol, -1 = none) and ``x.extra["spy"]`` (index or -1).
+
+    A stock led by SPY (the outputs before the engine's warm-ups): SPY's returns over the last 1 and 2 bars, the
+    stock's beta on it (a plain mean of the products until the EWM's weight is smaller) and its residual return,
+    its rank among the two names' 2-bar returns, SPY's realized volatility:
+
+    >>> from features.kernels.testing import run_pair
+    >>> rows = run_pair(CrossAsset(windows=(1, 2), rank_window=2), [100, 101, 100, 102], [50, 51, 50.2, 51.5])
+    >>> [(r["spy_ret_1"], r["spy_ret_2"], r["beta_lead"], r["resid_ret_1"], r["xs_rank_ret_2"]) for r in rows[1:]]
+    [(0.01, 0.01, 1.9901, -0.0, 1.0), (-0.0099, 0.0, 1.7896, 0.002, 1.0), (0.02, 0.0099, 1.4583, -0.0033, 0.0)]
+    >>> [r["mkt_vol"] for r in rows]
+    [0.0, 0.0015, 0.0021, 0.0037]
+    """
 
     name = "cross_asset"
 

@@ -53,7 +53,12 @@ class VolumeTimeOfDay(Kernel):
     """Volume z-score against the same minute of past sessions (EWM over days, in log1p volume).
 
     A minute never seen before falls back to the symbol's all-minute statistics; history updates after the
-    value is computed, so a bar never sees itself.
+    value is computed, so a bar never sees itself. Here every bar is a new minute of the day, so the all-minute
+    statistics serve (a plain mean while the EWM's weight is smaller; a scale floored at ``SD_FLOOR``):
+
+    >>> from features.kernels.testing import run_one
+    >>> [r["vol_z_tod"] for r in run_one(VolumeTimeOfDay(), [10] * 5, volumes=[100, 100, 400, 100, 25])]
+    [nan, nan, 5.5154, -0.7071, -2.8502]
     """
 
     name = "volume_tod"
