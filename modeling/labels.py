@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from marketdata.quotes import usable_quote
 from marketdata.schemas import LABELS, NS_PER_MIN, TS
 from modeling.grid import DayGrid, day_grids, ewm_vol, on_mid
 
@@ -186,9 +187,7 @@ def half_spreads(bars: pa.Table) -> pa.Table:
     [True, False, False, False]
     """
     bid, ask = bars.column("bid"), bars.column("ask")
-    quoted = pc.fill_null(pc.and_(pc.greater(bid, 0.0), pc.greater_equal(ask, bid)), False).to_numpy(
-        zero_copy_only=False
-    )
+    quoted = usable_quote(bars)
     own = pc.divide(pc.subtract(ask, bid), pc.add(ask, bid))  # (ask - bid) / 2 over (ask + bid) / 2
     own = np.where(quoted, own.to_numpy(zero_copy_only=False).astype(float), np.nan)
     order = pc.sort_indices(bars, [("symbol", "ascending"), ("ts", "ascending")]).to_numpy()

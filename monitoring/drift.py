@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
+
+from marketdata.quotes import usable_quote
 
 PSI_THRESHOLD = 0.2
 # A feature whose share of missing values rises by this much (absolute) has drifted, whatever its PSI: PSI bins
@@ -129,9 +130,7 @@ def unquoted(bars: pa.Table) -> tuple[int, int]:
     >>> unquoted(pa.table({"bid": [9.9, None, 10.2, 0.0], "ask": [10.1, 10.1, 10.1, 10.0]}))
     (3, 4)
     """
-    bid, ask = bars.column("bid"), bars.column("ask")
-    ok = pc.and_(pc.greater(bid, 0.0), pc.greater_equal(ask, bid))
-    return bars.num_rows - int(pc.sum(pc.fill_null(ok, False)).as_py() or 0), bars.num_rows
+    return bars.num_rows - int(usable_quote(bars).sum()), bars.num_rows
 
 
 def _missing(df: pd.DataFrame, column: str) -> float:

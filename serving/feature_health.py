@@ -7,7 +7,9 @@ stale instead, and only the bars show it. Each cycle's share of names missing ea
 column's usual share, an EWM over earlier cycles. A share more than ``rise`` above the usual one for ``sustain``
 cycles in a row is an outage; it ends when the share comes back within ``rise / 2`` of it. The usual share learns
 only from cycles that are not part of a rise, so an outage never becomes the norm. Only a rise counts: a cold
-engine's features fill in as their windows do, so their missing shares fall through the first minutes.
+engine's features fill in as their windows do, so their missing shares fall through the first minutes. A scorer
+that starts from the batch path's state starts from that session's usual shares too (:meth:`FeatureHealth.seed`,
+``serving.runtime.seed_health``), so an outage already under way at start-up alerts within minutes.
 
 >>> h = FeatureHealth(["two-sided quote", "rsi_14"], warmup=2, sustain=2)
 >>> ok, lost = np.zeros((50, 2)), np.c_[np.full(50, np.nan), np.zeros(50)]
@@ -69,5 +71,29 @@ class FeatureHealth:
         self._seen += 1
         return said
 
+    def seed(self, usual: np.ndarray) -> None:
+        """Start from usual shares known from elsewhere (:func:`usual_shares` of the batch path's last session), as
+        if ``warmup`` cycles had shown them: an outage already under way when the scorer starts is judged from its
+        first cycles instead of being learned as the norm."""
+        self.usual = np.clip(np.asarray(usual, float), 0.0, 1.0)
+        self._seen = max(self._seen, self.warmup)
+
     def _say(self, j: int, what: str, share: np.ndarray, n: int) -> str:
         return f"{self.names[j]} {what} {share[j]:.0%} of {n} names (usually {self.usual[j]:.0%})"
+
+
+def usual_shares(ts: np.ndarray, missing: np.ndarray, minutes: int = 60) -> np.ndarray:
+    """Each column's usual missing share from a session's rows (``missing``: rows x columns, True where missing;
+    ``ts`` the rows' minutes): the median over its last ``minutes`` minutes of each minute's share, past the
+    open's warm-ups and robust to a few odd minutes.
+
+    >>> ts = np.repeat(np.arange(4), 10)
+    >>> miss = np.c_[ts == 0, np.arange(40) % 10 == 0]  # the first minute lacks column 0; a name in ten column 1
+    >>> usual_shares(ts, miss, minutes=3).tolist()
+    [0.0, 0.1]
+    """
+    stamps, at = np.unique(ts, return_inverse=True)
+    per = np.zeros((len(stamps), missing.shape[1]))
+    np.add.at(per, at, missing)
+    per /= np.bincount(at, minlength=len(stamps))[:, None]
+    return np.median(per[-minutes:], axis=0) if len(stamps) else np.zeros(missing.shape[1])

@@ -6,12 +6,14 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.fs as pafs
 
 from features.batch import features_table
 from features.engine import FeatureEngine
 from marketdata.lake import Lake
 from monitoring.alerts import AlertSink
 from serving.alerting import LiveAlerts
+from serving.feature_health import usual_shares
 from serving.gc_tuning import freeze_heap
 from serving.http_api import Metrics, serve_http
 from serving.online_store import InProcessOnlineStore, OnlineStore, RedisOnlineStore
@@ -93,7 +95,30 @@ def restore_engine_state(scorer: Scorer, lake: Lake, day: dt.date) -> dt.date | 
     with lake.fs.open_input_stream(path) as f:
         scorer.online.state = loads(f.read())
     scorer.last_minute = scorer.online.state.last_ts
+    seed_health(scorer, lake, earlier[-1])
     return earlier[-1]
+
+
+def seed_health(scorer: Scorer, lake: Lake, day: dt.date) -> bool:
+    """The live health monitor's usual missing shares from the batch path's session ``day`` (its bars' quotes and
+    its `features_1m` rows), when the lake has both: a scorer that starts during a quote outage alerts within
+    minutes instead of taking the outage for the norm. False (the monitor learns from the cycles) otherwise."""
+    import pyarrow.parquet as pq
+
+    from marketdata.quotes import usable_quote
+
+    feats = f"{lake.path('features_1m', day)}/part-0.parquet"
+    if not (lake.fs.get_file_info(feats).type == pafs.FileType.File and lake.exists("bars_1m")):
+        return False
+    b = lake.read("bars_1m", [day])
+    f = pq.read_table(feats, columns=["ts", *scorer.engine.names], filesystem=lake.fs)
+    if b.num_rows == 0 or f.num_rows == 0:
+        return False
+    quotes = usual_shares(b.column("ts").cast(pa.int64()).to_numpy(), ~usable_quote(b)[:, None])
+    cols = np.column_stack([f.column(n).to_numpy(zero_copy_only=False) for n in scorer.engine.names])
+    feat = usual_shares(f.column("ts").cast(pa.int64()).to_numpy(), np.isnan(cols.astype(float)))
+    scorer.health.seed(np.r_[quotes, feat])
+    return True
 
 
 def start_live(scorer: Scorer, lake: Lake, day: dt.date) -> str:
