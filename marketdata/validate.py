@@ -123,7 +123,7 @@ def validate(table: pa.Table, dataset: str, source: str = "<table>") -> None:
 
     for name, bad, problem in _value_rules(table, dataset):
         if (row := _first(bad)) is not None:
-            raise ContractError(source, name, row, f"{problem} {arr(name)[row]!r}")
+            raise ContractError(source, name, row, f"{problem} {arr(name)[row].item()!r}")
     if dataset == "bars_1m":
         _validate_bars(table, source, arr)
     if dataset == "quotes":
@@ -131,7 +131,7 @@ def validate(table: pa.Table, dataset: str, source: str = "<table>") -> None:
     if dataset == "corporate_actions":
         ratio = arr("split_ratio")
         if (row := _first(~(ratio > 0))) is not None:
-            raise ContractError(source, "split_ratio", row, f"split ratio must be > 0, got {ratio[row]!r}")
+            raise ContractError(source, "split_ratio", row, f"split ratio must be > 0, got {ratio[row].item()!r}")
     if dataset == "halts":
         start, end = arr("start").astype("int64"), arr("end").astype("int64")
         if (row := _first(end < start)) is not None:
