@@ -31,16 +31,30 @@ def choose_d(
     pvalue: float = 0.05,
     threshold: float = 1e-4,
 ) -> float:
-    """The smallest ``d`` whose FFD series passes an ADF test at ``pvalue`` (use training data only)."""
+    """The smallest ``d`` of ``grid`` whose FFD series passes an ADF test at ``pvalue`` (use training data only):
+    the least differencing that makes the series stationary, so the most memory kept. A ``d`` whose window does
+    not fit twice in the series (plus 20) cannot be tested and is skipped; ValueError if none can be. The last
+    ``d`` of the grid when none passes (``d = 1`` is the first difference).
+
+    >>> rng = np.random.default_rng(3)
+    >>> walk = np.log(50) + np.cumsum(rng.normal(0, 0.001, 5000))
+    >>> choose_d(walk), choose_d(walk[:300])
+    (0.1, 0.6)
+    """
     from statsmodels.tsa.stattools import adfuller
 
+    tested = False
     for d in grid:
         w = ffd_weights(d, threshold)
         if len(log_price) < 2 * len(w) + 20:
             continue
+        tested = True
         series = np.convolve(log_price, w, mode="valid")
-        if adfuller(series, maxlag=1, regression="c", autolag=None)[1] < pvalue:
+        if adfuller(series, maxlag=1, regression="c", autolag=None, result_object=False)[1] < pvalue:
             return d
+    if not tested:
+        shortest = min(2 * len(ffd_weights(d, threshold)) + 20 for d in grid)
+        raise ValueError(f"choose_d needs at least {shortest} log prices to test any d of {grid}, got {len(log_price)}")
     return grid[-1]
 
 

@@ -252,3 +252,32 @@ def test_cross_sectional_rank_shares_ties_and_ignores_registry_order():
     assert want.notna().sum() > 0.9 * k * (n - 5)
     (a, b) = frame["universe"].unique()
     pd.testing.assert_series_equal(got[(a, "batch")], got[(b, "batch")])
+
+
+def test_choose_d_keeps_the_most_memory_that_is_stationary():
+    """The smallest d whose FFD series passes ADF, and the one below it does not; more persistent returns need
+    more differencing; a series too short to test any d is an error, not a silent d = 1."""
+    from statsmodels.tsa.stattools import adfuller
+
+    from features.kernels.ffd import choose_d
+
+    rng = np.random.default_rng(3)
+    chosen = []
+    for phi in (0.0, 0.9):  # returns AR(1) with coefficient phi, integrated: a log price
+        r = np.zeros(8000)
+        e = rng.normal(0, 0.001, 8000)
+        for i in range(1, 8000):
+            r[i] = phi * r[i - 1] + e[i]
+        lp = np.log(50) + np.cumsum(r)
+        d = choose_d(lp)
+        grid = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
+        p = [
+            adfuller(np.convolve(lp, ffd_weights(x), "valid"), maxlag=1, autolag=None, result_object=False)[1]
+            for x in grid
+        ]
+        k = grid.index(d)
+        assert p[k] < 0.05 and all(q >= 0.05 for q in p[:k]), (phi, d, p)
+        chosen.append(d)
+    assert chosen[1] > chosen[0], chosen
+    with pytest.raises(ValueError, match="at least"):
+        choose_d(np.log(50) + np.cumsum(rng.normal(0, 0.001, 20)))
