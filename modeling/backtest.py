@@ -13,8 +13,9 @@ annualized as if its minutes were independent, overstates the book's by up to sq
 deflated Sharpe) add the variance that overlap carries, the gross returns' autocovariances at lags 1..h-1
 (:func:`overlap_variance`), which is what a book marked to market every minute would show (``overlap_factor`` in
 the metrics: the gross variance's inflation, 1 for independent cohorts, up to h). Costs are booked at the minute
-they are paid. The equity curve and drawdown stay on that path. Sharpe is annualized with sqrt(252 * 390) for
-minute returns.
+they are paid. The equity curve and drawdown stay on that path: returns summed, not compounded (a fixed book of unit
+gross exposure), so ``total_return`` and ``max_drawdown`` are in units of that exposure and a drawdown can pass -1.
+Sharpe is annualized with sqrt(252 * 390) for minute returns.
 """
 
 import math
