@@ -95,11 +95,15 @@ def fold(
 
     ``counts``, when given, receives per emitted row how many bars the symbol has updated with (warm-up checks).
     """
-    st = state if state is not None else engine.new_state()
+    st = engine.adopt(state) if state is not None else engine.new_state()
     if st.last_ts:
         bars = bars.filter(pc.greater(bars.column("ts").cast(pa.int64()), st.last_ts))
     prep = Prepared(bars)
     bars = prep.bars
+    if bars.num_rows == 0:  # nothing after the state's last minute (the fold steps whole sessions)
+        if counts is not None:
+            counts.append(np.empty(0, np.int64))
+        return features_table(engine, bars.column("symbol"), bars.column("ts"), np.empty((0, len(engine.names)))), st
     if engine.fused is not None:
         values, nupd = compiled_fold(engine, prep, minute_grid_of(prep.ts), st, on_minute)
         if counts is not None:

@@ -58,6 +58,10 @@ def default_kernels() -> list[Kernel]:
     ]
 
 
+class StateMismatch(ValueError):
+    """An engine state computed by another feature set than the engine's."""
+
+
 class FeatureEngine:
     """Specs, reference data and corporate actions; :meth:`step` advances an :class:`EngineState` one minute."""
 
@@ -155,8 +159,22 @@ class FeatureEngine:
         }
 
     # ---- state -----------------------------------------------------------------------------------------------
+    def adopt(self, st: EngineState) -> EngineState:
+        """``st`` if this engine may continue it: a state computed by another feature set (other specs or
+        parameters, a tickwise upgrade that changed a definition) would mix two definitions in one series, so it is
+        refused (:class:`StateMismatch`). A state saved before states recorded their feature set is taken as this
+        engine's."""
+        if st.feature_set and st.feature_set != self.version:
+            raise StateMismatch(
+                f"engine state was computed by feature set {st.feature_set}; this engine's is {self.version}: "
+                "recompute the state with this feature set (materialize features_1m from its first partition, or "
+                "run `tickwise features` over the history)"
+            )
+        st.feature_set = self.version
+        return st
+
     def new_state(self) -> EngineState:
-        st = EngineState()
+        st = EngineState(feature_set=self.version)
         st.kernels = [k.init(0) for k in self.kernels]
         st.last_out = np.zeros((self.n_kernel_features, 0), order="F")  # column-major: a symbol's outputs together
         return st

@@ -19,11 +19,20 @@ class OnlineFeatures:
         self.engine = engine
         self.state = state if state is not None else engine.new_state()
 
+    @property
+    def state(self) -> EngineState:
+        return self._state
+
+    @state.setter
+    def state(self, st: EngineState) -> None:
+        """Every state handed in (a restore, the batch path's) is checked against the engine's feature set."""
+        self._state = self.engine.adopt(st)
+
     def on_minute(self, ts: int, bars: pa.Table) -> tuple[list[str], np.ndarray]:
         """Step the engine on the bars stamped ``ts`` (possibly none); returns the symbols and feature rows."""
         cols = {c: bars.column(c).to_numpy(zero_copy_only=False).astype(float) for c in INPUTS}
         halted = bars.column("halted").to_numpy(zero_copy_only=False).astype(bool)
-        self.state, rows = self.engine.step(self.state, ts, bars.column("symbol"), cols, halted)
+        self._state, rows = self.engine.step(self._state, ts, bars.column("symbol"), cols, halted)
         return bars.column("symbol").to_pylist(), rows
 
     def prepare(self) -> None:

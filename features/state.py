@@ -30,6 +30,7 @@ class EngineState:
     last_out: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (kernel features, n): last values
     session: int = -1  # ordinal of the current session date
     last_ts: int = 0
+    feature_set: str = ""  # the feature-set version that computed it ("": saved before states recorded it)
     _index: dict[str, int] = field(default_factory=dict, repr=False)
     _table: SymbolTable | None = field(default=None, repr=False)
 

@@ -21,6 +21,7 @@ def dumps(st: EngineState) -> bytes:
         "session": st.session,
         "last_ts": st.last_ts,
         "n_kernels": len(st.kernels),
+        "feature_set": st.feature_set,
     }
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     buf = io.BytesIO()
@@ -36,7 +37,12 @@ def loads(blob: bytes) -> EngineState:
             f"engine state was saved by engine layout {meta.get('engine', 1)}; this engine is {ENGINE_VERSION}: "
             "recompute it from bars (a backfill of the features asset, or a scorer replay)"
         )
-    st = EngineState(symbols=list(meta["symbols"]), session=int(meta["session"]), last_ts=int(meta["last_ts"]))
+    st = EngineState(
+        symbols=list(meta["symbols"]),
+        session=int(meta["session"]),
+        last_ts=int(meta["last_ts"]),
+        feature_set=str(meta.get("feature_set", "")),
+    )
     for k in ARRAYS:
         setattr(st, k, _layout(z[f"e/{k}"]))
     st.kernels = [{} for _ in range(meta["n_kernels"])]

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from kafka import ConsumerRebalanceListener, TopicPartition
 
+from features.engine import StateMismatch
 from marketdata.schemas import BARS_1M
 from serving import checkpoint, kafka_io
 from serving.gc_tuning import between_cycles, freeze_heap
@@ -95,7 +96,12 @@ class KafkaScorerLoop:
             processor.scorer.serves = exchange.serves
         blob = ckpt.load() if exchange is None else None  # a member's restart is not exact (serving.scaleout)
         if blob:
-            self.offsets = checkpoint.restore(processor.scorer, blob)
+            try:
+                self.offsets = checkpoint.restore(processor.scorer, blob)
+            except StateMismatch as e:  # a tickwise upgrade changed a definition: say which state, and the way out
+                raise StateMismatch(
+                    f"checkpoint {ckpt.key}: {e}; or delete that key to start from the lake's state"
+                ) from None
             log.info("restored checkpoint at minute %s", processor.scorer.last_minute)
         kafka_io.ensure_topics(bootstrap, [*topics, dlq_topic])
         self.consumer = kafka_io.consumer(bootstrap, group=group, max_poll_records=20_000)

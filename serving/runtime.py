@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from features.batch import features_table
-from features.engine import FeatureEngine
+from features.engine import FeatureEngine, StateMismatch
 from marketdata.lake import Lake
 from monitoring.alerts import AlertSink
 from serving.alerting import LiveAlerts
@@ -85,7 +85,8 @@ def shadow_write(lake: Lake, scorer: Scorer, day: dt.date, rows: list[tuple[int,
 
 def restore_engine_state(scorer: Scorer, lake: Lake, day: dt.date) -> dt.date | None:
     """Start from the engine state the batch path left after the previous session, when the lake has it, so the
-    served features continue exactly where `features_1m` did (symbol ids included); the session it is from."""
+    served features continue exactly where `features_1m` did (symbol ids included); the session it is from. A
+    state from another feature set is refused (:class:`features.engine.StateMismatch`), never continued."""
     from features.state_io import loads
 
     earlier = [d for d in lake.dates("engine_state") if d < day] if lake.exists("engine_state") else []
@@ -93,7 +94,11 @@ def restore_engine_state(scorer: Scorer, lake: Lake, day: dt.date) -> dt.date | 
         return None
     path = f"{lake.path('engine_state', earlier[-1])}/state.npz"
     with lake.fs.open_input_stream(path) as f:
-        scorer.online.state = loads(f.read())
+        blob = f.read()
+    try:
+        scorer.online.state = loads(blob)
+    except StateMismatch as e:
+        raise StateMismatch(f"the lake's engine state after {earlier[-1]}: {e}") from None
     scorer.last_minute = scorer.online.state.last_ts
     seed_health(scorer, lake, earlier[-1])
     return earlier[-1]

@@ -139,3 +139,36 @@ def test_future_poisoning_every_feature(seed, compiled):
     assert not after_a.slice(0, min(after_a.num_rows, after_b.num_rows)).equals(
         after_b.slice(0, min(after_a.num_rows, after_b.num_rows))
     )  # the scramble did change the future
+
+
+def test_a_state_from_another_feature_set_is_refused_not_continued():
+    """A state carries the feature set that computed it; continuing it with other definitions (another FFD d, say,
+    or a tickwise upgrade) would mix two definitions in one series, offline and online alike. A state saved before
+    states recorded it is taken as the engine's."""
+    from features.engine import StateMismatch, default_kernels
+    from features.kernels.ffd import FFD
+
+    bars, ref, ca = random_stream(4)
+    ts = bars.column("ts").cast(pa.int64())
+    day1 = bars.filter(pc.less(ts, pc.min(ts).as_py() + 12 * 3600 * 10**9))  # the first session
+    assert 0 < day1.num_rows < bars.num_rows
+    empty, same = fold(FeatureEngine(ref, ca), bars, fold(FeatureEngine(ref, ca), bars)[1])
+    assert empty.num_rows == 0 and same.last_ts > 0  # nothing left after the state: no rows, no error
+    engine = FeatureEngine(ref, ca)
+    _, st = fold(engine, day1)
+    assert loads(dumps(st)).feature_set == st.feature_set == engine.version
+    other = FeatureEngine(ref, ca, kernels=[FFD(0.3) if k.name == "ffd" else k for k in default_kernels()])
+    with pytest.raises(
+        StateMismatch, match=f"computed by feature set {engine.version}; this engine's is {other.version}"
+    ):
+        fold(other, bars, loads(dumps(st)))
+    with pytest.raises(StateMismatch):
+        OnlineFeatures(other, loads(dumps(st)))
+    online = OnlineFeatures(other)
+    with pytest.raises(StateMismatch):
+        online.state = loads(dumps(st))
+    legacy = loads(dumps(st))
+    legacy.feature_set = ""
+    a, _ = fold(engine, bars, legacy)
+    b, _ = fold(engine, bars, loads(dumps(st)))
+    assert a.equals(b) and legacy.feature_set == engine.version

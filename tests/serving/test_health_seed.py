@@ -61,3 +61,26 @@ def test_usual_shares_skip_the_open_and_odd_minutes():
     assert usual_shares(ts, miss, minutes=100).tolist() == [0.0, 0.0]
     miss[ts >= 50, 1] = True
     assert usual_shares(ts, miss).tolist() == [0.0, 1.0]
+
+
+def test_a_scorer_refuses_the_lake_state_of_another_feature_set(tmp_path):
+    """After an upgrade that changed a definition (here FFD's d), the lake's state is not continued: the scorer
+    says whose state it is and how to recompute it."""
+    import pytest
+
+    from features.engine import StateMismatch, default_kernels
+    from features.kernels.ffd import FFD
+
+    lake = Lake(str(tmp_path / "lake"))
+    simulate_to_lake(SimConfig(symbols=20, days=2, seed=9), lake)
+    d1, d2 = lake.dates("bars_1m")
+    _, st = fold(FeatureEngine(lake.read("reference")), lake.read("bars_1m", [d1]))
+    path = f"{lake.path('engine_state', d1)}/state.npz"
+    lake.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+    with lake.fs.open_output_stream(path) as f:
+        f.write(dumps(st))
+    kernels = [FFD(0.3) if k.name == "ffd" else k for k in default_kernels()]
+    s = make_scorer(FeatureEngine(lake.read("reference"), kernels=kernels))
+    with pytest.raises(StateMismatch, match=f"the lake.s engine state after {d1}: .*materialize features_1m"):
+        restore_engine_state(s, lake, d2)
+    assert restore_engine_state(make_scorer(FeatureEngine(lake.read("reference"))), lake, d2) == d1
