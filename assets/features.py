@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 
 from features import checks
 from features.batch import fold
-from features.engine import FeatureEngine
+from features.engine import FFD_D, FeatureEngine
 from features.state_io import dumps, loads
 from marketdata.lake import Lake
 from orchestration.io_manager import Written
@@ -22,7 +22,7 @@ def _state_path(lake: LakeResource, key: str) -> str:
     return f"{lake.lake().path('engine_state', dt.date.fromisoformat(key))}/state.npz"
 
 
-def build_feature_assets(partitions: dg.TimeWindowPartitionsDefinition) -> list:
+def build_feature_assets(partitions: dg.TimeWindowPartitionsDefinition, ffd_d: float = FFD_D) -> list:
     @dg.asset(
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
@@ -44,7 +44,8 @@ def build_feature_assets(partitions: dg.TimeWindowPartitionsDefinition) -> list:
         left, write the day's partition and its state, keep only the checks' sums. A backfill of any length runs
         in one day's memory."""
         lk = lake.lake()  # an optional user-supplied VIX series (dataset `vix`) replaces the SPY-vol proxy
-        engine = FeatureEngine(reference, corporate_actions, vix=lk.read("vix") if lk.exists("vix") else None)
+        vix = lk.read("vix") if lk.exists("vix") else None
+        engine = FeatureEngine(reference, corporate_actions, vix=vix, ffd_d=ffd_d)
         keys = sorted(context.partition_keys)
         state = _previous_state(context, lake, partitions, keys[0])
         tally, rows = checks.Tally(engine), {}
@@ -98,7 +99,9 @@ def _previous_state(
         return loads(f.read())
 
 
-def build_consistency_check(partitions: dg.TimeWindowPartitionsDefinition):  # type: ignore[no-untyped-def]
+def build_consistency_check(  # type: ignore[no-untyped-def]
+    partitions: dg.TimeWindowPartitionsDefinition, ffd_d: float = FFD_D
+):
     @dg.asset(
         partitions_def=partitions,
         group_name="serving",
@@ -121,7 +124,7 @@ def build_consistency_check(partitions: dg.TimeWindowPartitionsDefinition):  # t
             raise dg.Failure(f"no served features logged for {missing}: run the scorer on that day first")
         served, offline = lk.read("features_served", days), lk.read("features_1m", days)
         ref = lk.read("reference") if lk.exists("reference") else None
-        m = mismatches(served, offline, FeatureEngine(ref).names)
+        m = mismatches(served, offline, FeatureEngine(ref, ffd_d=ffd_d).names)
         bad = {k: v for k, v in m["per_feature"].items() if v}
         md = {
             "rows_compared": m["rows_compared"],

@@ -9,7 +9,7 @@ import dagster as dg
 import pyarrow as pa
 
 from assets.plots import png_md
-from features.engine import FeatureEngine
+from features.engine import FFD_D, FeatureEngine
 from marketdata.lake import Lake
 from modeling import registry
 from monitoring.drift import unquoted
@@ -47,6 +47,7 @@ def build_monitoring_assets(
     psi_threshold: float,
     adv_threshold: float,
     missing_rise: float = DriftSettings.missing_rise,
+    ffd_d: float = FFD_D,
 ) -> list:
     @dg.asset(
         partitions_def=partitions,
@@ -86,7 +87,7 @@ def build_monitoring_assets(
         out = Path(lk.base) / "reports" / "drift" / f"date={day}"
         s = compute_drift_report(
             str(out),
-            FeatureEngine().names,
+            FeatureEngine(ffd_d=ffd_d).names,
             reference,
             prev,
             current,

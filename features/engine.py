@@ -40,7 +40,10 @@ from marketdata.calendar import session_bounds_ns
 ENGINE_VERSION = 2  # 2: state arrays are symbol-last, look-back rings a power of two wide
 
 
-def default_kernels() -> list[Kernel]:
+FFD_D = 0.4  # the default differencing order of ffd_<100 d> (``tickwise ffd-d`` chooses one on training data)
+
+
+def default_kernels(ffd_d: float = FFD_D) -> list[Kernel]:
     return [
         ROC(),
         RSI(),
@@ -53,7 +56,7 @@ def default_kernels() -> list[Kernel]:
         VolumeTimeOfDay(),
         VWAPDeviation(),
         SpreadImbalance(),
-        FFD(),
+        FFD(ffd_d),
         CrossAsset(),
     ]
 
@@ -73,16 +76,20 @@ class FeatureEngine:
         vix: pa.Table | None = None,
         compiled: bool = True,
         step_threads: int | None = None,
+        ffd_d: float | None = None,
     ):
         """``step_threads``: threads the compiled online step uses (1 or 2; default 2 where the machine has two
         cores): a helper thread takes chunks of the minute's symbols (:mod:`features.fused.split`), with the same
-        bits as one. The batch fold always runs on one core."""
+        bits as one. The batch fold always runs on one core. ``ffd_d``: FFD's differencing order in the default
+        kernels (:data:`FFD_D` if not given; not with ``kernels``)."""
+        if kernels is not None and ffd_d is not None:
+            raise ValueError("give either kernels or ffd_d (which sets FFD's d in the default kernels), not both")
         if step_threads is None:
             step_threads = 2 if (os.cpu_count() or 1) > 1 else 1
         if step_threads not in (1, 2):
             raise ValueError(f"step_threads must be 1 or 2, got {step_threads!r}")
         self.step_threads = step_threads
-        self.kernels = kernels if kernels is not None else default_kernels()
+        self.kernels = kernels if kernels is not None else default_kernels(FFD_D if ffd_d is None else ffd_d)
         self.specs: list[FeatureSpec] = [s for k in self.kernels for s in k.outputs()]
         self.kernel_cols = []
         col = 0

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from features.engine import EngineState, FeatureEngine
 from marketdata.lake import Lake, partition_dates, read_table, write_parquet_atomic
@@ -90,3 +91,35 @@ def write_features(table: pa.Table, out_dir: str, engine: FeatureEngine, state: 
         write_parquet_atomic(part, path, md)
         paths.append(path)
     return paths
+
+
+def log_closes(days: BarDays, actions: pa.Table | None, max_symbols: int) -> dict[str, np.ndarray]:
+    """Each symbol's log close, bar after bar in time order over every day, split-adjusted (a close before a
+    split's ex-date is divided by its ratio, so a split is not a jump), for at most ``max_symbols`` names spread
+    evenly over the sorted universe: the training series :func:`features.kernels.ffd.choose_d_across` reads."""
+    parts: dict[str, list[np.ndarray]] = {}
+    stamps: dict[str, list[np.ndarray]] = {}
+    keep: list[str] | None = None
+    for day in days.days:
+        bars = days.read(day).select(["symbol", "ts", "close"])
+        if keep is None:  # the first day's names (a later joiner has too short a history to test anyway)
+            names = sorted(set(bars.column("symbol").to_pylist()))
+            keep = names[:: max(1, -(-len(names) // max_symbols))]
+        bars = bars.filter(pc.is_in(bars.column("symbol"), pa.array(keep)))
+        bars = bars.sort_by([("symbol", "ascending"), ("ts", "ascending")])
+        sym = np.asarray(bars.column("symbol").to_pylist(), dtype=object)
+        close, ts = bars.column("close").to_numpy(), bars.column("ts").cast(pa.int64()).to_numpy()
+        cuts = np.r_[0, np.flatnonzero(sym[1:] != sym[:-1]) + 1, len(sym)]
+        for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+            if b > a:
+                parts.setdefault(sym[a], []).append(close[a:b])
+                stamps.setdefault(sym[a], []).append(ts[a:b])
+    out = {}
+    for s in sorted(parts):
+        close, ts = np.concatenate(parts[s]), np.concatenate(stamps[s])
+        for row in actions.filter(pc.equal(actions.column("symbol"), s)).to_pylist() if actions else []:
+            if row["split_ratio"] != 1.0:
+                ex = np.datetime64(row["ex_date"], "ns").astype(np.int64)
+                close = np.where(ts < ex, close / row["split_ratio"], close)
+        out[s] = np.log(close)
+    return out

@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from features.engine import FeatureEngine
+from features.engine import FFD_D, FeatureEngine
 from features.io import BarDays
+from features.kernels.ffd import FFD
 from modeling.backtest import backtest, plot_equity
 from modeling.cv import random_kfold, walk_forward
 from modeling.dataset import build_by_session
@@ -48,6 +49,7 @@ class WalkForwardConfig:
     model: str = "lgbm"  # or "logistic"
     split: str = "walk_forward"  # "random_kfold" only for the leakage control
     label_price: str = "close"  # or "mid": labels on the NBBO mid (no bid-ask bounce); the backtest trades the mid
+    ffd_d: float = FFD_D  # FFD's differencing order (the feature ffd_<100 d>)
     # whenever the bars carry quotes, either way (modeling.labels.forward_returns)
     storage: str | None = None
 
@@ -57,6 +59,10 @@ class WalkForwardConfig:
         for name, least in floors.items():
             if not getattr(self, name) >= least:  # also refuses NaN
                 raise ValueError(f"WalkForwardConfig.{name} must be at least {least}, got {getattr(self, name)}")
+        try:
+            FFD(self.ffd_d)
+        except ValueError as e:
+            raise ValueError(f"WalkForwardConfig.ffd_d: {e}") from None
         for name, allowed in (("model", ("lgbm", "logistic")), ("split", ("walk_forward", "random_kfold"))):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"WalkForwardConfig.{name} must be one of {allowed}, got {getattr(self, name)!r}")
@@ -173,7 +179,7 @@ def run(
     import pyarrow.parquet as pq
 
     t0 = time.perf_counter()
-    engine = FeatureEngine(reference, actions)
+    engine = FeatureEngine(reference, actions, ffd_d=cfg.ffd_d)
     days = bars if isinstance(bars, BarDays) else BarDays.of(bars)
     done = [0, 0]
 

@@ -32,11 +32,11 @@ def build_definitions(settings: TickwiseSettings | None = None) -> dg.Definition
     partitions = trading_day_partitions(s.partitions_start, s.partitions_end)
     assets = (
         build_market_data_assets(partitions)
-        + build_feature_assets(partitions)
+        + build_feature_assets(partitions, s.ffd_d)
         + build_model_assets(partitions, s.window_days, s.label_price)
-        + [build_consistency_check(partitions)]
+        + [build_consistency_check(partitions, s.ffd_d)]
         + build_monitoring_assets(
-            partitions, s.window_days, s.psi_threshold, s.adversarial_auc_threshold, s.missing_rise
+            partitions, s.window_days, s.psi_threshold, s.adversarial_auc_threshold, s.missing_rise, s.ffd_d
         )
         + build_serving_assets(partitions)
     )

@@ -30,6 +30,15 @@ class TickwiseSettings(BaseSettings):
         "bid-ask bounce is part of the target) or 'mid' (the NBBO mid at each bar's end). Backtests trade the mid "
         "whenever the bars carry quotes, whatever this is.",
     )
+    ffd_d: float = Field(
+        0.4,
+        gt=0,
+        le=2,
+        multiple_of=0.01,
+        description="FFD's differencing order d (the feature ffd_<100 d>; `tickwise ffd-d` picks the smallest that "
+        "makes training prices stationary). features_1m, the drift report and the consistency check use it, and so "
+        "must `tickwise serve`: a model or an engine state of another d is refused, not used.",
+    )
     psi_threshold: float = Field(0.2, gt=0, description="PSI above which psi_alert_sensor alerts.")
     psi_ignore: list[str] = Field(
         ["mkt_vol"], description="Features shown in the PSI table but never alerted on (market-wide context)."

@@ -36,7 +36,7 @@ def build_scorer(s: ServeSettings, alerts: LiveAlerts | None = None) -> Scorer:
     ref = lake.read("reference") if lake.exists("reference") else None
     ca = lake.read("corporate_actions") if lake.exists("corporate_actions") else None
     vix = lake.read("vix") if lake.exists("vix") else None  # live values: FeatureEngine.add_vix
-    engine = FeatureEngine(ref, ca, vix=vix)
+    engine = FeatureEngine(ref, ca, vix=vix, ffd_d=s.ffd_d)
     store: OnlineStore = (
         RedisOnlineStore(s.redis_url, engine.version) if s.redis_url else InProcessOnlineStore(engine.version)
     )

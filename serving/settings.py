@@ -24,3 +24,5 @@ class ServeSettings(BaseSettings):
     alert_every_s: float = Field(300.0, ge=0)  # an alert of one kind at most this often (the rest are counted)
     # scale-out: several `tickwise serve` in one group exchange finalized bars on this topic (serving.scaleout)
     bars_topic: str | None = Field(None, min_length=1)
+    # FFD's d (TICKWISE_FFD_D): the same as the batch path's, or the champion and the lake's state are refused
+    ffd_d: float = Field(0.4, gt=0, le=2, multiple_of=0.01)

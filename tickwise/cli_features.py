@@ -16,18 +16,36 @@ _BARS = typer.Option(..., "--bars", help="bars_1m: a Parquet file, a folder of t
 _OUT = typer.Option(..., "--out", help="Output directory; features land in OUT/features_1m/date=.../part-0.parquet.")
 _REF = typer.Option(None, "--reference", help="reference table (sector, leader); default: the lake's, else SPY only.")
 _CA = typer.Option(None, "--corporate-actions", help="corporate_actions table; default: the lake's, else none.")
+FFD_D_OPTION = typer.Option(
+    0.4,
+    "--ffd-d",
+    envvar="TICKWISE_FFD_D",
+    min=0.01,
+    max=2.0,
+    help="FFD's differencing order d, two decimals (the feature ffd_<100 d>; `tickwise ffd-d` chooses one). Use the "
+    "same d everywhere: a state or a model of another d is refused.",
+)
 _VIX = typer.Option(
     None, "--vix", help="VIX series (Parquet: ts, value) for mkt_vol; default: the lake's `vix`, else SPY realized vol."
 )
 
 
-def _inputs(bars: str, reference: str | None, ca: str | None, vix: str | None = None):  # type: ignore[no-untyped-def]
+def _inputs(  # type: ignore[no-untyped-def]
+    bars: str, reference: str | None, ca: str | None, vix: str | None, ffd_d: float
+):
     from features.engine import FeatureEngine
     from features.io import BarDays, load_context, load_vix
 
+    check_ffd_d(ffd_d)
     days = BarDays(bars)
     ref, acts = load_context(bars, reference, ca)
-    return days, FeatureEngine(ref, acts, vix=load_vix(bars, vix))
+    return days, FeatureEngine(ref, acts, vix=load_vix(bars, vix), ffd_d=ffd_d)
+
+
+def check_ffd_d(ffd_d: float) -> None:
+    """``--ffd-d`` before any work, naming the option."""
+    if abs(round(ffd_d * 100) - ffd_d * 100) > 1e-9:
+        raise ValueError(f"--ffd-d (TICKWISE_FFD_D) must have at most two decimals, got {ffd_d!r}")
 
 
 def _day_by_day(mode: str, inputs: tuple, out: str, run: Callable) -> None:
@@ -62,7 +80,12 @@ def _day_by_day(mode: str, inputs: tuple, out: str, run: Callable) -> None:
 
 
 def features(
-    bars: str = _BARS, out: str = _OUT, reference: str = _REF, corporate_actions: str = _CA, vix: str = _VIX
+    bars: str = _BARS,
+    out: str = _OUT,
+    reference: str = _REF,
+    corporate_actions: str = _CA,
+    vix: str = _VIX,
+    ffd_d: float = FFD_D_OPTION,
 ) -> None:
     """Offline: fold the feature engine over the bars and write features_1m (version in the file metadata).
 
@@ -73,7 +96,7 @@ def features(
     def run(engine, day_bars, state, tick):  # type: ignore[no-untyped-def]
         return fold(engine, day_bars, state, on_minute=tick)  # the compiled fold reports a day's minutes at its end
 
-    _day_by_day("offline fold", _inputs(bars, reference, corporate_actions, vix), out, run)
+    _day_by_day("offline fold", _inputs(bars, reference, corporate_actions, vix, ffd_d), out, run)
 
 
 def replay(
@@ -83,6 +106,7 @@ def replay(
     corporate_actions: str = _CA,
     vix: str = _VIX,
     checkpoint_every: int = typer.Option(0, min=0, help="Checkpoint and restore the state every N minutes."),
+    ffd_d: float = FFD_D_OPTION,
 ) -> None:
     """Online: drive the live engine minute by minute exactly as the scorer will; write the rows it would serve.
 
@@ -93,7 +117,7 @@ def replay(
     def run(engine, day_bars, state, tick):  # type: ignore[no-untyped-def]
         return serve(engine, day_bars, checkpoint_every, state, on_minute=tick)
 
-    _day_by_day("online", _inputs(bars, reference, corporate_actions, vix), out, run)
+    _day_by_day("online", _inputs(bars, reference, corporate_actions, vix, ffd_d), out, run)
 
 
 def bench_features(
@@ -167,6 +191,58 @@ def bench_features(
     write_json(json_path, res)
 
 
+def ffd_d(
+    bars: str = _BARS,
+    corporate_actions: str = _CA,
+    share: float = typer.Option(0.9, min=0.5, max=1.0, help="Share of the symbols the chosen d must make stationary."),
+    max_symbols: int = typer.Option(500, min=1, help="Symbols tested, spread evenly over the sorted universe."),
+    json_path: str = JSON_OPTION,
+) -> None:
+    """Choose FFD's d on training bars: for each symbol, the smallest d whose fractionally differentiated log price
+    passes an ADF test (5 %), then the smallest d that does so for at least --share of them.
+
+    Runs on the bars' closes in time order, split-adjusted with the corporate actions. The smallest d (0.1) needs
+    ~1,030 bars of a symbol (its 503-weight window twice, plus 20), about 2.7 sessions; a symbol with too few bars
+    for a d is tested on the larger ones only. Use only training data: the d chosen then becomes part of every
+    feature row (TICKWISE_FFD_D for Dagster and serve, --ffd-d for the commands)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from features.io import BarDays, load_context, log_closes
+    from features.kernels.ffd import D_GRID, choose_d_across
+
+    days = BarDays(bars)
+    _, acts = load_context(bars, None, corporate_actions)
+    series = log_closes(days, acts, max_symbols)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True)) as p:
+        task = p.add_task("ADF per symbol", total=len(series))
+
+        def each():  # type: ignore[no-untyped-def]
+            for lp in series.values():
+                yield lp
+                p.advance(task)
+
+        d, picks = choose_d_across(each(), share)
+    tested = [x for x in picks if x is not None]
+    t = Table(title=f"FFD d on {len(days.days)} session(s): the smallest d that passes ADF, per symbol")
+    for c in ("d", "symbols", "share at or below"):
+        t.add_column(c, justify="right")
+    for g in D_GRID:
+        n = sum(1 for x in tested if abs(x - g) < 1e-12)
+        below = sum(1 for x in tested if x <= g + 1e-12) / len(tested) if tested else 0.0
+        t.add_row(f"{g:g}", f"{n:,}", f"{below:.0%}")
+    console.print(t)
+    if d is None:
+        raise ValueError(f"{bars}: no symbol has enough bars to test any d (see --help)")
+    console.print(
+        f"d = {d:g}: stationary for {sum(x <= d + 1e-12 for x in tested) / len(tested):.0%} of {len(tested):,} "
+        f"symbols ({len(picks) - len(tested):,} too short to test). Use it everywhere: TICKWISE_FFD_D={d:g} (Dagster, "
+        "serve) or --ffd-d; then materialize features_1m from its first partition and retrain."
+    )
+    write_json(json_path, {"d": d, "share": share, "symbols_tested": len(tested), "too_short": len(picks) - len(tested),
+                           "by_symbol": dict(zip(series, picks, strict=True))})  # fmt: skip
+
+
 def stage_table(res: dict) -> Table:
     """Where the time goes: the fold's stages (ns per row) and the online step's (p50, µs), timed from inside."""
     t = Table(title="where the time goes (cycle counter read between the compiled stages)")
@@ -185,4 +261,5 @@ def stage_table(res: dict) -> Table:
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     app.command("features")(features)
     app.command("replay")(replay)
+    app.command("ffd-d")(ffd_d)
     bench_app.command("features")(bench_features)

@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tickwise.bench_io import JSON_OPTION, peak_rss_gb, write_json
+from tickwise.cli_features import FFD_D_OPTION, check_ffd_d
 
 console = Console()
 
@@ -31,6 +32,7 @@ def walkforward(
     ),
     reference: str = typer.Option(None, "--reference", help="reference table (default: the lake's, if any)."),
     corporate_actions: str = typer.Option(None, "--corporate-actions", help="corporate actions (default: the lake's)."),
+    ffd_d: float = FFD_D_OPTION,
 ) -> None:
     """Features, triple-barrier labels, purged walk-forward OOS predictions, metrics and a cost-aware backtest."""
     from features.io import BarDays, load_context
@@ -41,6 +43,7 @@ def walkforward(
         raise ValueError(f"--model must be 'lgbm' or 'logistic', got {model!r}")
     if label_price not in PRICES:  # before any work, naming the option (LabelConfig would name its field)
         raise ValueError(f"--label-price must be {' or '.join(map(repr, PRICES))}, got {label_price!r}")
+    check_ffd_d(ffd_d)
     days = BarDays(bars)  # a lake is read a session at a time
     ref, acts = load_context(bars, reference, corporate_actions)
     cfg = WalkForwardConfig(
@@ -52,6 +55,7 @@ def walkforward(
         fee_bps=fee_bps,
         model=model,
         label_price=label_price,
+        ffd_d=ffd_d,
         storage=f"sqlite:///{out}/optuna.db" if trials else None,
     )
     if trials:

@@ -4,6 +4,8 @@ Computed on the session-minute grid: a minute without a bar repeats the symbol's
 is a fixed span of time for every symbol and the whole cross-section is one matrix-vector product per minute.
 """
 
+from collections.abc import Iterable
+
 import numpy as np
 
 from features.spec import FeatureSpec, Kernel, State, StepInput
@@ -25,9 +27,12 @@ def ffd_weights(d: float, threshold: float = 1e-4) -> np.ndarray:
         k += 1
 
 
+D_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
+
+
 def choose_d(
     log_price: np.ndarray,
-    grid: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0),
+    grid: tuple[float, ...] = D_GRID,
     pvalue: float = 0.05,
     threshold: float = 1e-4,
 ) -> float:
@@ -58,6 +63,33 @@ def choose_d(
     return grid[-1]
 
 
+def choose_d_across(
+    log_prices: Iterable[np.ndarray], share: float = 0.9, grid: tuple[float, ...] = D_GRID
+) -> tuple[float | None, list[float | None]]:
+    """One ``d`` for a cross-section: each series' :func:`choose_d` (None where a series is too short to test),
+    and the smallest ``d`` of ``grid`` at or above the choice of at least ``share`` of the tested series (None if
+    none could be tested). FFD uses one ``d`` for every symbol, so the few that need more differencing than it
+    gives stay a little non-stationary.
+
+    >>> rng = np.random.default_rng(3)
+    >>> walks = [np.log(50) + np.cumsum(rng.normal(0, 0.001, 3000)) for _ in range(4)]
+    >>> choose_d_across([*walks, walks[0][:10]], share=0.75)
+    (0.2, [0.2, 0.1, 0.1, 0.2, None])
+    >>> choose_d_across([*walks, walks[0][:10]], share=0.5)[0]
+    0.1
+    """
+    picks: list[float | None] = []
+    for lp in log_prices:
+        try:
+            picks.append(choose_d(lp, grid))
+        except ValueError:  # too short to test any d: not counted either way
+            picks.append(None)
+    tested = np.array([p for p in picks if p is not None])
+    if not len(tested):
+        return None, picks
+    return next(d for d in grid if np.mean(tested <= d + 1e-12) >= share - 1e-12), picks
+
+
 class FFD(Kernel):
     """``ffd_<d>`` = sum_k w_k * log price_{t-k} over the minute grid (NaN until the window is full).
 
@@ -69,6 +101,10 @@ class FFD(Kernel):
     name = "ffd"
 
     def __init__(self, d: float = 0.4, threshold: float = 1e-4):
+        if not 0 < d <= 2:  # also refuses NaN
+            raise ValueError(f"FFD d must be in (0, 2], got {d!r}")
+        if abs(round(d * 100) - d * 100) > 1e-9:
+            raise ValueError(f"FFD d must have at most two decimals (its feature is ffd_<100 d>), got {d!r}")
         self.d, self.threshold = d, threshold
         self.w = ffd_weights(d, threshold)
 

@@ -35,6 +35,7 @@ COMMANDS = [
     ["bench", "scorer"],
     ["features"],
     ["replay"],
+    ["ffd-d"],
     ["walkforward"],
 ]
 
