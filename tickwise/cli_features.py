@@ -196,6 +196,7 @@ def ffd_d(
     corporate_actions: str = _CA,
     share: float = typer.Option(0.9, min=0.5, max=1.0, help="Share of the symbols the chosen d must make stationary."),
     max_symbols: int = typer.Option(500, min=1, help="Symbols tested, spread evenly over the sorted universe."),
+    plot: str = typer.Option(None, "--plot", help="Also draw stationarity and memory kept against d as a PNG."),
     json_path: str = JSON_OPTION,
 ) -> None:
     """Choose FFD's d on training bars: for each symbol, the smallest d whose fractionally differentiated log price
@@ -205,6 +206,7 @@ def ffd_d(
     ~1,030 bars of a symbol (its 503-weight window twice, plus 20), about 2.7 sessions; a symbol with too few bars
     for a d is tested on the larger ones only. Use only training data: the d chosen then becomes part of every
     feature row (TICKWISE_FFD_D for Dagster and serve, --ffd-d for the commands)."""
+    import numpy as np
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from features.io import BarDays, load_context, log_closes
@@ -239,6 +241,12 @@ def ffd_d(
         f"symbols ({len(picks) - len(tested):,} too short to test). Use it everywhere: TICKWISE_FFD_D={d:g} (Dagster, "
         "serve) or --ffd-d; then materialize features_1m from its first partition and retrain."
     )
+    if plot:
+        from features.ffd_plot import memory_kept, plot_ffd_choice
+
+        stationary = [np.mean(np.array(tested) <= g + 1e-12) for g in D_GRID]
+        kept = memory_kept(list(series.values())[:100], D_GRID)
+        console.print(f"plot: {plot_ffd_choice(D_GRID, np.array(stationary), kept, d, share, plot)}")
     write_json(json_path, {"d": d, "share": share, "symbols_tested": len(tested), "too_short": len(picks) - len(tested),
                            "by_symbol": dict(zip(series, picks, strict=True))})  # fmt: skip
 

@@ -38,8 +38,9 @@ def test_log_closes_undo_splits_and_sample_the_universe():
 def test_ffd_d_command_then_features_with_that_d(tmp_path):
     lake = tmp_path / "lake"
     simulate_to_lake(SimConfig(symbols=30, days=3, seed=4), Lake(str(lake)))
-    r = run("ffd-d", "--bars", str(lake), "--json", str(tmp_path / "d.json"))
+    r = run("ffd-d", "--bars", str(lake), "--json", str(tmp_path / "d.json"), "--plot", str(tmp_path / "d.png"))
     assert r.returncode == 0, r.stderr
+    assert (tmp_path / "d.png").read_bytes()[:4] == b"\x89PNG"
     got = json.loads((tmp_path / "d.json").read_text())
     picks = [v for v in got["by_symbol"].values() if v is not None]
     assert got["symbols_tested"] == len(picks) > 20 and np.mean(np.array(picks) <= got["d"] + 1e-9) >= 0.9
