@@ -25,44 +25,14 @@ from features.context import CONTEXT_BOUNDS, CONTEXT_FEATURES
 from features.fused.driver import DAY_NS, EPOCH_ORDINAL
 from features.fused.step import StepScratch, compiled_step, prepare_next
 from features.growth import append_symbols
-from features.kernels.crossasset import CrossAsset
-from features.kernels.ffd import FFD
-from features.kernels.micro import SpreadImbalance
-from features.kernels.momentum import MACD, ROC, RSI, MovingAverages
-from features.kernels.volatility import ATR, Bollinger, RealizedVol
-from features.kernels.volume import OBV, VolumeTimeOfDay, VWAPDeviation
+from features.kernels import FFD_D, default_kernels
 from features.reference_step import reference_step
 from features.spec import FeatureSpec, Kernel
-from features.state import EngineState, Symbols
+from features.state import EngineState, StateMismatch, Symbols
 from features.vix import VixSeries
 from marketdata.calendar import session_bounds_ns
 
 ENGINE_VERSION = 2  # 2: state arrays are symbol-last, look-back rings a power of two wide
-
-
-FFD_D = 0.4  # the default differencing order of ffd_<100 d> (``tickwise ffd-d`` chooses one on training data)
-
-
-def default_kernels(ffd_d: float = FFD_D) -> list[Kernel]:
-    return [
-        ROC(),
-        RSI(),
-        MACD(),
-        MovingAverages(),
-        Bollinger(),
-        ATR(),
-        RealizedVol(),
-        OBV(),
-        VolumeTimeOfDay(),
-        VWAPDeviation(),
-        SpreadImbalance(),
-        FFD(ffd_d),
-        CrossAsset(),
-    ]
-
-
-class StateMismatch(ValueError):
-    """An engine state computed by another feature set than the engine's."""
 
 
 class FeatureEngine:

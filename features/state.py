@@ -17,6 +17,10 @@ Symbols: TypeAlias = Sequence[str] | pa.Array | pa.ChunkedArray
 ARROW = (pa.Array, pa.ChunkedArray)
 
 
+class StateMismatch(ValueError):
+    """An engine state computed by another feature set than the engine's."""
+
+
 @dataclass
 class EngineState:
     """Everything the engine remembers. Saved and restored bit for bit (:mod:`features.state_io`)."""
