@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from features.engine import FFD_D, FeatureEngine
 from features.io import BarDays
-from features.kernels.ffd import FFD
+from features.kernels.ffd import d_problem
 from modeling.backtest import backtest, plot_equity
 from modeling.cv import random_kfold, walk_forward
 from modeling.dataset import build_by_session
@@ -59,10 +59,8 @@ class WalkForwardConfig:
         for name, least in floors.items():
             if not getattr(self, name) >= least:  # also refuses NaN
                 raise ValueError(f"WalkForwardConfig.{name} must be at least {least}, got {getattr(self, name)}")
-        try:
-            FFD(self.ffd_d)
-        except ValueError as e:
-            raise ValueError(f"WalkForwardConfig.ffd_d: {e}") from None
+        if problem := d_problem(self.ffd_d):
+            raise ValueError(f"WalkForwardConfig.ffd_d {problem}")
         for name, allowed in (("model", ("lgbm", "logistic")), ("split", ("walk_forward", "random_kfold"))):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"WalkForwardConfig.{name} must be one of {allowed}, got {getattr(self, name)!r}")

@@ -44,8 +44,10 @@ def _inputs(  # type: ignore[no-untyped-def]
 
 def check_ffd_d(ffd_d: float) -> None:
     """``--ffd-d`` before any work, naming the option."""
-    if abs(round(ffd_d * 100) - ffd_d * 100) > 1e-9:
-        raise ValueError(f"--ffd-d (TICKWISE_FFD_D) must have at most two decimals, got {ffd_d!r}")
+    from features.kernels.ffd import d_problem
+
+    if problem := d_problem(ffd_d):
+        raise ValueError(f"--ffd-d (TICKWISE_FFD_D) {problem}")
 
 
 def _day_by_day(mode: str, inputs: tuple, out: str, run: Callable) -> None:
@@ -229,24 +231,22 @@ def ffd_d(
     t = Table(title=f"FFD d on {len(days.days)} session(s): the smallest d that passes ADF, per symbol")
     for c in ("d", "symbols", "share at or below"):
         t.add_column(c, justify="right")
-    for g in D_GRID:
-        n = sum(1 for x in tested if abs(x - g) < 1e-12)
-        below = sum(1 for x in tested if x <= g + 1e-12) / len(tested) if tested else 0.0
-        t.add_row(f"{g:g}", f"{n:,}", f"{below:.0%}")
+    below = [float(np.mean(np.array(tested) <= g + 1e-12)) if tested else 0.0 for g in D_GRID]
+    for g, share_below in zip(D_GRID, below, strict=True):
+        t.add_row(f"{g:g}", f"{sum(1 for x in tested if abs(x - g) < 1e-12):,}", f"{share_below:.0%}")
     console.print(t)
     if d is None:
         raise ValueError(f"{bars}: no symbol has enough bars to test any d (see --help)")
     console.print(
-        f"d = {d:g}: stationary for {sum(x <= d + 1e-12 for x in tested) / len(tested):.0%} of {len(tested):,} "
+        f"d = {d:g}: stationary for {below[D_GRID.index(d)]:.0%} of {len(tested):,} "
         f"symbols ({len(picks) - len(tested):,} too short to test). Use it everywhere: TICKWISE_FFD_D={d:g} (Dagster, "
         "serve) or --ffd-d; then materialize features_1m from its first partition and retrain."
     )
     if plot:
         from features.ffd_plot import memory_kept, plot_ffd_choice
 
-        stationary = [np.mean(np.array(tested) <= g + 1e-12) for g in D_GRID]
         kept = memory_kept(list(series.values())[:100], D_GRID)
-        console.print(f"plot: {plot_ffd_choice(D_GRID, np.array(stationary), kept, d, share, plot)}")
+        console.print(f"plot: {plot_ffd_choice(D_GRID, np.array(below), kept, d, share, plot)}")
     write_json(json_path, {"d": d, "share": share, "symbols_tested": len(tested), "too_short": len(picks) - len(tested),
                            "by_symbol": dict(zip(series, picks, strict=True))})  # fmt: skip
 

@@ -30,6 +30,19 @@ def ffd_weights(d: float, threshold: float = 1e-4) -> np.ndarray:
 D_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
 
 
+def d_problem(d: float) -> str | None:
+    """What is wrong with ``d`` as FFD's order, worded to follow the name of whatever holds it; None if nothing.
+
+    >>> d_problem(0.35), d_problem(0.333)
+    (None, 'must have at most two decimals (its feature is ffd_<100 d>), got 0.333')
+    """
+    if not 0 < d <= 2:  # also refuses NaN
+        return f"must be in (0, 2], got {d!r}"
+    if abs(round(d * 100) - d * 100) > 1e-9:
+        return f"must have at most two decimals (its feature is ffd_<100 d>), got {d!r}"
+    return None
+
+
 def choose_d(
     log_price: np.ndarray,
     grid: tuple[float, ...] = D_GRID,
@@ -101,10 +114,8 @@ class FFD(Kernel):
     name = "ffd"
 
     def __init__(self, d: float = 0.4, threshold: float = 1e-4):
-        if not 0 < d <= 2:  # also refuses NaN
-            raise ValueError(f"FFD d must be in (0, 2], got {d!r}")
-        if abs(round(d * 100) - d * 100) > 1e-9:
-            raise ValueError(f"FFD d must have at most two decimals (its feature is ffd_<100 d>), got {d!r}")
+        if problem := d_problem(d):
+            raise ValueError(f"FFD d {problem}")
         self.d, self.threshold = d, threshold
         self.w = ffd_weights(d, threshold)
 
