@@ -15,6 +15,8 @@ deflated Sharpe) add the variance that overlap carries, the gross returns' autoc
 the metrics: the gross variance's inflation, 1 for independent cohorts, up to h). Costs are booked at the minute
 they are paid. The equity curve and drawdown stay on that path: returns summed, not compounded (a fixed book of unit
 gross exposure), so ``total_return`` and ``max_drawdown`` are in units of that exposure and a drawdown can pass -1.
+``edge_bps`` and ``cost_bps`` put the gross return and the costs per unit of weight traded, in basis points: the
+book breaks even when the edge covers the cost.
 Sharpe is annualized with sqrt(252 * 390) for minute returns.
 """
 
@@ -156,7 +158,7 @@ def backtest(
         nan = float("nan")
         keys = ("sharpe", "sharpe_gross", "gross_return", "max_drawdown", "turnover", "hit_rate", "dsr")
         none = {**dict.fromkeys(keys, nan), "overlap_factor": nan, "total_return": nan, "cost_share": nan,
-                "unpriced_share": nan}  # fmt: skip
+                "unpriced_share": nan, "edge_bps": nan, "cost_bps": nan}  # fmt: skip
         return BacktestResult(minutes, {**none, "n_minutes": len(r), "k": k, "fee_bps": fee_bps})
     g = minutes["gross"].to_numpy()
     extra = overlap_variance(g, horizon)
@@ -165,6 +167,7 @@ def backtest(
     equity = np.cumsum(r)
     dd = equity - np.maximum.accumulate(np.r_[0.0, equity])[1:]
     sd_gross = math.sqrt(g.var(ddof=1) + extra)
+    traded = float(minutes["traded"].sum())
     sr_gross = g.mean() / sd_gross if sd_gross > 0 else 0.0
     metrics = {
         "sharpe": float(sr * math.sqrt(MINUTES_PER_YEAR)),
@@ -180,7 +183,11 @@ def backtest(
         "total_return": float(equity[-1]),
         "cost_share": float(minutes["cost"].sum() / max(np.abs(g).sum(), 1e-12)),
         # traded weight with no spread known (no usable quote yet): its cost is the fee only, a flattering figure
-        "unpriced_share": _ratio(minutes["unpriced"].to_numpy().sum(), minutes["traded"].to_numpy().sum()),
+        "unpriced_share": _ratio(minutes["unpriced"].to_numpy().sum(), traded),
+        # per unit of weight traded: what the signal earned before costs, and what trading it cost (the book breaks
+        # even where the two meet; a net Sharpe far below zero with a positive edge says how far the costs are)
+        "edge_bps": _ratio(g.sum(), traded) * 1e4,
+        "cost_bps": _ratio(float(minutes["cost"].sum()), traded) * 1e4,
         "k": k,
         "fee_bps": fee_bps,
     }
@@ -188,7 +195,7 @@ def backtest(
 
 
 def _ratio(part: float, whole: float) -> float:
-    return float(part / whole) if whole > 0 else 0.0
+    return float(part / whole) if whole > 0 else 0.0  # nothing traded: nothing earned, nothing paid
 
 
 def plot_equity(result: BacktestResult, path: str, title: str = "walk-forward backtest") -> str:
@@ -209,7 +216,8 @@ def plot_equity(result: BacktestResult, path: str, title: str = "walk-forward ba
     m = result.metrics
     a.set_title(
         f"{title} — Sharpe {m['sharpe']:.2f} (gross {m['sharpe_gross']:.2f}), max DD {m['max_drawdown']:.2%}, "
-        f"DSR {m['dsr']:.2f}\nturnover {m['turnover']:.3f} a minute, overlap factor {m['overlap_factor']:.2f}",
+        f"DSR {m['dsr']:.2f}\nturnover {m['turnover']:.3f} a minute, overlap factor {m['overlap_factor']:.2f}, "
+        f"a unit traded: edge {m['edge_bps']:.2f} bp vs cost {m['cost_bps']:.2f} bp",
         fontsize=10,
     )
     a.set_ylabel("cumulative return")

@@ -35,6 +35,8 @@ BACKTEST_METRICS = (
     "cost_share",
     "unpriced_share",
     "overlap_factor",
+    "edge_bps",
+    "cost_bps",
 )
 
 

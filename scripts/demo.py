@@ -241,6 +241,8 @@ def _summary(console, s, sim, results, weekly, loop, serve, consistency, drift, 
     for key in ("auc", "logloss", "ic", "sharpe_gross", "sharpe", "max_drawdown", "turnover", "dsr"):
         if key in metrics:
             table.add_row(f"OOS {key} (walk-forward, {s.label_price} labels)", f"{metrics[key]:.4f}")
+    if "edge_bps" in metrics:
+        table.add_row("OOS a unit traded: edge / cost", f"{metrics['edge_bps']:.2f} / {metrics['cost_bps']:.2f} bp")
     table.add_row(
         "scorer replay: cycles / signals",
         f"{serve['scored_cycles']} / {serve['signals']:,} "
@@ -255,7 +257,8 @@ def _summary(console, s, sim, results, weekly, loop, serve, consistency, drift, 
     pm = paper["metrics"]
     table.add_row(
         "paper trading on served signals (last day)",
-        f"Sharpe gross {pm['sharpe_gross']:.1f} / net {pm['sharpe']:.1f}, return net {pm['total_return']:.4f}",
+        f"Sharpe gross {pm['sharpe_gross']:.1f} / net {pm['sharpe']:.1f}, return net {pm['total_return']:.4f}"
+        f"\na unit traded: edge {pm['edge_bps']:.2f} / cost {pm['cost_bps']:.2f} bp",
     )
     table.add_row("drift: worst PSI", f"{drift['psi_worst']} {drift['psi_max']:.2f} (vs {drift['reference_kind']})")
     table.add_row("drift: features over PSI threshold", ", ".join(drift["drifted"]) or "none")

@@ -74,7 +74,7 @@ def walkforward(
         t.add_column(c, justify="right")
     for key in ("auc", "logloss", "brier", "ece", "ic", "icir", "f1", "pr_auc", "precision_at_k"):
         t.add_row(key, f"{m[key]:.4f}", f"{res.baseline[key]:.4f}")
-    for key in ("sharpe", "max_drawdown", "turnover", "dsr", "overlap_factor"):
+    for key in ("sharpe", "max_drawdown", "turnover", "dsr", "overlap_factor", "edge_bps", "cost_bps"):
         t.add_row(key, f"{m[key]:.4f}", "")
     console.print(t)
     console.print("top features: " + ", ".join(f"{n} {g:.2f}" for n, g in res.importance[:6]))

@@ -203,3 +203,22 @@ def test_a_name_without_a_quote_is_not_traded_for_free():
     assert none["unpriced_share"] == 1.0 and none["total_return"] == pytest.approx(
         none["gross_return"] - none["turnover"] * none["n_minutes"] * 1e-4, rel=1e-9
     )
+
+
+def test_edge_and_cost_per_unit_traded():
+    """``edge_bps`` and ``cost_bps`` are the gross return and the costs per unit of weight traded: at a flat 2 bp
+    half spread and a 1 bp fee every unit traded costs exactly 3 bp, and the net return is the edge minus the cost
+    times what was traded (fails if either is taken per minute, per cohort or one-sided)."""
+    rng = np.random.default_rng(21)
+    n = 600
+    drift = np.zeros(S)
+    drift[:K] = 1e-4
+    p, r = rng.uniform(size=(S, n)), 1e-3 * rng.standard_normal((S, n)) + drift[:, None]
+    p[:K] += 1.0  # the drifting names are always the top: a real edge
+    ts, sym, pp, fwd = _market(p, r)
+    m = backtest(ts, sym, pp, fwd, np.full(len(ts), 2e-4), k=K, horizon=H, fee_bps=1.0).metrics
+    traded = m["turnover"] * m["n_minutes"]
+    assert m["cost_bps"] == pytest.approx(3.0, rel=1e-9)
+    assert m["edge_bps"] * traded * 1e-4 == pytest.approx(m["gross_return"], rel=1e-9)
+    assert m["total_return"] == pytest.approx((m["edge_bps"] - m["cost_bps"]) * traded * 1e-4, rel=1e-9)
+    assert m["edge_bps"] > 0
