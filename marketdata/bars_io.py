@@ -50,7 +50,13 @@ def _find(raw: pa.Table, name: str) -> str:
     for c in raw.column_names:
         if c.lower() == name:
             return c
-    raise ValueError(f"bars need a {name!r} column (map one with --map {name}=COLUMN)")
+    hint = (
+        "; for close-only bars map the close to it too (--map open=X,high=X,low=X,close=X): the range then "
+        "reads zero and ATR falls back to close-to-close moves"
+        if name in ("open", "high", "low")
+        else ""
+    )
+    raise ValueError(f"bars need a {name!r} column (map one with --map {name}=COLUMN){hint}")
 
 
 def _from(t, m, tz, price_scale, size_scale, symbol, source, stamp) -> pa.Table:  # type: ignore[no-untyped-def]

@@ -80,22 +80,35 @@ class Lake:
         return p if date is None else f"{p}/date={date.isoformat()}"
 
     def write(
-        self, dataset: str, table: pa.Table, metadata: dict[str, str] | None = None, source: str = "<write>"
+        self,
+        dataset: str,
+        table: pa.Table,
+        metadata: dict[str, str] | None = None,
+        source: str = "<write>",
+        by_symbol: bool = False,
     ) -> list[dt.date]:
         """Validate ``table`` and replace the day partitions it touches (or the whole unpartitioned dataset).
 
-        Returns the dates written. Each partition is one ``part-0.parquet`` written atomically.
+        With ``by_symbol``, only the rows of the symbols ``table`` names are replaced, day by day (in an unpartitioned
+        dataset, all their rows), and every other symbol's rows stay: what an ingest of one file per ticker needs,
+        where replacing whole days would keep only the last file's symbols. Returns the dates written. Each
+        partition is one ``part-0.parquet`` written atomically.
         """
         table = conform(table, dataset, source)
         col = PARTITION_COLUMN.get(dataset)
         if col is None:
+            if by_symbol and self.exists(dataset):
+                table = _others_then(self.read(dataset), table)
             write_parquet_atomic(table, f"{self.path(dataset)}/part-0.parquet", metadata, self.fs)
             return []
         days = partition_dates(table, col)
+        have = set(self.dates(dataset)) if by_symbol else set()
         written = []
         for day in np.unique(days):
             date = day.astype(dt.date)
             part = table.filter(pa.array(days == day))
+            if date in have:
+                part = _others_then(self.read(dataset, [date]), part)
             part = part.sort_by([("symbol", "ascending"), (col, "ascending")])
             self.write_partition(dataset, date, part, metadata)
             written.append(date)
@@ -165,6 +178,13 @@ class Lake:
         if not parts:
             raise FileNotFoundError(f"no {dataset} partitions for {days[:3]}... in lake {self.root}")
         return pa.concat_tables(parts)
+
+
+def _others_then(old: pa.Table, new: pa.Table) -> pa.Table:
+    """``old``'s rows of the symbols ``new`` does not name, then ``new`` (both in the dataset's contract schema)."""
+    named = pc.unique(new.column("symbol"))
+    others = old.filter(pc.invert(pc.is_in(old.column("symbol"), named)))
+    return pa.concat_tables([others.cast(new.schema), new])
 
 
 def read_table(path: str, dataset: str) -> pa.Table:

@@ -20,16 +20,20 @@ from marketdata.validate import row_problems
 AGGREGATOR = ("trades", "quotes")
 
 
-def replace_rejects(lake: Lake, day: dt.date, rejects: pa.Table, sources: Iterable[str]) -> int:
-    """Make ``rejects`` (contract ``rejects``) the day's rows from ``sources``, keeping every other source's rows.
-    Returns how many rows ``rejects`` holds."""
+def replace_rejects(
+    lake: Lake, day: dt.date, rejects: pa.Table, sources: Iterable[str], symbols: pa.Array | None = None
+) -> int:
+    """Make ``rejects`` (contract ``rejects``) the day's rows from ``sources``, keeping every other source's rows;
+    with ``symbols``, only those symbols' rows from ``sources`` (a file of some tickers replaces its own rejects,
+    not another file's). Returns how many rows ``rejects`` holds."""
     had = day in lake.dates("rejects")
     merged = rejects
     if had:
         old = lake.read("rejects", [day])
-        merged = pa.concat_tables(
-            [old.filter(pc.invert(pc.is_in(old.column("source"), pa.array(list(sources))))), rejects]
-        )
+        mine = pc.is_in(old.column("source"), pa.array(list(sources)))
+        if symbols is not None:  # a null symbol in ``symbols`` matches the old rows without one
+            mine = pc.and_(mine, pc.is_in(old.column("symbol"), symbols.cast(old.column("symbol").type)))
+        merged = pa.concat_tables([old.filter(pc.invert(mine)), rejects])
     if merged.num_rows or had:
         lake.write_partition("rejects", day, merged.combine_chunks())
     return rejects.num_rows
@@ -38,19 +42,22 @@ def replace_rejects(lake: Lake, day: dt.date, rejects: pa.Table, sources: Iterab
 @dataclass
 class Quarantined:
     """A table split by :func:`quarantine`: the rows that pass, a column aligned with them, the rows set aside (as
-    ``rejects`` under ``source``) and the days the whole table covered."""
+    ``rejects`` under ``source``), the days the whole table covered and the symbols it named on each."""
 
     kept: pa.Table
     beside: pa.ChunkedArray | None
     rejects: pa.Table
     source: str
     days: list[dt.date]
+    symbols: list[pa.Array]  # per day: the symbols the table named (its rows kept or set aside), null included
 
     def write(self, lake: Lake) -> None:
-        """Make the rows set aside the source's rejects of those days (after the kept rows landed)."""
+        """Make the rows set aside the source's rejects of those days and symbols (after the kept rows landed):
+        the rejects of another file's symbols stay, as its rows do (``Lake.write(by_symbol=True)``)."""
         when = partition_dates(self.rejects, "ts") if self.rejects.num_rows else np.empty(0, "datetime64[D]")
-        for d in self.days:
-            replace_rejects(lake, d, self.rejects.filter(pa.array(when == np.datetime64(d))), [self.source])
+        for d, names in zip(self.days, self.symbols, strict=True):
+            rows = self.rejects.filter(pa.array(when == np.datetime64(d)))
+            replace_rejects(lake, d, rows, [self.source], names)
 
 
 def quarantine(table: pa.Table, dataset: str, source: str, beside: pa.ChunkedArray | None = None) -> Quarantined:
@@ -64,9 +71,12 @@ def quarantine(table: pa.Table, dataset: str, source: str, beside: pa.ChunkedArr
         raise ValueError(f"{source}: row {row} has no timestamp, so it cannot be set aside in a day: fix the file")
     why = row_problems(table, dataset)
     bad = np.not_equal(why, "") if len(why) else np.zeros(0, bool)
-    days = [d.astype(object) for d in np.unique(partition_dates(table, "ts"))] if table.num_rows else []
+    when = partition_dates(table, "ts")
+    days = [d.astype(object) for d in np.unique(when)] if table.num_rows else []
+    names = [pc.unique(table.column("symbol").filter(pa.array(when == np.datetime64(d)))) for d in days]
     rej = rejects_table(source, table, bad, why)
     if not rej.num_rows:  # the usual case: no copy of a day of ticks
-        return Quarantined(table, beside, rej, source, days)
+        return Quarantined(table, beside, rej, source, days, names)
     keep = pa.array(~bad)
-    return Quarantined(table.filter(keep), None if beside is None else beside.filter(keep), rej, source, days)
+    kept = table.filter(keep)
+    return Quarantined(kept, None if beside is None else beside.filter(keep), rej, source, days, names)

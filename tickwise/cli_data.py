@@ -119,7 +119,7 @@ def _ingest(
         hint = loaders.clock_hint(raw, cmap, tz)
         if hint:
             console.print(f"[yellow]warning:[/] {hint}")
-    dates = Lake(lake).write(dataset, table, source=file)
+    dates = Lake(lake).write(dataset, table, source=file, by_symbol=True)
     if aside:
         aside.write(Lake(lake))
     note = f", {left_out:,} outside the regular session left out" if left_out else ""
@@ -145,7 +145,7 @@ def ingest_bars(
 
     raw = loaders.read_any(file)
     table = complete_bars(raw, loaders.parse_mapping(mapping), tz, price_scale, size_scale, symbol, file, stamp)
-    dates = Lake(lake).write("bars_1m", table, source=file)
+    dates = Lake(lake).write("bars_1m", table, source=file, by_symbol=True)
     console.print(f"bars_1m: {table.num_rows:,} rows from {file} -> {lake} ({len(dates)} day partition(s))")
 
 
@@ -192,7 +192,7 @@ def ingest_ca(file: str, mapping: str = _MAP, lake: str = _LAKE, symbol: str = _
     import pyarrow.compute as pc
 
     t = t.filter(pc.or_(pc.not_equal(t.column("split_ratio"), 1.0), pc.greater(t.column("cash_dividend"), 0.0)))
-    Lake(lake).write("corporate_actions", t, source=file)
+    Lake(lake).write("corporate_actions", t, source=file, by_symbol=True)
     console.print(f"corporate_actions: {t.num_rows:,} actions from {file} -> {lake}")
 
 
@@ -203,7 +203,7 @@ def ingest_reference(file: str, mapping: str = _MAP, lake: str = _LAKE) -> None:
     from marketdata.lake import Lake
 
     t = loaders.load(file, "reference", loaders.parse_mapping(mapping))
-    Lake(lake).write("reference", t, source=file)
+    Lake(lake).write("reference", t, source=file, by_symbol=True)
     console.print(f"reference: {t.num_rows:,} symbols from {file} -> {lake}")
 
 
@@ -224,7 +224,7 @@ def aggregate_cmd(
         task = p.add_task("aggregating", total=len(days))
         for d in days:
             bars, rejects = aggregate_day(lk, d)
-            lk.write("bars_1m", bars, source=f"aggregate {d}")
+            lk.write("bars_1m", bars, source=f"aggregate {d}", by_symbol=True)  # ingested bars of others stay
             replace_rejects(lk, d, rejects, AGGREGATOR)  # a re-run replaces its own, never the ingest's
             p.console.print(f"{d}: {bars.num_rows:,} bars, {rejects.num_rows:,} rejects")
             p.advance(task)

@@ -1,0 +1,114 @@
+"""Ingesting one file per ticker: each file replaces its own symbols' rows (and rejects), never another file's.
+
+Vendors ship bars and ticks a file per symbol. Before, each ingest replaced whole day partitions, so the lake kept
+only the last file's symbol for every day they shared: the earlier files were lost without a word.
+"""
+
+import numpy as np
+import pandas as pd
+import pyarrow.compute as pc
+import pytest
+from typer.testing import CliRunner
+
+from marketdata.lake import Lake
+from tickwise.cli import app
+
+STAMPS = pd.date_range("2026-03-02 09:30", periods=30, freq="min").append(
+    pd.date_range("2026-03-03 09:30", periods=30, freq="min")
+)  # two sessions, New York wall clock
+
+
+def ingest(*args: str) -> str:
+    r = CliRunner().invoke(app, ["ingest", *args])
+    assert r.exit_code == 0, r.output
+    return r.output
+
+
+def bars_file(path, base: float) -> str:  # type: ignore[no-untyped-def]
+    c = base + np.arange(len(STAMPS)) * 0.01
+    df = pd.DataFrame({"Date": STAMPS.strftime("%Y-%m-%d %H:%M"), "High": c + 0.02, "Low": c - 0.02, "Close": c})
+    df["Open"], df["Volume"] = c, 1000
+    df.to_csv(path, index=False)
+    return str(path)
+
+
+def ingest_bars(lake: str, file: str, symbol: str) -> None:
+    m = "ts=Date,open=Open,high=High,low=Low,close=Close,volume=Volume"
+    ingest("bars", file, "--map", m, "--tz", "America/New_York", "--symbol", symbol, "--lake", lake)
+
+
+def closes(lake: str) -> dict[str, float]:
+    t = Lake(lake).read("bars_1m")
+    syms = t.column("symbol").to_pylist()
+    return {s: float(pc.sum(t.filter(pc.equal(t.column("symbol"), s)).column("close")).as_py()) for s in set(syms)}
+
+
+def test_files_per_ticker_all_land_and_a_rerun_replaces_only_its_own(tmp_path):
+    lake = str(tmp_path / "lake")
+    ingest_bars(lake, bars_file(tmp_path / "aaa.csv", 10.0), "AAA")
+    ingest_bars(lake, bars_file(tmp_path / "bbb.csv", 50.0), "BBB")
+    assert Lake(lake).read("bars_1m").num_rows == 2 * len(STAMPS)  # the old code kept BBB's 60 rows only
+    before = closes(lake)
+    ingest_bars(lake, bars_file(tmp_path / "aaa.csv", 10.0), "AAA")  # the same file again: nothing doubles
+    assert Lake(lake).read("bars_1m").num_rows == 2 * len(STAMPS) and closes(lake) == before
+    ingest_bars(lake, bars_file(tmp_path / "aaa2.csv", 20.0), "AAA")  # a corrected file: AAA's rows replaced
+    after = closes(lake)
+    assert after["BBB"] == before["BBB"]
+    assert after["AAA"] == pytest.approx(before["AAA"] + 10.0 * len(STAMPS))
+    assert Lake(lake).read("bars_1m").num_rows == 2 * len(STAMPS)
+
+
+def test_corporate_actions_per_ticker_keep_each_other(tmp_path):
+    lake = str(tmp_path / "lake")
+    for sym, ratio in (("AAPL", 7.0), ("MSFT", 2.0)):
+        f = tmp_path / f"{sym}.csv"
+        pd.DataFrame({"ex_date": ["2026-03-03"], "split_ratio": [ratio], "cash_dividend": [0.0]}).to_csv(f)
+        ingest("corporate-actions", str(f), "--symbol", sym, "--lake", lake)
+    t = Lake(lake).read("corporate_actions")
+    assert sorted(t.column("symbol").to_pylist()) == ["AAPL", "MSFT"]
+
+
+def trades_file(path, symbol: str, bad_row: int) -> str:  # type: ignore[no-untyped-def]
+    n = 20
+    price = np.round(100 + np.arange(n) * 0.01, 2)
+    price[bad_row] = 0.0
+    stamps = pd.date_range("2026-03-02 14:31:00", periods=n, freq="15s").strftime("%Y-%m-%d %H:%M:%S")
+    pd.DataFrame(
+        {"symbol": symbol, "ts": stamps, "price": price, "size": 100, "seq": np.arange(1, n + 1), "correction": 0}
+    ).to_csv(path, index=False)
+    return str(path)
+
+
+def test_quarantined_rows_of_each_file_stay_in_rejects(tmp_path):
+    lake = str(tmp_path / "lake")
+    a, b = trades_file(tmp_path / "a.csv", "AAA", 3), trades_file(tmp_path / "b.csv", "BBB", 5)
+    for f in (a, b, a):  # AAA's file twice: its reject is replaced, not doubled, and BBB's stays
+        ingest("trades", f, "--quarantine", "--lake", lake)
+    rej = Lake(lake).read("rejects")
+    assert sorted(rej.column("symbol").to_pylist()) == ["AAA", "BBB"]
+    assert Lake(lake).read("trades").num_rows == 2 * 19
+
+
+def test_aggregate_keeps_the_bars_of_symbols_without_ticks(tmp_path):
+    """Bars ingested for one name, ticks for another: aggregating the ticks replaces the bars of the names it has
+    ticks for, and the vendor bars stay."""
+    lake = str(tmp_path / "lake")
+    ingest_bars(lake, bars_file(tmp_path / "ccc.csv", 30.0), "CCC")
+    ingest("trades", trades_file(tmp_path / "a.csv", "AAA", 3), "--quarantine", "--lake", lake)
+    r = CliRunner().invoke(app, ["aggregate", "--lake", lake, "--date", "2026-03-02"])
+    assert r.exit_code == 0, r.output
+    day = Lake(lake).read("bars_1m", [pd.Timestamp("2026-03-02").date()])
+    assert set(day.column("symbol").to_pylist()) == {"AAA", "CCC"}
+
+
+def test_close_only_bars_say_how_to_land(tmp_path):
+    """A close-only series (the usual free one-minute data) is refused with the mapping that lands it."""
+    f = tmp_path / "close.csv"
+    pd.DataFrame({"Date": STAMPS.strftime("%Y-%m-%d %H:%M"), "Px": 10.0 + np.arange(len(STAMPS)) * 0.01}).to_csv(f)
+    lake = str(tmp_path / "lake")
+    r = CliRunner().invoke(
+        app, ["ingest", "bars", str(f), "--map", "ts=Date,close=Px", "--symbol", "X", "--lake", lake]
+    )
+    assert r.exit_code != 0 and "open=X,high=X,low=X,close=X" in str(r.exception)
+    ingest("bars", str(f), "--map", "ts=Date,open=Px,high=Px,low=Px,close=Px", "--symbol", "X", "--lake", lake)
+    assert Lake(lake).read("bars_1m").num_rows == len(STAMPS)
