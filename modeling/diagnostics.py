@@ -60,9 +60,9 @@ def plot_diagnostics(
     width = 0.8 / max(len(preds), 1)
     for j, name in enumerate(preds):
         v = s[name].fill_null(np.nan).to_numpy()
-        ic.bar(
-            x + (j - (len(preds) - 1) / 2) * width, v, width, label=f"{name} (IC {overall[name]:+.4f} over all minutes)"
-        )
+        mean = overall[name]  # None: no minute had enough names to rank (a universe of a few symbols)
+        said = f"IC {mean:+.4f} over all minutes" if mean is not None else "IC n/a: too few names a minute"
+        ic.bar(x + (j - (len(preds) - 1) / 2) * width, v, width, label=f"{name} ({said})")
     ic.axhline(0, color="black", lw=0.8)
     every = max(1, len(s) // 30)  # a year of sessions stays readable
     ic.set_xticks(x[::every], [str(d) for d in s["day"]][::every], rotation=60, fontsize=7)

@@ -61,15 +61,22 @@ class Dataset:
 
 def fit_logistic(d: Dataset):  # type: ignore[no-untyped-def]
     """Standardize (fit on this fold) + L2 logistic regression; NaNs become the fold's column means."""
-    X = _impute(d.X, np.nanmean(d.X, axis=0))
+    means = _column_means(d.X)
     model = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=300))
-    model.fit(X, d.y, logisticregression__sample_weight=d.w)
-    model.impute_means_ = np.nanmean(d.X, axis=0)
+    model.fit(_impute(d.X, means), d.y, logisticregression__sample_weight=d.w)
+    model.impute_means_ = means
     return model
 
 
 def predict_logistic(model, X: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
     return model.predict_proba(_impute(X, model.impute_means_))[:, 1]
+
+
+def _column_means(X: np.ndarray) -> np.ndarray:
+    """Each column's mean over its finite values; 0 for a column with none (a feature the data cannot give, such
+    as the spread of bars without quotes: it then carries no information, rather than a warning per fold)."""
+    n = (~np.isnan(X)).sum(axis=0)
+    return np.where(n > 0, np.nansum(X, axis=0, dtype=np.float64) / np.maximum(n, 1), 0.0)
 
 
 def _impute(X: np.ndarray, means: np.ndarray) -> np.ndarray:

@@ -78,6 +78,12 @@ def walkforward(
         t.add_row(key, f"{m[key]:.4f}", "")
     console.print(t)
     console.print("top features: " + ", ".join(f"{n} {g:.2f}" for n, g in res.importance[:6]))
+    if m["ic"] != m["ic"] or m["sharpe"] != m["sharpe"]:  # NaN: no minute had the names to rank
+        console.print(
+            f"[yellow]warning:[/] IC, precision@K and the backtest rank names within each minute: IC needs 5 names "
+            f"a minute, precision@K and the backtest 2K = {2 * cfg.k}; the test minutes never had that many, so they "
+            "read nan (the classification metrics above do not need a cross-section)"
+        )
     if m["quoted_share"] < 0.99:
         console.print(
             f"[yellow]warning:[/] {1 - m['quoted_share']:.0%} of the test events had no quoted spread: the backtest "

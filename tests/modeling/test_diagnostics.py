@@ -63,3 +63,28 @@ def test_tied_predictions_fall_in_one_bin_whatever_the_rows_order():
     y = (rng.random(len(p)) < p).astype(np.int8)
     perm = rng.permutation(len(p))
     assert expected_calibration_error(y[perm], p[perm]) == pytest.approx(expected_calibration_error(y, p), rel=1e-12)
+
+
+def test_a_universe_too_small_to_rank_still_gets_its_plot(tmp_path):
+    """Two names a minute: no minute has an IC (it needs 5), so the overall IC is missing; the plot says so instead
+    of failing the walk-forward after its work was done (it did, on two real one-minute series)."""
+    rng = np.random.default_rng(8)
+    ts = np.repeat(T0 + np.arange(300) * M, 2)
+    fwd = rng.normal(size=len(ts))
+    preds = {"model": rng.uniform(0.4, 0.6, len(ts))}
+    assert ic_by_session(ts, fwd, preds)[1]["model"] is None
+    plot_diagnostics(ts, (fwd > 0).astype(np.int8), fwd, preds, str(tmp_path / "d.png"))
+    assert (tmp_path / "d.png").stat().st_size > 10_000
+
+
+def test_a_feature_the_data_cannot_give_is_imputed_silently():
+    """A column without a finite value in the fold (the spread of bars without quotes) is imputed with 0, not a
+    NaN mean and a RuntimeWarning per fold; the other columns' means are their finite values' means."""
+    import warnings
+
+    from modeling.train import _column_means
+
+    X = np.array([[1.0, np.nan, 2.0], [3.0, np.nan, np.nan]], np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _column_means(X).tolist() == [2.0, 0.0, 2.0]
