@@ -36,6 +36,7 @@ COMMANDS = [
     ["features"],
     ["replay"],
     ["ffd-d"],
+    ["lake"],
     ["walkforward"],
 ]
 
