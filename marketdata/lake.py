@@ -90,9 +90,9 @@ class Lake:
         """Validate ``table`` and replace the day partitions it touches (or the whole unpartitioned dataset).
 
         With ``by_symbol``, only the rows of the symbols ``table`` names are replaced, day by day (in an unpartitioned
-        dataset, all their rows), and every other symbol's rows stay: what an ingest of one file per ticker needs,
-        where replacing whole days would keep only the last file's symbols. Returns the dates written. Each
-        partition is one ``part-0.parquet`` written atomically.
+        dataset, all their rows), and every other symbol's rows stay (:meth:`merge_partition`): what an ingest of
+        one file per ticker needs, where replacing whole days would keep only the last file's symbols. Returns the
+        dates written. Each partition is one ``part-0.parquet`` written atomically.
         """
         table = conform(table, dataset, source)
         col = PARTITION_COLUMN.get(dataset)
@@ -102,17 +102,36 @@ class Lake:
             write_parquet_atomic(table, f"{self.path(dataset)}/part-0.parquet", metadata, self.fs)
             return []
         days = partition_dates(table, col)
-        have = set(self.dates(dataset)) if by_symbol else set()
         written = []
         for day in np.unique(days):
             date = day.astype(dt.date)
             part = table.filter(pa.array(days == day))
-            if date in have:
-                part = _others_then(self.read(dataset, [date]), part)
-            part = part.sort_by([("symbol", "ascending"), (col, "ascending")])
-            self.write_partition(dataset, date, part, metadata)
+            if by_symbol:
+                self.merge_partition(dataset, date, part, metadata=metadata, source=source)
+            else:
+                self.write_partition(dataset, date, _sorted(part, col), metadata)
             written.append(date)
         return written
+
+    def merge_partition(
+        self,
+        dataset: str,
+        date: dt.date,
+        table: pa.Table,
+        also: pa.Array | None = None,
+        metadata: dict[str, str] | None = None,
+        source: str = "<write>",
+    ) -> None:
+        """Replace one day's rows of the symbols ``table`` names, and of those in ``also`` even where ``table`` has
+        none (an aggregation replaces the bars of every name it had ticks for, one whose ticks were all refused
+        included), keeping every other symbol's rows of the day."""
+        col = PARTITION_COLUMN[dataset]
+        table = conform(table, dataset, source)
+        if date in self.dates(dataset):
+            table = _others_then(self.read(dataset, [date]), table, also)
+        elif not table.num_rows:
+            return  # nothing there, nothing to add
+        self.write_partition(dataset, date, _sorted(table, col), metadata)
 
     def write_partition(
         self, dataset: str, date: dt.date, table: pa.Table, metadata: dict[str, str] | None = None
@@ -180,9 +199,16 @@ class Lake:
         return pa.concat_tables(parts)
 
 
-def _others_then(old: pa.Table, new: pa.Table) -> pa.Table:
-    """``old``'s rows of the symbols ``new`` does not name, then ``new`` (both in the dataset's contract schema)."""
+def _sorted(table: pa.Table, col: str) -> pa.Table:
+    return table.sort_by([("symbol", "ascending"), (col, "ascending")])
+
+
+def _others_then(old: pa.Table, new: pa.Table, also: pa.Array | None = None) -> pa.Table:
+    """``old``'s rows of the symbols neither ``new`` nor ``also`` names, then ``new`` (both in the dataset's
+    contract schema)."""
     named = pc.unique(new.column("symbol"))
+    if also is not None:
+        named = pa.concat_arrays([named.cast(pa.string()), also.cast(pa.string())])
     others = old.filter(pc.invert(pc.is_in(old.column("symbol"), named)))
     return pa.concat_tables([others.cast(new.schema), new])
 

@@ -212,6 +212,8 @@ def aggregate_cmd(
     date: list[str] = typer.Option(None, "--date", help="Day(s) to aggregate (default: every day with trades)."),
 ) -> None:
     """Aggregate the lake's trades and quotes into bars_1m (rejects land in the rejects dataset with reasons)."""
+    import pyarrow as pa
+
     from marketdata.lake import Lake
     from marketdata.pipeline import aggregate_day
     from marketdata.rejects import AGGREGATOR, replace_rejects
@@ -224,7 +226,8 @@ def aggregate_cmd(
         task = p.add_task("aggregating", total=len(days))
         for d in days:
             bars, rejects = aggregate_day(lk, d)
-            lk.write("bars_1m", bars, source=f"aggregate {d}", by_symbol=True)  # ingested bars of others stay
+            seen = pa.concat_arrays([bars.column("symbol").combine_chunks(), rejects.column("symbol").combine_chunks()])
+            lk.merge_partition("bars_1m", d, bars, seen.drop_null(), source=f"aggregate {d}")  # ingested bars stay
             replace_rejects(lk, d, rejects, AGGREGATOR)  # a re-run replaces its own, never the ingest's
             p.console.print(f"{d}: {bars.num_rows:,} bars, {rejects.num_rows:,} rejects")
             p.advance(task)

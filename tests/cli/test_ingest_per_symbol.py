@@ -112,3 +112,20 @@ def test_close_only_bars_say_how_to_land(tmp_path):
     assert r.exit_code != 0 and "open=X,high=X,low=X,close=X" in str(r.exception)
     ingest("bars", str(f), "--map", "ts=Date,open=Px,high=Px,low=Px,close=Px", "--symbol", "X", "--lake", lake)
     assert Lake(lake).read("bars_1m").num_rows == len(STAMPS)
+
+
+def test_aggregate_replaces_the_bars_of_a_name_whose_ticks_are_now_all_refused(tmp_path):
+    """AAA's bars from a first aggregation go when a corrected trades file leaves AAA no valid tick (every trade
+    now flagged as corrected): its bars would otherwise outlive the ticks they came from."""
+    lake = str(tmp_path / "lake")
+    ingest_bars(lake, bars_file(tmp_path / "ccc.csv", 30.0), "CCC")
+    ingest("trades", trades_file(tmp_path / "a.csv", "AAA", 3), "--quarantine", "--lake", lake)
+    agg = ["aggregate", "--lake", lake, "--date", "2026-03-02"]
+    assert CliRunner().invoke(app, agg).exit_code == 0
+    f = tmp_path / "a2.csv"
+    df = pd.read_csv(trades_file(tmp_path / "a.csv", "AAA", 3))
+    df.assign(correction=8).to_csv(f, index=False)  # TAQ CORR 8: cancelled
+    ingest("trades", str(f), "--quarantine", "--lake", lake)
+    assert CliRunner().invoke(app, agg).exit_code == 0
+    day = Lake(lake).read("bars_1m", [pd.Timestamp("2026-03-02").date()])
+    assert set(day.column("symbol").to_pylist()) == {"CCC"}
