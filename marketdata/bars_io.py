@@ -2,10 +2,11 @@
 
 from collections.abc import Mapping
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from marketdata.loaders import from_table, to_utc
+from marketdata.loaders import from_table, regular_session_mask, to_utc
 from marketdata.schemas import BARS_1M, NS_PER_MIN
 
 DERIVED = {"vwap", "trades", "halted", "volume"}
@@ -66,3 +67,10 @@ def _from(t, m, tz, price_scale, size_scale, symbol, source, stamp) -> pa.Table:
         t = t.append_column("__ts_end", shifted.cast(pa.timestamp("ns", tz="UTC")))
         m = dict(m) | {"ts": "__ts_end"}
     return from_table(t, "bars_1m", m, tz, price_scale, size_scale, symbol, source)
+
+
+def in_session(bars: pa.Table) -> np.ndarray:
+    """True for the bars inside a regular NYSE session: a bar stamped ``ts`` covers ``[ts - 60 s, ts)``, so it is
+    the minute that starts at ``ts - 60 s`` that must lie in the session (09:31 ... the close, by end stamps)."""
+    start = pc.subtract(bars.column("ts").cast(pa.int64()), NS_PER_MIN).cast(pa.timestamp("ns", tz="UTC"))
+    return regular_session_mask(pa.chunked_array([start]))

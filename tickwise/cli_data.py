@@ -137,16 +137,29 @@ def ingest_bars(
     price_scale: float = _PS,
     size_scale: float = _SS,
     stamp: str = typer.Option("start", help="Whether the file stamps a bar at its 'start' (most vendors) or 'end'."),
+    session_only: bool = typer.Option(
+        True, help="Keep only bars inside the regular session (vendors' extended-hours bars would enter the features)."
+    ),
 ) -> None:
     """1-minute bars (bars_1m columns; missing vwap/trades/NBBO/halted are derived or left empty)."""
     from marketdata import loaders
-    from marketdata.bars_io import complete_bars
+    from marketdata.bars_io import complete_bars, in_session
     from marketdata.lake import Lake
 
     raw = loaders.read_any(file)
-    table = complete_bars(raw, loaders.parse_mapping(mapping), tz, price_scale, size_scale, symbol, file, stamp)
+    cmap = loaders.parse_mapping(mapping)
+    table = complete_bars(raw, cmap, tz, price_scale, size_scale, symbol, file, stamp)
+    note = ""
+    if session_only:
+        mask = in_session(table)
+        if not mask.all():
+            note = f", {int((~mask).sum()):,} outside the regular session left out"
+            table = table.filter(mask)
+        hint = loaders.clock_hint(raw, cmap, tz)
+        if hint:
+            console.print(f"[yellow]warning:[/] {hint}")
     dates = Lake(lake).write("bars_1m", table, source=file, by_symbol=True)
-    console.print(f"bars_1m: {table.num_rows:,} rows from {file} -> {lake} ({len(dates)} day partition(s))")
+    console.print(f"bars_1m: {table.num_rows:,} rows from {file} -> {lake} ({len(dates)} day partition(s)){note}")
 
 
 @ingest_app.command("trades")

@@ -106,11 +106,10 @@ def test_close_only_bars_say_how_to_land(tmp_path):
     f = tmp_path / "close.csv"
     pd.DataFrame({"Date": STAMPS.strftime("%Y-%m-%d %H:%M"), "Px": 10.0 + np.arange(len(STAMPS)) * 0.01}).to_csv(f)
     lake = str(tmp_path / "lake")
-    r = CliRunner().invoke(
-        app, ["ingest", "bars", str(f), "--map", "ts=Date,close=Px", "--symbol", "X", "--lake", lake]
-    )
+    args = ["--symbol", "X", "--tz", "America/New_York", "--lake", lake]
+    r = CliRunner().invoke(app, ["ingest", "bars", str(f), "--map", "ts=Date,close=Px", *args])
     assert r.exit_code != 0 and "open=X,high=X,low=X,close=X" in str(r.exception)
-    ingest("bars", str(f), "--map", "ts=Date,open=Px,high=Px,low=Px,close=Px", "--symbol", "X", "--lake", lake)
+    ingest("bars", str(f), "--map", "ts=Date,open=Px,high=Px,low=Px,close=Px", *args)
     assert Lake(lake).read("bars_1m").num_rows == len(STAMPS)
 
 
@@ -129,3 +128,19 @@ def test_aggregate_replaces_the_bars_of_a_name_whose_ticks_are_now_all_refused(t
     assert CliRunner().invoke(app, agg).exit_code == 0
     day = Lake(lake).read("bars_1m", [pd.Timestamp("2026-03-02").date()])
     assert set(day.column("symbol").to_pylist()) == {"CCC"}
+
+
+def test_extended_hours_bars_are_left_out_unless_asked(tmp_path):
+    """A vendor's 04:00-20:00 bars: only the regular session's 390 a day land (by the minute each bar covers: the
+    09:30 bar is the session's first, the 16:00 one is not), and --no-session-only keeps them all."""
+    stamps = pd.date_range("2026-03-02 04:00", "2026-03-02 19:59", freq="min")
+    c = 10.0 + np.arange(len(stamps)) * 1e-3
+    f = tmp_path / "ext.csv"
+    pd.DataFrame({"Date": stamps.strftime("%Y-%m-%d %H:%M"), "High": c, "Low": c, "Close": c, "Open": c}).to_csv(f)
+    m = ["--map", "ts=Date,open=Open,high=High,low=Low,close=Close", "--symbol", "X", "--tz", "America/New_York"]
+    out = ingest("bars", str(f), *m, "--lake", str(tmp_path / "a"))
+    assert "570 outside the regular session left out" in out.replace("\n", " ")
+    t = Lake(str(tmp_path / "a")).read("bars_1m").column("ts").cast("int64").to_numpy()
+    assert len(t) == 390 and str(pd.Timestamp(t.min(), tz="UTC")) == "2026-03-02 14:31:00+00:00"
+    ingest("bars", str(f), *m, "--no-session-only", "--lake", str(tmp_path / "b"))
+    assert Lake(str(tmp_path / "b")).read("bars_1m").num_rows == len(stamps)
