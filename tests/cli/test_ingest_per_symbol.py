@@ -144,3 +144,55 @@ def test_extended_hours_bars_are_left_out_unless_asked(tmp_path):
     assert len(t) == 390 and str(pd.Timestamp(t.min(), tz="UTC")) == "2026-03-02 14:31:00+00:00"
     ingest("bars", str(f), *m, "--no-session-only", "--lake", str(tmp_path / "b"))
     assert Lake(str(tmp_path / "b")).read("bars_1m").num_rows == len(stamps)
+
+
+def test_a_folder_of_ticker_files_lands_in_one_call_as_one_file_at_a_time_would(tmp_path, monkeypatch):
+    """Ten per-ticker files (no symbol column) in one call, symbols from their names: the lake equals the one
+    built by ten single-file calls, and each day partition is written once."""
+    folder = tmp_path / "bars"
+    folder.mkdir()
+    names = [f"T{i}" for i in range(10)]
+    for i, n in enumerate(names):
+        bars_file(folder / f"{n}.csv", 10.0 + i)
+    m = ["--map", "ts=Date,open=Open,high=High,low=Low,close=Close,volume=Volume", "--tz", "America/New_York"]
+    writes: list = []
+    real = Lake.write_partition
+    monkeypatch.setattr(Lake, "write_partition", lambda self, *a, **k: writes.append(a[1]) or real(self, *a, **k))
+    out = ingest("bars", str(folder), *m, "--symbol-from-filename", "--lake", str(tmp_path / "one"))
+    assert "10 files" in out and len(writes) == 2  # two sessions, each partition written once (was: once a file)
+    monkeypatch.undo()
+    for n in names:
+        ingest_bars(str(tmp_path / "each"), str(folder / f"{n}.csv"), n)
+    a, b = (
+        Lake(str(tmp_path / x)).read("bars_1m").sort_by([("symbol", "ascending"), ("ts", "ascending")])
+        for x in ("one", "each")
+    )
+    assert a.num_rows == 10 * len(STAMPS) and a.equals(b)
+    ingest(
+        "bars",
+        str(folder / "T1.csv"),
+        str(folder / "T2.csv"),
+        *m,
+        "--symbol-from-filename",
+        "--lake",
+        str(tmp_path / "one"),
+    )
+    assert Lake(str(tmp_path / "one")).read("bars_1m").num_rows == 10 * len(STAMPS)  # a re-run of two: no change
+
+
+def test_many_files_with_one_symbol_or_a_regex_alone_are_refused(tmp_path):
+    f1, f2 = bars_file(tmp_path / "A.csv", 1.0), bars_file(tmp_path / "B.csv", 2.0)
+    r = CliRunner().invoke(app, ["ingest", "bars", f1, f2, "--symbol", "A", "--lake", str(tmp_path / "l")])
+    assert r.exit_code != 0 and "--symbol-from-filename" in str(r.exception)
+    r = CliRunner().invoke(app, ["ingest", "bars", f1, "--symbol-regex", "^(.)", "--lake", str(tmp_path / "l")])
+    assert r.exit_code != 0 and "goes with --symbol-from-filename" in str(r.exception)
+    r = CliRunner().invoke(app, ["ingest", "bars", str(tmp_path / "*.nothing"), "--lake", str(tmp_path / "l")])
+    assert r.exit_code != 0 and "no data file matches" in str(r.exception)
+
+
+def test_two_tick_files_in_one_call_keep_both_files_rejects(tmp_path):
+    lake = str(tmp_path / "lake")
+    a, b = trades_file(tmp_path / "a.csv", "AAA", 3), trades_file(tmp_path / "b.csv", "BBB", 5)
+    ingest("trades", a, b, "--quarantine", "--lake", lake)
+    assert sorted(Lake(lake).read("rejects").column("symbol").to_pylist()) == ["AAA", "BBB"]
+    assert Lake(lake).read("trades").num_rows == 2 * 19

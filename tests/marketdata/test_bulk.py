@@ -1,0 +1,35 @@
+"""Grouping many files' rows by day, in memory or spilled to disk, gives the same day tables."""
+
+import pyarrow as pa
+import pytest
+
+from marketdata.bulk import DaySpill, expand, symbol_of
+from marketdata.simulator import MarketSimulator, SimConfig
+
+
+def test_spilled_days_equal_days_held_in_memory():
+    days = [d.bars for d in MarketSimulator(SimConfig(symbols=15, days=3, seed=2)).days()]
+    files = [
+        t.filter(pa.compute.equal(t.column("symbol"), s))
+        for t in days
+        for s in t.column("symbol").unique()[:5].to_pylist()
+    ]
+    held, spilled = DaySpill("bars_1m"), DaySpill("bars_1m", max_rows=500)  # a file's rows spill every few files
+    for f in files:
+        held.add(f)
+        spilled.add(f)
+    assert spilled.spilled and held.days() == spilled.days() and len(held.days()) == 3
+    for d in held.days():
+        assert held.take(d).equals(spilled.take(d))
+    spilled.close()
+
+
+def test_names_and_paths(tmp_path):
+    assert symbol_of("x/MSFT.csv.gz") == "MSFT" and symbol_of("BRK.B.csv") == "BRK.B"
+    with pytest.raises(ValueError, match="finds no symbol"):
+        symbol_of("notes.md", r"^(\d+)")
+    (tmp_path / "b.csv").write_text("x")
+    (tmp_path / "a.parquet").write_text("x")
+    (tmp_path / "readme.md").write_text("x")
+    assert [p.rsplit("/", 1)[1] for p in expand([str(tmp_path)])] == ["a.parquet", "b.csv"]
+    assert expand([str(tmp_path / "b.csv"), str(tmp_path / "*.csv")]) == [str(tmp_path / "b.csv")]  # once
