@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from marketdata.lake import Lake, partition_dates
 from marketdata.schemas import PARTITION_COLUMN
+from marketdata.validate import conform
 
 SUFFIXES = (".csv", ".txt", ".parquet", ".pq", ".csv.gz", ".txt.gz")
 STEM = r"^(.+?)(\.(csv|txt|parquet|pq))?(\.gz)?$"  # the file name without its data suffixes
@@ -89,10 +90,11 @@ class DaySpill:
     def days(self) -> list[dt.date]:
         return sorted(set(self.held) | set(self.spilled))
 
-    def take(self, day: dt.date) -> pa.Table:
-        """Every row of ``day``, in the order the files came."""
-        parts = [pq.read_table(p) for p in self.spilled.pop(day, [])] + self.held.pop(day, [])
-        return pa.concat_tables(parts)
+    def take(self, day: dt.date, keep: bool = False) -> pa.Table:
+        """Every row of ``day``, in the order the files came (``keep``: and still held for a later take)."""
+        paths, held = (self.spilled.get(day, []), self.held.get(day, [])) if keep else (
+            self.spilled.pop(day, []), self.held.pop(day, []))  # fmt: skip
+        return pa.concat_tables([pq.read_table(p) for p in paths] + held)
 
     def close(self) -> None:
         if self._dir is not None:
@@ -102,9 +104,14 @@ class DaySpill:
 def land(
     lake: Lake, dataset: str, spill: DaySpill, source: str, on_day: Callable[[dt.date], None] = lambda _: None
 ) -> list[dt.date]:
-    """Merge each day of ``spill`` into ``lake`` once, replacing the rows of the symbols it names that day."""
+    """Merge each day of ``spill`` into ``lake`` once, replacing the rows of the symbols it names that day.
+
+    Every day is checked against the contract before any is written: a repeated key between two files refuses the
+    whole call, not the days after the first bad one."""
     days = spill.days()
     try:
+        for day in days:
+            conform(spill.take(day, keep=True), dataset, f"{source}, {day}")
         for day in days:
             lake.merge_partition(dataset, day, spill.take(day), source=f"{source}, {day}")
             on_day(day)

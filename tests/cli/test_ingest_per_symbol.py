@@ -196,3 +196,18 @@ def test_two_tick_files_in_one_call_keep_both_files_rejects(tmp_path):
     ingest("trades", a, b, "--quarantine", "--lake", lake)
     assert sorted(Lake(lake).read("rejects").column("symbol").to_pylist()) == ["AAA", "BBB"]
     assert Lake(lake).read("trades").num_rows == 2 * 19
+
+
+def test_a_key_repeated_between_two_files_lands_nothing(tmp_path):
+    """A's second file repeats its first file's minutes on the second day only: the call is refused before any
+    day is written (not after the first day landed)."""
+    lake = str(tmp_path / "lake")
+    f1, f2 = bars_file(tmp_path / "A1.csv", 10.0), tmp_path / "A2.csv"
+    df = pd.read_csv(f1)
+    df[df["Date"] >= "2026-03-03"].to_csv(f2, index=False)
+    m = ["--map", "ts=Date,open=Open,high=High,low=Low,close=Close,volume=Volume", "--tz", "America/New_York"]
+    r = CliRunner().invoke(
+        app, ["ingest", "bars", f1, str(f2), *m, "--symbol-from-filename", "--symbol-regex", "^(A)", "--lake", lake]
+    )
+    assert r.exit_code != 0 and "duplicate key" in str(r.exception) and "2026-03-03" in str(r.exception)
+    assert not Lake(lake).exists("bars_1m")
