@@ -238,11 +238,9 @@ def _summary(console, s, sim, results, weekly, loop, serve, consistency, drift, 
     blocked = f" ({gates} champion_gate blocked: a valid outcome)" if gates else ""
     table.add_row("asset checks passed", f"{sum(c.passed for c in checks)}/{len(checks)}{blocked}")
     table.add_row("weekly retrain: champion_gate", _gate(weekly))
-    for key in ("auc", "logloss", "ic", "sharpe_gross", "sharpe", "max_drawdown", "turnover", "dsr"):
-        if key in metrics:
-            table.add_row(f"OOS {key} (walk-forward, {s.label_price} labels)", f"{metrics[key]:.4f}")
-    if "edge_bps" in metrics:
-        table.add_row("OOS a unit traded: edge / cost", f"{metrics['edge_bps']:.2f} / {metrics['cost_bps']:.2f} bp")
+    keys = ("auc", "logloss", "ic", "sharpe_gross", "sharpe", "max_drawdown", "turnover", "dsr", "edge_bps", "cost_bps")
+    for key in (k for k in keys if k in metrics):
+        table.add_row(f"OOS {key} (walk-forward, {s.label_price} labels)", f"{metrics[key]:.4f}")
     table.add_row(
         "scorer replay: cycles / signals",
         f"{serve['scored_cycles']} / {serve['signals']:,} "

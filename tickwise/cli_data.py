@@ -5,24 +5,12 @@ import time
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from tickwise.bench_io import JSON_OPTION, write_json
-from tickwise.cli_ingest import ingest_app
+from tickwise.cli_ingest import ingest_app, progress
 
 console = Console()
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=False,
-    )
 
 
 def simulate(
@@ -54,7 +42,7 @@ def simulate(
     )
     lake = Lake(out)
     t0 = time.perf_counter()
-    with _progress() as p:
+    with progress() as p:
         task = p.add_task(f"simulating {symbols} symbols", total=days)
         s = simulate_to_lake(cfg, lake, ticks=ticks, on_day=lambda d: p.advance(task))
     table = Table(title=f"simulated market -> {out}")
@@ -80,7 +68,7 @@ def aggregate_cmd(
     days = [dt.date.fromisoformat(d) for d in date] if date else lk.dates("trades")
     if not days:
         raise ValueError(f"no trades in lake {lake}")
-    with _progress() as p:
+    with progress() as p:
         task = p.add_task("aggregating", total=len(days))
         for d in days:
             bars, rejects = aggregate_day(lk, d)

@@ -43,14 +43,15 @@ _Q = typer.Option(
 )
 
 
-def _progress() -> Progress:
+def progress(transient: bool = False) -> Progress:
+    """The commands' progress bar: on stderr, so stdout stays the result."""
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=Console(stderr=True),
-        transient=True,
+        transient=transient,
     )
 
 
@@ -88,7 +89,7 @@ def _many(
     files = expand(paths)
     syms = _symbols(files, *symbols)
     spill, run, lk = DaySpill(dataset), _Run(), Lake(lake)
-    with _progress() as p:
+    with progress(transient=True) as p:
         task = p.add_task(f"reading {len(files)} file(s)", total=len(files))
         for f, s in zip(files, syms, strict=True):
             t = one(f, s, run)
