@@ -47,4 +47,4 @@ bench: setup
 	$(VENV)/bin/tickwise bench simulator
 
 clean:
-	rm -rf data .dagster mlflow.db mlruns out .services
+	rm -rf data .dagster mlflow.db mlruns out .services .tickwise-demo-mlflow

@@ -29,6 +29,7 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 def main() -> None:
     warnings.filterwarnings("ignore", message=".*is currently in beta.*")
     import dagster as dg
+    from demo_start import fresh_start  # beside this script
     from rich.console import Console
 
     from marketdata.lake import Lake
@@ -43,7 +44,7 @@ def main() -> None:
     shift = days // 2
     s = TickwiseSettings()
     t0 = time.perf_counter()
-    _fresh_start(console, s)
+    fresh_start(console, s, ROOT)
     console.rule(
         f"[bold][{time.perf_counter() - t0:4.0f} s] 1/6 simulating {symbols} symbols x {days} sessions (ticks; crisis regime from day {shift})"
     )
@@ -165,23 +166,6 @@ def main() -> None:
             )
             results.append(loop)
     _summary(console, s, sim, results, weekly, loop, serve, consistency, drift, requested, t0, paper, bounce)
-
-
-def _fresh_start(console, s) -> None:  # type: ignore[no-untyped-def]
-    """The demo replays the same story each time: its own outputs from a previous run (the default lake, landing
-    zone and MLflow database inside the project) are removed first; the Dagster run history is kept."""
-    import shutil
-
-    for p in (s.lake, s.landing):
-        if Path(p).resolve().is_relative_to(ROOT / "data") and Path(p).exists():
-            shutil.rmtree(p)
-            console.print(f"  fresh start: removed {p}")
-    if s.mlflow_tracking_uri == "sqlite:///mlflow.db":
-        for p in (ROOT / "mlflow.db", ROOT / "mlruns"):
-            if p.is_file():
-                p.unlink()
-            elif p.is_dir():
-                shutil.rmtree(p)
 
 
 def _gate(run) -> str:  # type: ignore[no-untyped-def]

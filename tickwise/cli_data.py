@@ -26,11 +26,28 @@ def simulate(
     regime_shift: int | None = typer.Option(
         None, "--regime-shift", help="0-based day from which volatility and correlations change."
     ),
+    force: bool = typer.Option(False, "--force", help="Simulate into a lake that holds data from elsewhere."),
 ) -> None:
-    """Simulate a market into the lake: bars_1m, halts, reference, corporate_actions (+ trades, quotes)."""
+    """Simulate a market into the lake: bars_1m, halts, reference, corporate_actions (+ trades, quotes).
+
+    The simulated days and the reference replace what the lake had: a lake holding data the simulator did not write
+    (from `tickwise ingest`, say) is refused unless --force."""
+    import pyarrow.fs as pafs
+
+    from marketdata.inventory import inventory
     from marketdata.lake import Lake
     from marketdata.pipeline import simulate_to_lake
     from marketdata.simulator import SimConfig
+
+    lake = Lake(out)
+    mark = f"{lake.base}/.tickwise-simulated"
+    theirs = lake.exists("reference") or lake.exists("bars_1m") or lake.exists("trades")
+    if theirs and not force and lake.fs.get_file_info(mark).type == pafs.FileType.NotFound:
+        held = ", ".join(d["dataset"] for d in inventory(lake))
+        raise ValueError(
+            f"{out} holds data the simulator did not write ({held}): simulating into it would replace its days and "
+            "its reference. Choose another --out, or pass --force"
+        )
 
     cfg = SimConfig(
         symbols=symbols,
@@ -40,11 +57,12 @@ def simulate(
         lead_lag=lead_lag,
         regime_shift_day=regime_shift,
     )
-    lake = Lake(out)
     t0 = time.perf_counter()
     with progress() as p:
         task = p.add_task(f"simulating {symbols} symbols", total=days)
         s = simulate_to_lake(cfg, lake, ticks=ticks, on_day=lambda d: p.advance(task))
+    with lake.fs.open_output_stream(mark) as f:  # a later simulation may replace what this one wrote
+        f.write(b"written by tickwise simulate\n")
     table = Table(title=f"simulated market -> {out}")
     for col in ("sessions", "bars", "trades", "quotes", "halts", "corporate actions", "seconds"):
         table.add_column(col, justify="right")

@@ -211,3 +211,19 @@ def test_a_key_repeated_between_two_files_lands_nothing(tmp_path):
     )
     assert r.exit_code != 0 and "duplicate key" in str(r.exception) and "2026-03-03" in str(r.exception)
     assert not Lake(lake).exists("bars_1m")
+
+
+def test_simulating_into_a_lake_of_ingested_data_is_refused(tmp_path):
+    """`tickwise simulate` and `tickwise ingest` share the default lake: a simulation there would replace the
+    ingested days and the reference. It is refused, naming what the lake holds; a simulated lake can be simulated
+    into again, and --force overrides."""
+    lake = str(tmp_path / "lake")
+    ingest_bars(lake, bars_file(tmp_path / "aaa.csv", 10.0), "AAA")
+    sim = ["simulate", "--symbols", "13", "--days", "1", "--out", lake]
+    r = CliRunner().invoke(app, sim)
+    assert r.exit_code != 0 and "did not write (bars_1m)" in str(r.exception)
+    assert Lake(lake).read("bars_1m").num_rows == len(STAMPS)
+    other = str(tmp_path / "sim")
+    for _ in range(2):
+        assert CliRunner().invoke(app, [*sim[:-1], other]).exit_code == 0
+    assert CliRunner().invoke(app, [*sim, "--force"]).exit_code == 0
