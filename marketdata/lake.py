@@ -107,7 +107,7 @@ class Lake:
             date = day.astype(dt.date)
             part = table.filter(pa.array(days == day))
             if by_symbol:
-                self.merge_partition(dataset, date, part, metadata=metadata, source=source)
+                self._merge(dataset, date, part, None, metadata)
             else:
                 self.write_partition(dataset, date, _sorted(part, col), metadata)
             written.append(date)
@@ -125,13 +125,16 @@ class Lake:
         """Replace one day's rows of the symbols ``table`` names, and of those in ``also`` even where ``table`` has
         none (an aggregation replaces the bars of every name it had ticks for, one whose ticks were all refused
         included), keeping every other symbol's rows of the day."""
-        col = PARTITION_COLUMN[dataset]
-        table = conform(table, dataset, source)
+        self._merge(dataset, date, conform(table, dataset, source), also, metadata)
+
+    def _merge(
+        self, dataset: str, date: dt.date, table: pa.Table, also: pa.Array | None, metadata: dict[str, str] | None
+    ) -> None:
         if date in self.dates(dataset):
             table = _others_then(self.read(dataset, [date]), table, also)
         elif not table.num_rows:
             return  # nothing there, nothing to add
-        self.write_partition(dataset, date, _sorted(table, col), metadata)
+        self.write_partition(dataset, date, _sorted(table, PARTITION_COLUMN[dataset]), metadata)
 
     def write_partition(
         self, dataset: str, date: dt.date, table: pa.Table, metadata: dict[str, str] | None = None
