@@ -60,6 +60,19 @@ class Quarantined:
             replace_rejects(lake, d, rows, [self.source], names)
 
 
+def combine(parts: list[Quarantined]) -> Quarantined:
+    """The rows set aside from several files of one source as one, to be written once: written one after another,
+    a later file naming a symbol on a day would replace what an earlier file set aside for it."""
+    names: dict[dt.date, list[pa.Array]] = {}
+    for q in parts:
+        for d, n in zip(q.days, q.symbols, strict=True):
+            names.setdefault(d, []).append(n.cast(pa.string()))
+    days = sorted(names)
+    symbols = [pc.unique(pa.concat_arrays(names[d])) for d in days]
+    rej = pa.concat_tables([q.rejects for q in parts])
+    return Quarantined(parts[0].kept.slice(0, 0), None, rej, parts[0].source, days, symbols)
+
+
 def quarantine(table: pa.Table, dataset: str, source: str, beside: pa.ChunkedArray | None = None) -> Quarantined:
     """Split an aligned ``table`` into the rows that pass the contract and those that break it
     (:func:`row_problems`, as ``rejects`` rows under ``source`` with their reasons); ``beside`` (a column aligned

@@ -85,6 +85,7 @@ def _many(
     """Run ``one(file, symbol, run) -> table`` on every file, then land every day once."""
     from marketdata.bulk import DaySpill, expand, land
     from marketdata.lake import Lake
+    from marketdata.rejects import combine
 
     files = expand(paths)
     syms = _symbols(files, *symbols)
@@ -99,8 +100,8 @@ def _many(
         days = spill.days()
         task = p.add_task(f"writing {dataset}", total=len(days))
         land(lk, dataset, spill, f"{len(files)} file(s)", lambda _: p.advance(task))
-    for a in run.asides:  # the rows set aside land once the rows kept have
-        a.write(lk)
+    if run.asides:  # the rows set aside land once the rows kept have, every file's at once
+        combine(run.asides).write(lk)
     for h in sorted(run.hints):
         console.print(f"[yellow]warning:[/] {h}")
     note = f", {run.left_out:,} outside the regular session left out" if run.left_out else ""

@@ -227,3 +227,17 @@ def test_simulating_into_a_lake_of_ingested_data_is_refused(tmp_path):
     for _ in range(2):
         assert CliRunner().invoke(app, [*sim[:-1], other]).exit_code == 0
     assert CliRunner().invoke(app, [*sim, "--force"]).exit_code == 0
+
+
+def test_two_files_of_one_ticker_keep_both_files_rejects(tmp_path):
+    """A morning and an afternoon file of AAA in one call, each with a bad row: both rows stay set aside (written
+    file by file, the afternoon's would have replaced the morning's)."""
+    lake = str(tmp_path / "lake")
+    a = pd.read_csv(trades_file(tmp_path / "a.csv", "AAA", 3))
+    b = pd.read_csv(trades_file(tmp_path / "b.csv", "AAA", 5))
+    b["ts"] = pd.to_datetime(b["ts"]) + pd.Timedelta(hours=3)
+    b["seq"] += 100
+    a.to_csv(tmp_path / "am.csv", index=False)
+    b.to_csv(tmp_path / "pm.csv", index=False)
+    ingest("trades", str(tmp_path / "am.csv"), str(tmp_path / "pm.csv"), "--quarantine", "--lake", lake)
+    assert Lake(lake).read("rejects").num_rows == 2 and Lake(lake).read("trades").num_rows == 2 * 19
