@@ -23,8 +23,8 @@ from marketdata.lake import Lake, partition_dates
 from marketdata.schemas import PARTITION_COLUMN
 from marketdata.validate import conform
 
-SUFFIXES = (".csv", ".txt", ".parquet", ".pq", ".csv.gz", ".txt.gz")
-STEM = r"^(.+?)(\.(csv|txt|parquet|pq))?(\.gz)?$"  # the file name without its data suffixes
+SUFFIXES = (".csv", ".txt", ".parquet", ".pq", ".csv.gz", ".txt.gz", ".zip")
+STEM = r"^(.+?)(\.(csv|txt|parquet|pq))?(\.(gz|zip))?$"  # the file name without its data suffixes
 
 
 def expand(paths: list[str]) -> list[str]:

@@ -36,7 +36,7 @@ def parse_mapping(spec: str | None) -> dict[str, str]:
 
 
 def read_any(path: str) -> pa.Table:
-    """Read a CSV or Parquet file as Arrow."""
+    """Read a CSV or Parquet file as Arrow (a ``.gz`` CSV too, and a ``.zip`` holding one data file)."""
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"{path}: no such file")
@@ -44,7 +44,25 @@ def read_any(path: str) -> pa.Table:
         return pq.read_table(p)
     if p.suffix.lower() in (".csv", ".txt", ".gz"):
         return pacsv.read_csv(p)
-    raise ValueError(f"{path}: unsupported file type {p.suffix!r} (use .csv or .parquet)")
+    if p.suffix.lower() == ".zip":
+        return _read_zip(p)
+    raise ValueError(f"{path}: unsupported file type {p.suffix!r} (use .csv, .parquet, or a .zip of one of them)")
+
+
+def _read_zip(p: Path) -> pa.Table:
+    """The one data file in a zip archive (vendors ship a CSV zipped); several are an error naming them."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(p) as z:
+        data = [n for n in z.namelist() if n.lower().endswith((".csv", ".txt", ".parquet", ".pq"))]
+        if len(data) != 1:
+            found = ", ".join(data[:5]) + (" ..." if len(data) > 5 else "") if data else "none"
+            raise ValueError(f"{p}: a zip of exactly one data file is read (found {found}): unzip it into a folder")
+        raw = z.read(data[0])
+    if data[0].lower().endswith((".parquet", ".pq")):
+        return pq.read_table(io.BytesIO(raw))
+    return pacsv.read_csv(io.BytesIO(raw))
 
 
 def to_utc(col: pa.ChunkedArray, tz: str, source: str, name: str) -> pa.ChunkedArray:

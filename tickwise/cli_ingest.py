@@ -19,7 +19,9 @@ ingest_app = typer.Typer(
     help="Bring your own data (CSV or Parquet) into the lake, validated against the contract.", no_args_is_help=True
 )
 
-_FILES = typer.Argument(..., help="Files, globs or directories (a directory: its .csv/.txt/.parquet files).")
+_FILES = typer.Argument(
+    ..., help="Files, globs or directories (a directory: its .csv/.txt/.parquet files; .gz, and a .zip of one file)."
+)
 _MAP = typer.Option(None, "--map", help="CONTRACT=FILE column pairs, e.g. ts=Date,close=Close,symbol=Ticker.")
 _TZ = typer.Option("UTC", "--tz", help="Time zone of naive timestamps, e.g. America/New_York for wall-clock files.")
 _LAKE = typer.Option("data/lake", "--lake", help="Lake root to write into.")

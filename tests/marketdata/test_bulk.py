@@ -33,3 +33,20 @@ def test_names_and_paths(tmp_path):
     (tmp_path / "readme.md").write_text("x")
     assert [p.rsplit("/", 1)[1] for p in expand([str(tmp_path)])] == ["a.parquet", "b.csv"]
     assert expand([str(tmp_path / "b.csv"), str(tmp_path / "*.csv")]) == [str(tmp_path / "b.csv")]  # once
+
+
+def test_a_zip_of_one_data_file_is_read_and_of_several_refused(tmp_path):
+    import zipfile
+
+    from marketdata.loaders import read_any
+
+    with zipfile.ZipFile(tmp_path / "one.zip", "w") as z:
+        z.writestr("AAPL.csv", "symbol,x\nAAPL,1\nAAPL,2\n")
+        z.writestr("README.md", "notes")
+    assert read_any(str(tmp_path / "one.zip")).column("x").to_pylist() == [1, 2]
+    assert symbol_of(str(tmp_path / "AAPL.csv.zip")) == "AAPL"
+    with zipfile.ZipFile(tmp_path / "two.zip", "w") as z:
+        z.writestr("A.csv", "x\n1\n")
+        z.writestr("B.csv", "x\n2\n")
+    with pytest.raises(ValueError, match=r"found A.csv, B.csv\): unzip it"):
+        read_any(str(tmp_path / "two.zip"))

@@ -161,3 +161,21 @@ def test_sp500_visible_splits_disappear_after_adjustment():
         )
         adj = back_adjust(hist, ca).to_pandas()["close"].to_numpy()
         assert abs(np.log(adj[jump_at] / adj[jump_at - 1])) < 0.2
+
+
+def test_the_quandl_archive_lands_as_corporate_actions_straight_from_its_zip(tmp_path):
+    """`tickwise ingest corporate-actions QUANDL_ARCHIVE.zip` (one CSV inside; rows without an action skipped):
+    AAPL's 7:1 split of 2014-06-09 and its dividends land, as the vendor lists them."""
+    from typer.testing import CliRunner
+
+    from marketdata.lake import Lake
+    from tickwise.cli import app
+
+    z = shared_data("daily-corporate-actions") / "QUANDL_ARCHIVE.zip"
+    m = "symbol=ticker,ex_date=date,split_ratio=split_ratio,cash_dividend=ex-dividend"
+    r = CliRunner().invoke(app, ["ingest", "corporate-actions", str(z), "--map", m, "--lake", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    ca = Lake(str(tmp_path)).read("corporate_actions").to_pandas()
+    aapl = ca[ca["symbol"] == "AAPL"]
+    assert (aapl.loc[aapl["split_ratio"] == 7.0, "ex_date"].astype(str) == "2014-06-09").all()
+    assert len(aapl[aapl["split_ratio"] == 7.0]) == 1 and (aapl["cash_dividend"] > 0).sum() >= 3
