@@ -23,6 +23,7 @@ from marketdata.schemas import PARTITION_COLUMN, schema_for
 from marketdata.validate import conform
 
 log = logging.getLogger(__name__)
+KEYS = ("symbol", "ts")  # a row per symbol and minute
 
 
 def _fs(uri: str) -> tuple[pafs.FileSystem, str]:
@@ -135,6 +136,22 @@ class Lake:
         elif not table.num_rows:
             return  # nothing there, nothing to add
         self.write_partition(dataset, date, _sorted(table, PARTITION_COLUMN[dataset]), metadata)
+
+    def upsert_partition(self, dataset: str, date: dt.date, table: pa.Table, keys: tuple[str, ...] = KEYS) -> int:
+        """Add ``table``'s rows to one day partition, replacing only the rows with the same ``keys`` (a row per
+        symbol and minute): a log written in several runs over a day (a scorer restarted mid-session, the members of
+        a scale-out) keeps every run's rows, and a re-run replaces its own. Columns one side lacks are null on the
+        other's rows; the file carries ``table``'s metadata. Returns how many earlier rows were kept."""
+        kept = 0
+        if date in self.dates(dataset):
+            old = pq.read_table(f"{self.path(dataset, date)}/part-0.parquet", filesystem=self.fs)
+            old = old.join(table.select(list(keys)), keys=list(keys), join_type="left anti")
+            kept = old.num_rows
+            table = pa.concat_tables([old, table], promote_options="default").replace_schema_metadata(
+                table.schema.metadata
+            )
+        self.write_partition(dataset, date, table.sort_by([(k, "ascending") for k in reversed(keys)]))
+        return kept
 
     def write_partition(
         self, dataset: str, date: dt.date, table: pa.Table, metadata: dict[str, str] | None = None

@@ -72,15 +72,17 @@ def summarize(cycles: list[CycleResult]) -> dict[str, Any]:
 
 
 def shadow_write(lake: Lake, scorer: Scorer, day: dt.date, rows: list[tuple[int, list[str], np.ndarray]]) -> None:
-    """Shadow mode: log every served signal and feature row to the lake (`signals`, `features_served`)."""
+    """Shadow mode: log every served signal and feature row to the lake (`signals`, `features_served`), beside the
+    day's earlier runs' rows (a restart from the checkpoint, another scale-out member), replacing only its own
+    minutes' (:meth:`Lake.upsert_partition`)."""
     if isinstance(scorer.sink, ListSink) and scorer.sink.batches:
-        lake.write_partition("signals", day, scorer.sink.table())
+        lake.upsert_partition("signals", day, scorer.sink.table())
     if rows:
         syms = [s for _, ss, _ in rows for s in ss]
         tss = [t for t, ss, _ in rows for _ in ss]
         feats = features_table(scorer.engine, syms, tss, [r for _, _, r in rows])
         feats = feats.replace_schema_metadata(scorer.engine.metadata(scorer.online.state))
-        lake.write_partition("features_served", day, feats)
+        lake.upsert_partition("features_served", day, feats)
 
 
 def restore_engine_state(scorer: Scorer, lake: Lake, day: dt.date) -> dt.date | None:
