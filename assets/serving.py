@@ -17,6 +17,7 @@ class PaperConfig(dg.Config):
     horizon: int = 5
     k: int = 10
     fee_bps: float = 0.5
+    max_spread_bps: float | None = None  # a liquidity screen: enter only names quoting a half spread <= this
 
 
 def build_serving_assets(partitions: dg.TimeWindowPartitionsDefinition) -> list:
@@ -29,7 +30,8 @@ def build_serving_assets(partitions: dg.TimeWindowPartitionsDefinition) -> list:
         if not lk.exists("signals") or day not in lk.dates("signals"):
             raise dg.Failure(f"no served signals for {day}: run `tickwise serve` (shadow log) for that day first")
         signals, bars = lk.read("signals", [day]), lk.read("bars_1m", [day])
-        res = paper_trade(signals, bars, config.horizon, config.k, config.fee_bps)
+        cap = None if config.max_spread_bps is None else config.max_spread_bps * 1e-4
+        res = paper_trade(signals, bars, config.horizon, config.k, config.fee_bps, cap)
         out = Path(lk.base) / "reports" / "paper" / f"date={day}"
         out.mkdir(parents=True, exist_ok=True)
         eq = plot_equity(res, str(out / "equity.png"), title=f"paper trading {day} (served signals)")

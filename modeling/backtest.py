@@ -117,12 +117,15 @@ def backtest(
     fee_bps: float = 0.5,
     n_trials: int = 1,
     threshold: float | None = None,
+    max_half_spread: float | None = None,
 ) -> BacktestResult:
     """``fwd`` is each row's return from ts to ts + horizon; ``half_spread`` is the quoted half spread as a
     fraction of price at ts. By default each minute goes long the top ``k`` and short the bottom ``k`` by ``p``;
     with ``threshold`` it goes long every name with ``p >= threshold`` and short every name with
     ``p <= 1 - threshold`` instead (each minute's cohort has unit gross exposure either way; names tied across the
-    top-k boundary share its places, :func:`tails`)."""
+    top-k boundary share its places, :func:`tails`). With ``max_half_spread`` (a fraction of price) a name is a
+    candidate only at minutes its half spread is known and at most that: a liquidity screen, applied before the
+    ranking, as a desk would (its exit still pays whatever the spread is then)."""
     df = pl.DataFrame(
         {
             "ts": ts,
@@ -136,6 +139,8 @@ def backtest(
     df = df.with_columns(pl.col("hs").fill_nan(None))
     spreads = df.select("ts", "symbol", "hs").drop_nulls("hs")  # a name leaving pays the spread of that minute
     df = df.filter(~pl.col("halted") & pl.col("fwd").is_finite())
+    if max_half_spread is not None:
+        df = df.filter(pl.col("hs") <= max_half_spread)  # an unknown spread (null) is no candidate either
     if threshold is None:
         df = df.filter(pl.len().over("ts") >= 2 * k)
         top, bottom = tails(k)

@@ -17,7 +17,12 @@ from modeling.labels import forward_returns, half_spreads
 
 
 def paper_trade(
-    signals: pa.Table, bars: pa.Table, horizon: int = 5, k: int = 10, fee_bps: float = 0.5
+    signals: pa.Table,
+    bars: pa.Table,
+    horizon: int = 5,
+    k: int = 10,
+    fee_bps: float = 0.5,
+    max_half_spread: float | None = None,
 ) -> BacktestResult:
     """Backtest the served signals against the returns a taker books from the same day's bars
     (:func:`forward_returns`: on the NBBO mid when the bars carry quotes, whatever the labels were made on)."""
@@ -41,4 +46,5 @@ def paper_trade(
         k=k,
         horizon=horizon,
         fee_bps=fee_bps,
+        max_half_spread=max_half_spread,
     )

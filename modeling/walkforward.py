@@ -51,8 +51,9 @@ class WalkForwardConfig:
     model: str = "lgbm"  # or "logistic"
     split: str = "walk_forward"  # "random_kfold" only for the leakage control
     label_price: str = "close"  # or "mid": labels on the NBBO mid (no bid-ask bounce); the backtest trades the mid
-    ffd_d: float = FFD_D  # FFD's differencing order (the feature ffd_<100 d>)
     # whenever the bars carry quotes, either way (modeling.labels.forward_returns)
+    ffd_d: float = FFD_D  # FFD's differencing order (the feature ffd_<100 d>)
+    max_spread_bps: float | None = None  # the backtest's liquidity screen: enter names quoting a half spread <= this
     storage: str | None = None
 
     def __post_init__(self) -> None:
@@ -61,6 +62,10 @@ class WalkForwardConfig:
         for name, least in floors.items():
             if not getattr(self, name) >= least:  # also refuses NaN
                 raise ValueError(f"WalkForwardConfig.{name} must be at least {least}, got {getattr(self, name)}")
+        if self.max_spread_bps is not None and not self.max_spread_bps > 0:
+            raise ValueError(
+                f"WalkForwardConfig.max_spread_bps must be > 0 (or None: no screen), got {self.max_spread_bps}"
+            )
         if problem := d_problem(self.ffd_d):
             raise ValueError(f"WalkForwardConfig.ffd_d {problem}")
         for name, allowed in (("model", ("lgbm", "logistic")), ("split", ("walk_forward", "random_kfold"))):
@@ -123,6 +128,7 @@ def evaluate(d: Dataset, cfg: WalkForwardConfig, progress: Callable[[str], None]
         cfg.horizon,
         cfg.fee_bps,
         n_trials,
+        max_half_spread=None if cfg.max_spread_bps is None else cfg.max_spread_bps * 1e-4,
     )
     metrics.update({k: bt.metrics[k] for k in BACKTEST_METRICS})
     metrics.update(

@@ -23,6 +23,14 @@ def walkforward(
     embargo: int = typer.Option(5, min=0, help="Embargo after each test block, minutes."),
     k: int = typer.Option(10, min=1, help="Names per side per minute in the backtest and precision@K."),
     fee_bps: float = typer.Option(0.5, min=0.0, help="Fee per side in bps, on top of half the quoted spread."),
+    max_spread_bps: float = typer.Option(
+        None,
+        "--max-spread-bps",
+        min=0.0,
+        min_open=True,
+        help="Liquidity screen: the backtest enters a name only at minutes it quotes a half spread of at most this "
+        "many bps (default: no screen). Compare edge_bps and cost_bps with and without it.",
+    ),
     model: str = typer.Option("lgbm", help="'lgbm' or 'logistic'."),
     label_price: str = typer.Option(
         "close",
@@ -53,6 +61,7 @@ def walkforward(
         embargo_minutes=embargo,
         k=k,
         fee_bps=fee_bps,
+        max_spread_bps=max_spread_bps,
         model=model,
         label_price=label_price,
         ffd_d=ffd_d,
