@@ -26,8 +26,6 @@ def walkforward(
     max_spread_bps: float = typer.Option(
         None,
         "--max-spread-bps",
-        min=0.0,
-        min_open=True,
         help="Liquidity screen: the backtest enters a name only at minutes it quotes a half spread of at most this "
         "many bps (default: no screen). Compare edge_bps and cost_bps with and without it.",
     ),
@@ -52,6 +50,8 @@ def walkforward(
     if label_price not in PRICES:  # before any work, naming the option (LabelConfig would name its field)
         raise ValueError(f"--label-price must be {' or '.join(map(repr, PRICES))}, got {label_price!r}")
     check_ffd_d(ffd_d)
+    if max_spread_bps is not None and not max_spread_bps > 0:
+        raise ValueError(f"--max-spread-bps must be > 0 (leave it out for no screen), got {max_spread_bps}")
     days = BarDays(bars)  # a lake is read a session at a time
     ref, acts = load_context(bars, reference, corporate_actions)
     cfg = WalkForwardConfig(

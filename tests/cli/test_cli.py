@@ -264,6 +264,7 @@ def test_walkforward_refuses_an_unknown_label_price_before_any_work(tmp_path):
     [
         (("walkforward", "--horizon", "0"), "'--horizon'"),  # 0 had run the features, then failed on the folds
         (("walkforward", "--k", "0"), "'--k'"),  # 0 had run, and backtested an empty book
+        (("walkforward", "--max-spread-bps", "0"), "--max-spread-bps must be > 0"),  # a screen nothing passes
         (("simulate", "--days", "0"), "'--days'"),  # 0 had failed on "list index out of range"
         (("simulate", "--days", "2", "--regime-shift", "2"), "(--regime-shift) 2 is not one of the 2 simulated days"),
     ],
