@@ -2,7 +2,6 @@
 the prediction monitor over the day's served signals, scorer latency, plots and a static HTML page."""
 
 import datetime as dt
-import json
 from pathlib import Path
 
 import dagster as dg
@@ -150,9 +149,7 @@ def _unquoted_share(lk: Lake, days: list[dt.date]) -> float:
 
 
 def _latency(lk: Lake, day: dt.date) -> dict | None:
-    """Latency percentiles of the last scorer run for the day (written by `tickwise serve`)."""
-    path = Path(lk.base) / "scorer_runs" / f"date={day}" / "summary.json"
-    if not path.exists():
-        return None
-    s = json.loads(path.read_text())
-    return {k: v for k, v in s.items() if k.endswith("_ms")} or None
+    """Latency percentiles of the day's scorer runs (written by `tickwise serve`; each figure its worst run's)."""
+    from serving.runtime import day_latency
+
+    return day_latency(lk, day)

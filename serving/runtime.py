@@ -233,10 +233,36 @@ def run_serve(s: ServeSettings, date: str | None, idle_exit: float | None, conso
 
 def write_run_summary(lake: Lake, day: dt.date, summary: dict[str, Any]) -> None:
     """The run's figures (cycles, sources, latency percentiles per stage) beside the shadow log, where the
-    drift report picks the latency up."""
+    drift report picks the latency up: ``run-<written at>.json`` for each run of the day (a restart adds one, it
+    does not replace the morning's) and ``summary.json``, the latest."""
     import json
 
-    path = f"{lake.path('scorer_runs', day)}/summary.json"
-    lake.fs.create_dir(lake.path("scorer_runs", day), recursive=True)
-    with lake.fs.open_output_stream(path) as f:
-        f.write(json.dumps({"day": str(day), **summary}, indent=1).encode())
+    d = lake.path("scorer_runs", day)
+    lake.fs.create_dir(d, recursive=True)
+    body = json.dumps({"day": str(day), **summary}, indent=1).encode()
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+    for name in (f"run-{stamp}.json", "summary.json"):
+        with lake.fs.open_output_stream(f"{d}/{name}") as f:
+            f.write(body)
+
+
+def day_latency(lake: Lake, day: dt.date) -> dict[str, float] | None:
+    """The day's scorer latency (every ``*_ms`` figure) over all its runs: each figure's worst run, since a
+    latency target holds for the whole session. None without a run."""
+    import json
+
+    import pyarrow.fs as pafs
+
+    sel = pafs.FileSelector(lake.path("scorer_runs", day), allow_not_found=True)
+    names = sorted(i.path for i in lake.fs.get_file_info(sel) if i.base_name.startswith("run-"))
+    if not names:  # a day served before runs were kept apart: its one summary
+        one = f"{lake.path('scorer_runs', day)}/summary.json"
+        names = [one] if lake.fs.get_file_info(one).type == pafs.FileType.File else []
+    runs = []
+    for n in names:
+        with lake.fs.open_input_stream(n) as f:
+            runs.append(json.loads(f.read()))
+    keys = sorted({k for r in runs for k in r if k.endswith("_ms")})
+    if not keys:
+        return None
+    return {k: max(float(r[k]) for r in runs if k in r) for k in keys}

@@ -53,3 +53,13 @@ def test_scale_out_members_keep_each_others_symbols(tmp_path):
         scorer, rows = run(range(0, 10), 0.5, names)
         shadow_write(lake, scorer, DAY, rows)
     assert sorted(set(lake.read("signals", [DAY]).column("symbol").to_pylist())) == ["AAA", "BBB"]
+
+
+def test_a_restart_keeps_the_mornings_latency_and_the_day_reports_its_worst_run(tmp_path):
+    from serving.runtime import day_latency, write_run_summary
+
+    lake = Lake(str(tmp_path))
+    assert day_latency(lake, DAY) is None
+    write_run_summary(lake, DAY, {"cycles": 200, "p50_ms": 15.0, "p99_ms": 48.0})  # the morning: a bad tail
+    write_run_summary(lake, DAY, {"cycles": 190, "p50_ms": 16.0, "p99_ms": 21.0})  # after the restart
+    assert day_latency(lake, DAY) == {"p50_ms": 16.0, "p99_ms": 48.0}  # the last run alone said p99 21 ms
