@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from tickwise import cli_data, cli_features, cli_lake, cli_model, cli_serve
+from tickwise import cli_audit, cli_data, cli_features, cli_lake, cli_model, cli_serve
 
 app = typer.Typer(
     help="tickwise — short-horizon equity direction signals: simulate or ingest market data, build bars and "
@@ -22,6 +22,7 @@ cli_features.register(app, cli_data.bench_app)
 cli_model.register(app, cli_data.bench_app)
 cli_serve.register(app, cli_data.bench_app)
 cli_lake.register(app)
+cli_audit.register(app)
 
 _state = {"debug": False}
 

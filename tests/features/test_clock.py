@@ -7,7 +7,7 @@ import numpy as np
 from features.batch import cross_sections, fold
 from features.engine import FeatureEngine
 from features.fused.clock import OFFLINE_STAGES, ONLINE_STAGES, now, seconds, tick_rate
-from tests.features.streams import random_stream
+from features.streams import random_stream
 
 
 def test_tick_rate_agrees_with_the_wall_clock():

@@ -10,7 +10,7 @@ from features.engine import FeatureEngine
 from features.fused.cross import rank_scratch
 from features.fused.sort import radix_argsort, stable_argsort
 from features.state_io import dumps, loads
-from tests.features.streams import random_stream
+from features.streams import random_stream
 
 
 def stepped(

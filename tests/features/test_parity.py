@@ -9,7 +9,7 @@ from features.batch import cross_sections, fold
 from features.engine import FeatureEngine
 from features.online import OnlineFeatures, minutes_of, replay
 from features.state_io import dumps, loads
-from tests.features.streams import random_stream
+from features.streams import random_stream, scramble_after
 
 
 def batch_rows(engine, bars):
@@ -83,38 +83,6 @@ def test_daily_partitions_carry_state_like_a_continuous_run():
     # each partition comes back in (symbol, ts) order within its day; the continuous run over all days
     by_key = [("symbol", "ascending"), ("ts", "ascending")]
     assert pa.concat_tables(parts).sort_by(by_key).equals(whole.sort_by(by_key))
-
-
-def scramble_after(bars: pa.Table, cut: int, seed: int) -> pa.Table:
-    rng = np.random.default_rng(seed)
-    ts = bars.column("ts").cast(pa.int64()).to_numpy()
-    after = ts > cut
-    cols = {}
-    for name in bars.column_names:
-        col = bars.column(name).to_numpy(zero_copy_only=False)
-        if name in ("open", "high", "low", "close", "vwap", "bid", "ask"):
-            scale = rng.uniform(0.5, 2.0, after.sum())
-            col = col.astype(float).copy()
-            col[after] = col[after] * scale
-            if name == "high":
-                col[after] *= 2.5
-            if name == "low":
-                col[after] *= 0.2
-        elif name in ("volume", "bid_size", "ask_size"):
-            col = col.astype(float).copy()
-            col[after] = rng.uniform(0, 1e5, after.sum())
-        elif name == "halted":
-            col = col.copy()
-            col[after] = rng.random(after.sum()) < 0.3
-        cols[name] = col
-    out = {
-        k: pa.array(v, bars.schema.field(k).type) if k not in ("ts", "symbol") else bars.column(k)
-        for k, v in cols.items()
-    }
-    t = pa.table(out, schema=bars.schema)
-    # also drop some future bars and add a future symbol
-    keep = ~(after & (rng.random(len(after)) < 0.2))
-    return t.filter(pa.array(keep))
 
 
 @pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "numpy-reference"])

@@ -9,11 +9,10 @@ from scipy.special import binom
 from features.batch import fold
 from features.engine import FeatureEngine
 from features.kernels.ffd import ffd_weights
+from features.streams import random_stream, scramble_after
 from marketdata.calendar import bar_stamps
 from marketdata.schemas import BARS_1M, TS
 from tests.conftest import TAQ_RAW_TZ, shared_data
-from tests.features.streams import random_stream
-from tests.features.test_parity import scramble_after
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from features.engine import FeatureEngine
 from features.fused import split
 from features.fused.split import CHUNK, Helper
 from features.state_io import dumps, loads
-from tests.features.streams import random_stream
+from features.streams import random_stream
 
 
 def replay(engine: FeatureEngine, bars, restore_every: int = 0) -> tuple[np.ndarray, list[np.ndarray]]:

@@ -7,7 +7,7 @@ from features.batch import cross_sections
 from features.engine import FeatureEngine
 from features.fused.step import arrays_in, fixed_args
 from features.state_io import dumps, loads
-from tests.features.streams import random_stream
+from features.streams import random_stream
 
 
 def kept_is_current(eng: FeatureEngine, st) -> bool:

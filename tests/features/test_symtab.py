@@ -6,8 +6,8 @@ import pytest
 
 from features.engine import FeatureEngine
 from features.state_io import dumps, loads
+from features.streams import random_stream
 from features.symtab import SymbolTable
-from tests.features.streams import random_stream
 
 
 def _names(rng: np.random.Generator, n: int) -> list[str]:

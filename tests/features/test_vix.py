@@ -9,7 +9,7 @@ import pytest
 from features.batch import fold
 from features.engine import FeatureEngine
 from features.online import replay
-from tests.features.streams import random_stream
+from features.streams import random_stream
 
 DAY = dt.datetime(2026, 3, 2, 14, 30, tzinfo=dt.UTC)
 

@@ -6,10 +6,10 @@ import pytest
 
 from features.batch import fold
 from features.engine import FeatureEngine
+from features.streams import random_stream
 from marketdata.lake import partition_dates
 from modeling.dataset import build_by_session, build_dataset
 from modeling.labels import LabelConfig
-from tests.features.streams import random_stream
 
 
 def _sessions(bars: pa.Table) -> list[pa.Table]:

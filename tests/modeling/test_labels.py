@@ -5,10 +5,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from features.streams import random_stream
 from marketdata.calendar import bar_stamps
 from marketdata.schemas import BARS_1M, TS
 from modeling.labels import LabelConfig, forward_returns, half_spreads, make_labels, uniqueness_weights
-from tests.features.streams import random_stream
 
 M = 60_000_000_000
 

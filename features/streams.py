@@ -1,4 +1,7 @@
-"""Random bar streams with the awkward cases: missing bars, halts, a split, a dividend, a late joiner."""
+"""Random bar streams with the awkward cases: missing bars, halts, a split, a dividend, a late joiner.
+
+What the engine's parity and future-poisoning tests run on, and :mod:`features.audit` runs a researcher's own
+kernels on; :func:`scramble_after` is the poisoning."""
 
 import datetime as dt
 
@@ -9,13 +12,15 @@ from marketdata.calendar import bar_stamps, sessions
 from marketdata.schemas import BARS_1M, CORPORATE_ACTIONS, REFERENCE, TS
 
 
-def random_stream(seed: int = 0, n_symbols: int = 8, days: int = 2, minutes: int | None = 60):
+def random_stream(
+    seed: int = 0, n_symbols: int = 8, days: int = 2, minutes: int | None = 60
+) -> tuple[pa.Table, pa.Table, pa.Table]:
     """Bars for SPY, one sector ETF and stocks over ``days`` sessions (the first ``minutes`` of each)."""
     rng = np.random.default_rng(seed)
     syms = ["SPY", "XLK"] + [f"S{i:02d}" for i in range(n_symbols - 2)]
     dates = sessions(dt.date(2026, 3, 2), days)
     price = rng.uniform(20, 200, n_symbols)
-    rows = {
+    rows: dict[str, list] = {
         k: []
         for k in (
             "symbol",
@@ -98,3 +103,37 @@ def random_stream(seed: int = 0, n_symbols: int = 8, days: int = 2, minutes: int
         schema=CORPORATE_ACTIONS,
     )
     return bars, ref, ca
+
+
+def scramble_after(bars: pa.Table, cut: int, seed: int) -> pa.Table:
+    """``bars`` with everything stamped after ``cut`` (ns) rewritten: prices rescaled at random (highs up, lows
+    down), sizes redrawn, halts flipped, and a fifth of those bars dropped. Nothing at or before ``cut`` changes,
+    so no feature value at or before it may."""
+    rng = np.random.default_rng(seed)
+    ts = bars.column("ts").cast(pa.int64()).to_numpy()
+    after = ts > cut
+    cols = {}
+    for name in bars.column_names:
+        col = bars.column(name).to_numpy(zero_copy_only=False)
+        if name in ("open", "high", "low", "close", "vwap", "bid", "ask"):
+            scale = rng.uniform(0.5, 2.0, after.sum())
+            col = col.astype(float).copy()
+            col[after] = col[after] * scale
+            if name == "high":
+                col[after] *= 2.5
+            if name == "low":
+                col[after] *= 0.2
+        elif name in ("volume", "bid_size", "ask_size"):
+            col = col.astype(float).copy()
+            col[after] = rng.uniform(0, 1e5, after.sum())
+        elif name == "halted":
+            col = col.copy()
+            col[after] = rng.random(after.sum()) < 0.3
+        cols[name] = col
+    out = {
+        k: pa.array(v, bars.schema.field(k).type) if k not in ("ts", "symbol") else bars.column(k)
+        for k, v in cols.items()
+    }
+    t = pa.table(out, schema=bars.schema)
+    keep = ~(after & (rng.random(len(after)) < 0.2))  # some future bars are dropped too
+    return t.filter(pa.array(keep))
