@@ -33,6 +33,15 @@ class Sticky(Kernel):
 
 
 def test_the_example_kernel_passes_with_the_default_set():
+    import doctest
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("range_kernel", EXAMPLE.split(":")[0])
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = doctest.testmod(module)  # its doctest, which pytest does not collect (docs/ is not a test path)
+    assert result.attempted >= 2 and result.failed == 0
     r = CliRunner().invoke(app, ["audit-features", "--kernel", EXAMPLE, "--seeds", "1"])
     assert r.exit_code == 0, r.output
     assert "all 42 features pass" in r.output and "range_ratio (yours)" in r.output
