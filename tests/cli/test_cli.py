@@ -37,6 +37,7 @@ COMMANDS = [
     ["replay"],
     ["ffd-d"],
     ["lake"],
+    ["audit-features"],
     ["walkforward"],
 ]
 
