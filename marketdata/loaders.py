@@ -144,6 +144,10 @@ def from_table(
         elif field.name in SIZE_COLUMNS and size_scale != 1.0:
             col = pc.multiply(col.cast(pa.float64()), size_scale)
         cols[field.name] = col
+    if "symbol" in cols and symbol is not None:  # which would win is a guess: say so instead
+        raise ContractError(
+            source, "symbol", None, f"the file has a symbol column and a symbol ({symbol!r}) was given too: keep one"
+        )
     if "symbol" not in cols:
         if symbol is None:
             raise ContractError(source, "symbol", None, "no symbol column: map one or pass --symbol")

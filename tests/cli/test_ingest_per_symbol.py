@@ -241,3 +241,9 @@ def test_two_files_of_one_ticker_keep_both_files_rejects(tmp_path):
     b.to_csv(tmp_path / "pm.csv", index=False)
     ingest("trades", str(tmp_path / "am.csv"), str(tmp_path / "pm.csv"), "--quarantine", "--lake", lake)
     assert Lake(lake).read("rejects").num_rows == 2 and Lake(lake).read("trades").num_rows == 2 * 19
+
+
+def test_a_symbol_given_for_a_file_that_has_one_is_refused(tmp_path):
+    f = trades_file(tmp_path / "a.csv", "AAA", 3)
+    r = CliRunner().invoke(app, ["ingest", "trades", f, "--symbol", "BBB", "--lake", str(tmp_path / "l")])
+    assert r.exit_code != 0 and "has a symbol column and a symbol ('BBB') was given too" in str(r.exception)
