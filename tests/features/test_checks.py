@@ -6,9 +6,8 @@ import pyarrow as pa
 from features.batch import fold
 from features.checks import Tally
 from features.engine import FeatureEngine
+from features.streams import random_stream
 from marketdata.lake import partition_dates
-
-from .streams import random_stream
 
 
 def _days():
