@@ -71,12 +71,38 @@ def summarize(cycles: list[CycleResult]) -> dict[str, Any]:
     return out
 
 
-def shadow_write(lake: Lake, scorer: Scorer, day: dt.date, rows: list[tuple[int, list[str], np.ndarray]]) -> None:
+def flush_shadow(lake: Lake, scorer: Scorer, rows: list[tuple[int, list[str], np.ndarray]]) -> None:
+    """Write the shadow rows held so far (and an in-process sink's signals), each to its own (UTC) day, and forget
+    them."""
+    from marketdata.lake import partition_dates
+
+    sig = scorer.sink.table() if isinstance(scorer.sink, ListSink) else None
+    when = partition_dates(sig, "ts") if sig is not None else None
+    days = {dt.datetime.fromtimestamp(ts / 1e9, dt.UTC).date() for ts, _, _ in rows}
+    days |= {d.astype(dt.date) for d in np.unique(when)} if when is not None else set()
+    for day in sorted(days):
+        mine = [r for r in rows if dt.datetime.fromtimestamp(r[0] / 1e9, dt.UTC).date() == day]
+        signals = sig.filter(pa.array(when == np.datetime64(day))) if sig is not None else None
+        shadow_write(lake, scorer, day, mine, signals)
+    rows.clear()
+    if isinstance(scorer.sink, ListSink):
+        scorer.sink.batches.clear()
+
+
+def shadow_write(
+    lake: Lake,
+    scorer: Scorer,
+    day: dt.date,
+    rows: list[tuple[int, list[str], np.ndarray]],
+    signals: pa.Table | None = None,
+) -> None:
     """Shadow mode: log every served signal and feature row to the lake (`signals`, `features_served`), beside the
     day's earlier runs' rows (a restart from the checkpoint, another scale-out member), replacing only its own
-    minutes' (:meth:`Lake.upsert_partition`)."""
-    if isinstance(scorer.sink, ListSink) and scorer.sink.batches:
-        lake.upsert_partition("signals", day, scorer.sink.table())
+    minutes' (:meth:`Lake.upsert_partition`). ``signals``: the day's (default: all an in-process sink holds)."""
+    if signals is None and isinstance(scorer.sink, ListSink) and scorer.sink.batches:
+        signals = scorer.sink.table()
+    if signals is not None and signals.num_rows:
+        lake.upsert_partition("signals", day, signals)
     if rows:
         syms = [s for _, ss, _ in rows for s in ss]
         tss = [t for t, ss, _ in rows for _ in ss]
@@ -197,6 +223,9 @@ def run_serve(s: ServeSettings, date: str | None, idle_exit: float | None, conso
             def seen(c: CycleResult) -> None:
                 cycles.append(c)
                 metrics.observe(c)
+                every = s.shadow_flush_minutes
+                if every and len(shadow) >= every:  # after the cycle: the next minute's bars are a minute away
+                    flush_shadow(lake, scorer, shadow)
 
             exchange = None
             if s.bars_topic:
@@ -215,9 +244,8 @@ def run_serve(s: ServeSettings, date: str | None, idle_exit: float | None, conso
             console.print(f"consuming ticks.trades/ticks.quotes as group {s.group!r} on {s.kafka_bootstrap}{role}")
             loop.run(idle_seconds=idle_exit)
             loop.close()
-            if cycles:
-                day = dt.datetime.fromtimestamp(cycles[-1].ts / 1e9, dt.UTC).date()
-                shadow_write(lake, scorer, day, shadow)
+            if shadow:
+                flush_shadow(lake, scorer, shadow)
     finally:
         watcher.stop()
         if server:

@@ -26,3 +26,6 @@ class ServeSettings(BaseSettings):
     bars_topic: str | None = Field(None, min_length=1)
     # FFD's d (TICKWISE_FFD_D): the same as the batch path's, or the champion and the lake's state are refused
     ffd_d: float = Field(0.4, gt=0, le=2, multiple_of=0.01)
+    # the shadow log goes to the lake every this many scored minutes (0: only when the run ends), so a scorer that
+    # dies mid-session loses at most that much of it
+    shadow_flush_minutes: int = Field(30, ge=0)

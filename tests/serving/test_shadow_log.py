@@ -18,11 +18,11 @@ T0 = 1_772_461_860_000_000_000  # 2026-03-02 14:31 UTC
 M = 60_000_000_000
 
 
-def run(minutes: range, p: float, names=("AAA", "BBB")):  # type: ignore[no-untyped-def]
+def run(minutes: range, p: float, names=("AAA", "BBB"), days: int = 0):  # type: ignore[no-untyped-def]
     engine, sink = FeatureEngine(), ListSink()
     rows = []
     for m in minutes:
-        ts = T0 + m * M
+        ts = T0 + m * M + days * 24 * 60 * M
         sig = {"symbol": list(names), "ts": [ts] * len(names), "p_up": [p] * len(names)}
         sig |= {"model_version": ["1"] * len(names), "source": ["model"] * len(names)}
         sink.publish(ts, pa.table(sig, schema=SIGNALS))
@@ -63,3 +63,23 @@ def test_a_restart_keeps_the_mornings_latency_and_the_day_reports_its_worst_run(
     write_run_summary(lake, DAY, {"cycles": 200, "p50_ms": 15.0, "p99_ms": 48.0})  # the morning: a bad tail
     write_run_summary(lake, DAY, {"cycles": 190, "p50_ms": 16.0, "p99_ms": 21.0})  # after the restart
     assert day_latency(lake, DAY) == {"p50_ms": 16.0, "p99_ms": 48.0}  # the last run alone said p99 21 ms
+
+
+def test_periodic_flushes_land_each_minute_in_its_own_day_and_forget_what_they_wrote(tmp_path):
+    """`serve --mode kafka` flushes its shadow log every `shadow_flush_minutes` scored minutes: a run spanning
+    two sessions writes each minute, and each signal, to its own day (all of them went to the last day's partition
+    before), and the flushed rows leave memory, so flushing twice writes nothing twice."""
+    from serving.runtime import flush_shadow
+
+    lake = Lake(str(tmp_path))
+    scorer, rows = run(range(0, 30), 0.6)
+    later, later_rows = run(range(0, 20), 0.7, days=1)  # the same minutes a day later, in the same run
+    rows += later_rows
+    scorer.sink.batches += later.sink.batches
+    flush_shadow(lake, scorer, rows)
+    assert rows == [] and scorer.sink.batches == []
+    assert lake.read("features_served", [DAY]).num_rows == 60
+    assert lake.read("features_served", [DAY + dt.timedelta(days=1)]).num_rows == 40
+    assert (
+        lake.read("signals", [DAY]).num_rows == 60 and lake.read("signals", [DAY + dt.timedelta(days=1)]).num_rows == 40
+    )
