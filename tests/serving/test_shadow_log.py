@@ -83,3 +83,14 @@ def test_periodic_flushes_land_each_minute_in_its_own_day_and_forget_what_they_w
     assert (
         lake.read("signals", [DAY]).num_rows == 60 and lake.read("signals", [DAY + dt.timedelta(days=1)]).num_rows == 40
     )
+
+
+def test_a_negative_flush_interval_fails_at_start_up_naming_the_field(monkeypatch):
+    import pydantic
+    import pytest
+
+    from serving.settings import ServeSettings
+
+    monkeypatch.setenv("TICKWISE_SHADOW_FLUSH_MINUTES", "-1")
+    with pytest.raises(pydantic.ValidationError, match="shadow_flush_minutes"):
+        ServeSettings()
