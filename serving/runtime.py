@@ -40,7 +40,7 @@ def build_scorer(s: ServeSettings, alerts: LiveAlerts | None = None) -> Scorer:
     store: OnlineStore = (
         RedisOnlineStore(s.redis_url, engine.version) if s.redis_url else InProcessOnlineStore(engine.version)
     )
-    sink: SignalSink = KafkaSignalSink(s.kafka_bootstrap) if s.mode == "kafka" else ListSink()
+    sink: SignalSink = KafkaSignalSink(s.kafka_bootstrap, s.topic("signals")) if s.mode == "kafka" else ListSink()
     model = load_champion(s.mlflow_tracking_uri, s.compile_trees)
     scorer = Scorer(engine, store, sink, None, alert=alerts)
     if model is None:
@@ -218,7 +218,8 @@ def run_serve(s: ServeSettings, date: str | None, idle_exit: float | None, conso
             lake = Lake(s.lake)
             console.print(start_live(scorer, lake, dt.date.fromisoformat(date) if date else market_today()))
             universe = set(lake.read("reference").column("symbol").to_pylist()) if lake.exists("reference") else None
-            proc = RecordProcessor(scorer, universe, lateness_ns=s.lateness_ms * 1_000_000)
+            kinds = {s.topic("ticks.trades"): "trades", s.topic("ticks.quotes"): "quotes"}
+            proc = RecordProcessor(scorer, universe, lateness_ns=s.lateness_ms * 1_000_000, kinds=kinds)
 
             def seen(c: CycleResult) -> None:
                 cycles.append(c)
@@ -237,11 +238,13 @@ def run_serve(s: ServeSettings, date: str | None, idle_exit: float | None, conso
                 s.kafka_bootstrap,
                 s.group,
                 CheckpointStore(s.group, s.redis_url),
+                dlq_topic=s.topic("ticks.dlq"),
+                topics=tuple(kinds),
                 on_cycle=seen,
                 exchange=exchange,
             )
             role = f", exchanging bars on {s.bars_topic!r} (scale-out)" if exchange else ""
-            console.print(f"consuming ticks.trades/ticks.quotes as group {s.group!r} on {s.kafka_bootstrap}{role}")
+            console.print(f"consuming {'/'.join(kinds)} as group {s.group!r} on {s.kafka_bootstrap}{role}")
             loop.run(idle_seconds=idle_exit)
             loop.close()
             if shadow:

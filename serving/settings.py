@@ -29,3 +29,9 @@ class ServeSettings(BaseSettings):
     # the shadow log goes to the lake every this many scored minutes (0: only when the run ends), so a scorer that
     # dies mid-session loses at most that much of it
     shadow_flush_minutes: int = Field(30, ge=0)
+    # prepended to every topic the scorer reads and writes (ticks.trades, ticks.quotes, signals, ticks.dlq), so
+    # several environments can share one broker; `tickwise stream publish` takes the same (TICKWISE_TOPIC_PREFIX)
+    topic_prefix: str = Field("", pattern=r"^[A-Za-z0-9._-]*$")
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"

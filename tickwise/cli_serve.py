@@ -21,6 +21,9 @@ def publish(
     date: str = typer.Option(None, help="Day to publish (default: the last day with trades)."),
     speed: float = typer.Option(60.0, min=0.0, help="Times real time (60 = a market minute per second; 0 = max)."),
     bootstrap: str = typer.Option("127.0.0.1:19092", envvar="TICKWISE_KAFKA_BOOTSTRAP"),
+    topic_prefix: str = typer.Option(
+        "", envvar="TICKWISE_TOPIC_PREFIX", help="Prepended to the topic names, as `serve` reads them."
+    ),
 ) -> None:
     """Replay a day of lake ticks into ticks.trades / ticks.quotes keyed by symbol (batched producer)."""
     from marketdata.lake import Lake
@@ -29,9 +32,10 @@ def publish(
 
     lk = Lake(lake)
     day = dt.date.fromisoformat(date) if date else lk.dates("trades")[-1]
-    kafka_io.ensure_topics(bootstrap, ["ticks.trades", "ticks.quotes", "signals", "ticks.dlq"])
+    names = ["ticks.trades", "ticks.quotes", "signals", "ticks.dlq"]
+    kafka_io.ensure_topics(bootstrap, [f"{topic_prefix}{n}" for n in names])
     t0 = time.perf_counter()
-    n = publish_day(lk, day, bootstrap, speed)
+    n = publish_day(lk, day, bootstrap, speed, prefix=f"{topic_prefix}ticks")
     console.print(f"published {n:,} ticks of {day} to {bootstrap} in {time.perf_counter() - t0:.1f} s")
 
 
