@@ -72,7 +72,11 @@ class DaySpill:
     def add(self, table: pa.Table) -> None:
         days = partition_dates(table, self.col)
         for day in np.unique(days):
-            self.held[day.astype(dt.date)].append(table.filter(pa.array(days == day)))
+            self.put(day.astype(dt.date), table.filter(pa.array(days == day)))
+
+    def put(self, day: dt.date, table: pa.Table) -> None:
+        """Hold ``table`` as rows of ``day`` (spilling everything held once ``max_rows`` are)."""
+        self.held[day].append(table)
         self.rows += table.num_rows
         if self.rows >= self.max_rows:
             self._spill()
@@ -90,10 +94,10 @@ class DaySpill:
     def days(self) -> list[dt.date]:
         return sorted(set(self.held) | set(self.spilled))
 
-    def take(self, day: dt.date, keep: bool = False) -> pa.Table:
-        """Every row of ``day``, in the order the files came (``keep``: and still held for a later take)."""
-        paths, held = (self.spilled.get(day, []), self.held.get(day, [])) if keep else (
-            self.spilled.pop(day, []), self.held.pop(day, []))  # fmt: skip
+    def take(self, day: dt.date) -> pa.Table:
+        """Every row of ``day``, in the order the files came; no longer held."""
+        paths, held = self.spilled.pop(day, []), self.held.pop(day, [])
+        self.rows -= sum(t.num_rows for t in held)
         return pa.concat_tables([pq.read_table(p) for p in paths] + held)
 
     def close(self) -> None:
@@ -107,13 +111,13 @@ def land(
     """Merge each day of ``spill`` into ``lake`` once, replacing the rows of the symbols it names that day.
 
     Every day is checked against the contract before any is written: a repeated key between two files refuses the
-    whole call, not the days after the first bad one."""
+    whole call, not the days after the first bad one. The checked tables are what is written (checked once)."""
     days = spill.days()
     try:
         for day in days:
-            conform(spill.take(day, keep=True), dataset, f"{source}, {day}")
+            spill.put(day, conform(spill.take(day), dataset, f"{source}, {day}"))
         for day in days:
-            lake.merge_partition(dataset, day, spill.take(day), source=f"{source}, {day}")
+            lake.merge_partition(dataset, day, spill.take(day), checked=True)
             on_day(day)
     finally:
         spill.close()

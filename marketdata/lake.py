@@ -122,11 +122,13 @@ class Lake:
         also: pa.Array | None = None,
         metadata: dict[str, str] | None = None,
         source: str = "<write>",
+        checked: bool = False,
     ) -> None:
         """Replace one day's rows of the symbols ``table`` names, and of those in ``also`` even where ``table`` has
         none (an aggregation replaces the bars of every name it had ticks for, one whose ticks were all refused
-        included), keeping every other symbol's rows of the day."""
-        self._merge(dataset, date, conform(table, dataset, source), also, metadata)
+        included), keeping every other symbol's rows of the day. ``checked``: ``table`` is already what
+        :func:`conform` returned for it, so it is not checked twice."""
+        self._merge(dataset, date, table if checked else conform(table, dataset, source), also, metadata)
 
     def _merge(
         self, dataset: str, date: dt.date, table: pa.Table, also: pa.Array | None, metadata: dict[str, str] | None

@@ -50,3 +50,21 @@ def test_a_zip_of_one_data_file_is_read_and_of_several_refused(tmp_path):
         z.writestr("B.csv", "x\n2\n")
     with pytest.raises(ValueError, match=r"found A.csv, B.csv\): unzip it"):
         read_any(str(tmp_path / "two.zip"))
+
+
+def test_landing_from_a_spill_on_disk_equals_landing_from_memory(tmp_path):
+    """The checked day tables are what is written, whether the rows were held or spilled (before and after the
+    check)."""
+    from marketdata.bulk import land
+    from marketdata.lake import Lake
+
+    days = [d.bars for d in MarketSimulator(SimConfig(symbols=15, days=2, seed=5)).days()]
+    lakes = []
+    for max_rows in (5_000_000, 500):
+        spill = DaySpill("bars_1m", max_rows=max_rows)
+        for t in days:
+            spill.add(t)
+        lk = Lake(str(tmp_path / str(max_rows)))
+        assert len(land(lk, "bars_1m", spill, "test")) == 2 and spill.days() == []
+        lakes.append(lk.read("bars_1m").sort_by([("symbol", "ascending"), ("ts", "ascending")]))
+    assert lakes[0].num_rows == sum(t.num_rows for t in days) and lakes[0].equals(lakes[1])
