@@ -77,13 +77,12 @@ def flush_shadow(lake: Lake, scorer: Scorer, rows: list[tuple[int, list[str], np
     from marketdata.lake import partition_dates
 
     sig = scorer.sink.table() if isinstance(scorer.sink, ListSink) else None
-    when = partition_dates(sig, "ts") if sig is not None else None
-    days = {dt.datetime.fromtimestamp(ts / 1e9, dt.UTC).date() for ts, _, _ in rows}
-    days |= {d.astype(dt.date) for d in np.unique(when)} if when is not None else set()
-    for day in sorted(days):
-        mine = [r for r in rows if dt.datetime.fromtimestamp(r[0] / 1e9, dt.UTC).date() == day]
-        signals = sig.filter(pa.array(when == np.datetime64(day))) if sig is not None else None
-        shadow_write(lake, scorer, day, mine, signals)
+    when = partition_dates(sig, "ts") if sig is not None else np.empty(0, "datetime64[D]")
+    row_days = np.array([ts for ts, _, _ in rows], "datetime64[ns]").astype("datetime64[D]")
+    for day in np.union1d(row_days, when):  # the lake's partition day of each row and signal (UTC)
+        mine = [r for r, d in zip(rows, row_days, strict=True) if d == day]
+        signals = sig.filter(pa.array(when == day)) if sig is not None else None
+        shadow_write(lake, scorer, day.astype(dt.date), mine, signals)
     rows.clear()
     if isinstance(scorer.sink, ListSink):
         scorer.sink.batches.clear()
