@@ -3,15 +3,17 @@
 :class:`BarAggregator` is incremental: feed it batches of trades, quotes and halts as they arrive, then ask for
 the bars a watermark finalizes. A bar stamped ``ts`` covers trades with event time in ``[ts - 60 s, ts)``; its
 NBBO is the last quote with event time ``< ts``. The batch path (:func:`aggregate`) is the same class fed whole
-files and finalized once. Work is vectorized over ticks, so a day of a few million ticks aggregates in seconds.
+files and finalized once.
 
-Each batch is folded on arrival into running partial bars, one row per (symbol, minute) not yet finalized (first
-and last print by event time and sequence, high, low, volume, notional, count; the last quote per minute), so
-finalizing a minute only selects rows: the live scorer's minute-close work does not grow with the tick count.
+Each batch is screened and folded on arrival, tick by tick in arrival order, by one compiled pass
+(:mod:`marketdata.fold`) into running partial bars, one row per (symbol, minute) not yet finalized (first and last
+print by event time and sequence, high, low, volume, notional, count; the last quote per minute). So finalizing a
+minute only selects rows, and the cost of a tick does not depend on how the ticks were batched.
 
-Refused ticks are never dropped silently: each goes to :meth:`BarAggregator.drain_rejects` with its reason —
-a duplicate ``(symbol, seq)``, an event time behind the watermark, a non-positive or NaN price or size, a
-crossed quote, or a print the source marks corrected or cancelled.
+Refused ticks are never dropped silently: each goes to :meth:`BarAggregator.drain_rejects` with its reason (or,
+through :meth:`BarAggregator.fold`, back to the caller) — a repeat of an accepted ``(symbol, seq)`` of a minute
+still open, an event time behind the watermark, a non-positive or NaN price or size, a crossed quote, or a print
+the source marks corrected or cancelled.
 """
 
 import numpy as np
@@ -19,35 +21,22 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from marketdata.buffers import _ffill_index, bars_table, rejects_table
-from marketdata.partials import (
-    PV_SCALE,
-    QUOTE_PARTS,
-    TRADE_PARTS,
-    _concat,
-    _empty,
-    _notional,
-    _reduce_quotes,
-    _reduce_trades,
-    _seen,
-    _split,
-    held_from_arrays,
-    held_to_arrays,
-)
+from marketdata.fold import PV_SCALE, REASONS
+from marketdata.partials import Partials
 from marketdata.schemas import NS_PER_MIN, REJECTS
 
-SEQ_BITS = 40
+_REASONS = np.array(REASONS, dtype=object)
+_MIN_TS = np.iinfo(np.int64).min
 
 
 class BarAggregator:
     """Incremental tick-to-bar aggregator with a watermark; see the module docstring."""
 
     def __init__(self) -> None:
-        self.watermark = np.iinfo(np.int64).min
+        self.watermark = _MIN_TS
         self._names: list[str] = []
         self._codes: dict[str, int] = {}
-        self._tp: dict[str, np.ndarray] = _empty(TRADE_PARTS)  # partial bars, sorted by (code, end)
-        self._qp: dict[str, np.ndarray] = _empty(QUOTE_PARTS)  # last quote per (code, end)
-        self._held: dict[str, list[tuple[np.ndarray, int]]] = {"trades": [], "quotes": []}  # sorted keys, max end
+        self._parts = {"trades": Partials("trades"), "quotes": Partials("quotes")}
         self._halts: np.ndarray = np.empty((0, 3), dtype=np.int64)  # code, start, end
         self._last_close: np.ndarray = np.full(0, np.nan)
         self._last_quote: np.ndarray = np.full((0, 4), np.nan)
@@ -55,94 +44,62 @@ class BarAggregator:
         self._rank: np.ndarray = np.empty(0, np.int64)
 
     # ---- input -------------------------------------------------------------------------------------------
-    def _encode(self, symbols: pa.ChunkedArray | pa.Array) -> np.ndarray:
-        for s in pc.unique(symbols).to_pylist():
-            if s not in self._codes:
-                self._codes[s] = len(self._names)
+    def codes(self, symbols: pa.ChunkedArray | pa.Array) -> np.ndarray:
+        """Each symbol's code, registering new symbols (in order of first appearance)."""
+        arr = symbols.combine_chunks() if isinstance(symbols, pa.ChunkedArray) else symbols
+        enc = pc.dictionary_encode(arr)
+        lookup = np.empty(len(enc.dictionary), np.int64)
+        for i, s in enumerate(enc.dictionary.to_pylist()):
+            c = self._codes.get(s)
+            if c is None:
+                c = self._codes[s] = len(self._names)
                 self._names.append(s)
+            lookup[i] = c
         n = len(self._names)
         if len(self._last_close) < n:
             grow = n - len(self._last_close)
             self._last_close = np.concatenate([self._last_close, np.full(grow, np.nan)])
             self._last_quote = np.vstack([self._last_quote, np.full((grow, 4), np.nan)])
-        return pc.index_in(symbols, value_set=pa.array(self._names)).to_numpy(zero_copy_only=False).astype(np.int64)
+        return lookup[enc.indices.to_numpy(zero_copy_only=False)] if len(arr) else np.empty(0, np.int64)
 
-    def _reject(self, source: str, table: pa.Table, mask: np.ndarray, reason: np.ndarray | str) -> None:
-        if not mask.any():
-            return
-        self._rejects.append(rejects_table(source, table, mask, reason))
+    def fold(self, source: str, codes: np.ndarray, cols: dict[str, np.ndarray]) -> np.ndarray:
+        """Fold a batch of ticks given as arrays (``ts`` as int64 ns; trades: ``seq price size correction``;
+        quotes: ``seq bid ask bid_size ask_size``) in arrival order; returns each tick's verdict, an index into
+        :data:`marketdata.fold.REASONS` (0 = kept). Nothing is recorded in :meth:`drain_rejects`: the caller
+        holds the ticks and reports the refused ones (the live path dead-letters them with their coordinates)."""
+        return self._parts[source].fold(codes, cols, self.watermark)
 
-    def _screen(self, source: str, table: pa.Table, bad: np.ndarray, why: np.ndarray) -> np.ndarray:
-        """Reject bad, late and duplicate rows; return the codes of the rows to keep (and the keep mask)."""
-        ts = table.column("ts").cast(pa.int64()).to_numpy()
-        seq = table.column("seq").to_numpy()
-        codes = self._encode(table.column("symbol"))
-        late = ~bad & (ts < self.watermark)
-        why = np.where(late, "event time behind watermark", why)
-        keys = (codes << SEQ_BITS) | (seq & ((1 << SEQ_BITS) - 1))
-        _, first = np.unique(keys, return_index=True)
-        repeat = np.ones(len(keys), bool)
-        repeat[first] = False
-        dup = ~bad & ~late & (repeat | _seen(keys, self._held[source]))
-        why = np.where(dup, "duplicate (symbol, seq)", why)
-        rejected = bad | late | dup
-        self._reject(source, table, rejected, why)
-        self._keep_codes = codes[~rejected]
-        kept = keys[~rejected]
-        if len(kept):
-            end = (ts[~rejected] // NS_PER_MIN + 1) * NS_PER_MIN
-            self._held[source].append((np.sort(kept), int(end.max())))
-        return ~rejected
+    def _add(self, source: str, table: pa.Table, cols: dict[str, np.ndarray]) -> None:
+        why = self.fold(source, self.codes(table.column("symbol")), cols)
+        bad = why != 0
+        if bad.any():
+            self._rejects.append(rejects_table(source, table, bad, _REASONS[why]))
 
     def add_trades(self, trades: pa.Table) -> None:
         """Buffer a batch of trades (contract ``trades`` columns; ``correction`` optional)."""
-        price = trades.column("price").to_numpy(zero_copy_only=False).astype(float)
-        size = trades.column("size").to_numpy(zero_copy_only=False).astype(float)
-        corr = (
-            trades.column("correction").fill_null(0).to_numpy().astype(int)
+        n = trades.num_rows
+        cols = {
+            "ts": trades.column("ts").cast(pa.int64()).to_numpy(),
+            "seq": trades.column("seq").to_numpy(),
+            "price": _floats(trades, "price"),
+            "size": _floats(trades, "size"),
+            "correction": trades.column("correction").fill_null(0).to_numpy().astype(np.int64)
             if "correction" in trades.column_names
-            else np.zeros(trades.num_rows, int)
-        )
-        why = np.full(trades.num_rows, "", dtype=object)
-        why[~(size > 0)] = "non-positive or NaN size"
-        why[~(price > 0)] = "non-positive or NaN price"
-        why[corr != 0] = "corrected or cancelled by the source"
-        keep = self._screen("trades", trades, why != "", why)
-        ts = trades.column("ts").cast(pa.int64()).to_numpy()[keep]
-        seq = trades.column("seq").to_numpy()[keep]
-        p, v = price[keep], size[keep]
-        end = (ts // NS_PER_MIN + 1) * NS_PER_MIN
-        pvi, pvr = _notional(p, v)
-        batch = dict(
-            code=self._keep_codes, end=end, fts=ts, fseq=seq, open=p, lts=ts, lseq=seq, close=p,
-            high=p, low=p, vol=v, pvi=pvi, pvr=pvr, n=np.ones(len(ts)),
-        )  # fmt: skip
-        self._tp = _reduce_trades(_concat(self._tp, batch))
+            else np.zeros(n, np.int64),
+        }
+        self._add("trades", trades, cols)
 
     def add_quotes(self, quotes: pa.Table) -> None:
         """Buffer a batch of NBBO quotes (contract ``quotes`` columns)."""
-        cols = {
-            k: quotes.column(k).to_numpy(zero_copy_only=False).astype(float)
-            for k in ("bid", "ask", "bid_size", "ask_size")
-        }
-        why = np.full(quotes.num_rows, "", dtype=object)
-        why[(cols["bid_size"] < 0) | (cols["ask_size"] < 0) | np.isnan(cols["bid_size"] + cols["ask_size"])] = (
-            "negative or NaN size"
-        )
-        why[cols["bid"] > cols["ask"]] = "crossed quote (bid > ask)"
-        why[~(cols["bid"] > 0) | ~(cols["ask"] > 0)] = "non-positive or NaN bid/ask"
-        keep = self._screen("quotes", quotes, why != "", why)
-        ts = quotes.column("ts").cast(pa.int64()).to_numpy()[keep]
-        seq = quotes.column("seq").to_numpy()[keep]
-        end = (ts // NS_PER_MIN + 1) * NS_PER_MIN
-        batch = dict(code=self._keep_codes, end=end, ts=ts, seq=seq, **{k: v[keep] for k, v in cols.items()})
-        self._qp = _reduce_quotes(_concat(self._qp, batch))
+        cols = {"ts": quotes.column("ts").cast(pa.int64()).to_numpy(), "seq": quotes.column("seq").to_numpy()}
+        cols.update({k: _floats(quotes, k) for k in ("bid", "ask", "bid_size", "ask_size")})
+        self._add("quotes", quotes, cols)
 
     def add_halts(self, halts: pa.Table) -> None:
         """Register halt intervals; bars whose window overlaps one are marked ``halted``."""
         if halts.num_rows == 0:
             return
-        codes = self._encode(halts.column("symbol"))
+        codes = self.codes(halts.column("symbol"))
         start = halts.column("start").cast(pa.int64()).to_numpy()
         end = halts.column("end").cast(pa.int64()).to_numpy()
         self._halts = np.vstack([self._halts, np.column_stack([codes, start, end])])
@@ -162,10 +119,8 @@ class BarAggregator:
         if watermark < self.watermark:
             raise ValueError(f"watermark moved backwards: {watermark} < {self.watermark}")
         prev, self.watermark = self.watermark, watermark
-        t, self._tp = _split(self._tp, self._tp["end"] <= watermark)
-        q, self._qp = _split(self._qp, self._qp["end"] <= watermark)
-        for source in self._held:  # keys of ticks in finalized minutes: any repeat is now late anyway
-            self._held[source] = [(k, e) for k, e in self._held[source] if e > watermark]
+        t = self._parts["trades"].take(watermark)
+        q = self._parts["quotes"].take(watermark)
         code, end = t["code"], t["end"]
         vwap = (t["pvi"] / PV_SCALE + t["pvr"]) / np.where(t["vol"] > 0, t["vol"], np.nan)
         cols = [t["open"], t["high"], t["low"], t["close"], t["vol"], vwap, t["n"]]
@@ -174,13 +129,18 @@ class BarAggregator:
         nbbo = self._attach_quotes(code, end, q)
         return self._table(code, end, ohlc, halted, nbbo)
 
+    def compact(self) -> None:
+        """Forget the repeat keys of finalized minutes (they can no longer change a bar): between cycles, so the
+        repeat table's size follows the open minutes, never the day."""
+        for p in self._parts.values():
+            p.compact(self.watermark)
+
     # ---- state (checkpoints) --------------------------------------------------------------------------------
     def state_arrays(self) -> dict[str, np.ndarray]:
         """Everything a restart needs besides the names and the watermark, as plain arrays."""
         out = {"halts": self._halts, "last_close": self._last_close, "last_quote": self._last_quote}
-        out.update({f"tp/{k}": v for k, v in self._tp.items()})
-        out.update({f"qp/{k}": v for k, v in self._qp.items()})
-        out.update(held_to_arrays(self._held))
+        for source, p in self._parts.items():
+            out.update({f"{source}/{k}": v for k, v in p.state_arrays().items()})
         return out
 
     @classmethod
@@ -190,9 +150,9 @@ class BarAggregator:
         agg._codes = {s: i for i, s in enumerate(agg._names)}
         agg.watermark = int(watermark)
         agg._halts, agg._last_close, agg._last_quote = (arrays[k].copy() for k in ("halts", "last_close", "last_quote"))
-        agg._tp = {k: arrays[f"tp/{k}"].copy() for k in TRADE_PARTS}
-        agg._qp = {k: arrays[f"qp/{k}"].copy() for k in QUOTE_PARTS}
-        agg._held = held_from_arrays(arrays, list(agg._held))
+        for source in agg._parts:
+            mine = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith(f"{source}/")}
+            agg._parts[source] = Partials.from_arrays(source, mine, agg.watermark)
         return agg
 
     def _add_halted_minutes(self, code, end, ohlc, prev: int, wm: int):  # type: ignore[no-untyped-def]
@@ -279,3 +239,7 @@ def aggregate(
         ends.append(halts.column("end").cast(pa.int64()).to_numpy().max())
     wm = (int(max(ends)) // NS_PER_MIN + 1) * NS_PER_MIN
     return agg.finalize(wm), agg.drain_rejects()
+
+
+def _floats(table: pa.Table, name: str) -> np.ndarray:
+    return table.column(name).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
