@@ -52,7 +52,7 @@ def _shift(cap: int) -> int:
 
 @njit(cache=True, inline="always")
 def _slot(key: int, shift: int) -> int:
-    return np.int64(  # type: ignore[return-value](np.uint64(key) * _GOLDEN) >> np.uint64(shift))
+    return np.int64((np.uint64(key) * _GOLDEN) >> np.uint64(shift))  # type: ignore[return-value]
 
 
 @njit(cache=True)
