@@ -14,9 +14,9 @@ class Partials:
 
     def __init__(self, source: str) -> None:
         self.source = source
-        self.int_cols, self.float_cols = (
-            (fold.T_INT, fold.T_FLOAT) if source == "trades" else (fold.Q_INT, fold.Q_FLOAT)
-        )
+        trades = source == "trades"
+        self.int_cols: tuple[str, ...] = fold.T_INT if trades else fold.Q_INT
+        self.float_cols: tuple[str, ...] = fold.T_FLOAT if trades else fold.Q_FLOAT
         self.keys = np.full(_MIN_KEYS, fold.EMPTY, np.int64)  # the repeat table
         self.ends = np.zeros(_MIN_KEYS, np.int64)
         self.n_keys = 0
