@@ -150,6 +150,6 @@ def _unquoted_share(lk: Lake, days: list[dt.date]) -> float:
 
 def _latency(lk: Lake, day: dt.date) -> dict | None:
     """Latency percentiles of the day's scorer runs (written by `tickwise serve`; each figure its worst run's)."""
-    from serving.runtime import day_latency
+    from monitoring.scorer_runs import day_latency
 
     return day_latency(lk, day)

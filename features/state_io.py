@@ -10,7 +10,8 @@ from features.engine import ENGINE_VERSION, EngineState
 ARRAYS = ("last_close", "last_session", "last_upd_ts", "nupd", "last_out")
 
 
-def dumps(st: EngineState) -> bytes:
+def to_arrays(st: EngineState) -> tuple[dict[str, np.ndarray], dict]:
+    """The state as named arrays (the live ones, not copies) and JSON-able metadata: what a checkpoint stores."""
     arrays = {f"e/{k}": getattr(st, k) for k in ARRAYS}
     for i, ks in enumerate(st.kernels):
         for key, arr in ks.items():
@@ -23,15 +24,11 @@ def dumps(st: EngineState) -> bytes:
         "n_kernels": len(st.kernels),
         "feature_set": st.feature_set,
     }
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)  # type: ignore[arg-type]
-    return buf.getvalue()
+    return arrays, meta
 
 
-def loads(blob: bytes) -> EngineState:
-    z = np.load(io.BytesIO(blob), allow_pickle=False)
-    meta = json.loads(bytes(z["meta"]).decode())
+def from_arrays(arrays: dict[str, np.ndarray], meta: dict) -> EngineState:
+    """The state :func:`to_arrays` described (arrays copied into the engine's layout)."""
     if meta.get("engine") != ENGINE_VERSION:
         raise ValueError(
             f"engine state was saved by engine layout {meta.get('engine', 1)}; this engine is {ENGINE_VERSION}: "
@@ -44,15 +41,29 @@ def loads(blob: bytes) -> EngineState:
         feature_set=str(meta.get("feature_set", "")),
     )
     for k in ARRAYS:
-        setattr(st, k, _layout(z[f"e/{k}"]))
+        setattr(st, k, _layout(arrays[f"e/{k}"]))
     st.kernels = [{} for _ in range(meta["n_kernels"])]
-    for name in z.files:
+    for name, arr in arrays.items():
         if name.startswith("k"):
             i, key = name[1:].split("/", 1)
-            st.kernels[int(i)][key] = _layout(z[name])
+            st.kernels[int(i)][key] = _layout(arr)
     for ks in st.kernels:
         _upgrade(ks)
     return st
+
+
+def dumps(st: EngineState) -> bytes:
+    arrays, meta = to_arrays(st)
+    arrays = dict(arrays, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)  # type: ignore[arg-type]
+    return buf.getvalue()
+
+
+def loads(blob: bytes) -> EngineState:
+    z = np.load(io.BytesIO(blob), allow_pickle=False)
+    meta = json.loads(bytes(z["meta"]).decode())
+    return from_arrays({name: z[name] for name in z.files if name != "meta"}, meta)
 
 
 def _layout(a: np.ndarray) -> np.ndarray:

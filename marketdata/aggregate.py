@@ -27,6 +27,7 @@ from marketdata.schemas import NS_PER_MIN, REJECTS
 
 _REASONS = np.array(REASONS, dtype=object)
 _MIN_TS = np.iinfo(np.int64).min
+OPEN_HALT = (np.iinfo(np.int64).max // NS_PER_MIN - 1) * NS_PER_MIN  # the end of a halt not yet over
 
 
 class BarAggregator:
@@ -103,6 +104,17 @@ class BarAggregator:
         start = halts.column("start").cast(pa.int64()).to_numpy()
         end = halts.column("end").cast(pa.int64()).to_numpy()
         self._halts = np.vstack([self._halts, np.column_stack([codes, start, end])])
+
+    def add_status(self, codes: np.ndarray, ts: np.ndarray, halted: np.ndarray) -> None:
+        """Live trading status, in arrival order: a halt begins at ``ts`` (open until its end arrives) or the
+        symbol's open halt ends at ``ts`` (an end without an open halt changes nothing)."""
+        for c, t, h in zip(codes.tolist(), ts.tolist(), halted.tolist(), strict=True):
+            if h:
+                self._halts = np.vstack([self._halts, np.array([[c, t, OPEN_HALT]], np.int64)])
+                continue
+            open_ = np.flatnonzero((self._halts[:, 0] == c) & (self._halts[:, 2] == OPEN_HALT))
+            if len(open_):
+                self._halts[open_, 2] = max(t, int(self._halts[open_[-1], 1]))
 
     # ---- output ------------------------------------------------------------------------------------------
     def drain_rejects(self) -> pa.Table:

@@ -2,11 +2,13 @@
 
 import json
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
-from serving.scorer import STAGES, CycleResult, Scorer
+from serving.outputs import LatestSignals
+from serving.scorer import STAGES, CycleResult
 
 BUCKETS = (0.5, 1, 2, 5, 10, 20, 30, 50, 75, 100, 250, 1000)
 
@@ -31,8 +33,11 @@ class Metrics:
         self.signals.labels(c.source).inc(len(c.symbols))
 
 
-def serve_http(scorer: Scorer, metrics: Metrics, host: str = "127.0.0.1", port: int = 8765) -> ThreadingHTTPServer:
-    """Start the API in a daemon thread; returns the server (``.shutdown()`` to stop)."""
+def serve_http(
+    health: Callable[[], dict], latest: LatestSignals, metrics: Metrics, host: str = "127.0.0.1", port: int = 8765
+) -> ThreadingHTTPServer:
+    """Start the API in a daemon thread; returns the server (``.shutdown()`` to stop). ``health()`` gives the
+    ``/health`` body; ``latest`` the signals ``/signals`` shows."""
 
     class Handler(BaseHTTPRequestHandler):
         def _json(self, code: int, obj: object) -> None:
@@ -46,23 +51,7 @@ def serve_http(scorer: Scorer, metrics: Metrics, host: str = "127.0.0.1", port: 
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
             path = self.path.rstrip("/")
             if path == "/health":
-                m = scorer.model
-                self._json(
-                    200,
-                    {
-                        "status": "ok",
-                        "last_minute": scorer.last_minute,
-                        "breaker": scorer.breaker.tripped,
-                        "model_version": m.version if m else None,
-                        "compiled": bool(m and m.compiled),
-                        "feature_set_version": scorer.engine.version,
-                        "store_healthy": getattr(scorer.store, "healthy", True),
-                        "store_outages": getattr(scorer.store, "outages", 0),
-                        "alerts": dict(getattr(scorer.alert, "counts", {})),  # raised, sent, held back, failed
-                        "features_missing": scorer.health.missing,  # in an outage across the cross-section now
-                        **scorer.counters,
-                    },
-                )
+                self._json(200, health())
             elif path == "/metrics":
                 body = generate_latest(metrics.registry)
                 self.send_response(200)
@@ -70,10 +59,10 @@ def serve_http(scorer: Scorer, metrics: Metrics, host: str = "127.0.0.1", port: 
                 self.end_headers()
                 self.wfile.write(body)
             elif path == "/signals":
-                self._json(200, {s: {"ts": t, "p_up": p, "source": src} for s, (t, p, src) in scorer.latest.items()})
+                self._json(200, {s: {"ts": t, "p_up": p, "source": src} for s, (t, p, src) in latest.items()})
             elif path.startswith("/signals/"):
                 sym = path.split("/", 2)[2]
-                hit = scorer.latest.get(sym)
+                hit = latest.get(sym)
                 if hit is not None:
                     t, p, src = hit
                     self._json(200, {"symbol": sym, "ts": t, "p_up": p, "source": src})

@@ -1,21 +1,34 @@
-"""Records in -> ticks for the scorer, or dead letters with topic, partition, offset and reason.
+"""Records in -> finalized bars at each watermark, or dead letters with topic, partition, offset, index and reason.
 
-:class:`RecordProcessor` is pure over its inputs (a list of records and the scorer's state), so tests drive it with
-a list source; the Kafka loop feeds it polled batches. Nothing is dropped silently: malformed bytes, missing
-fields, NaN/zero/negative prices or sizes, crossed quotes, duplicates, ticks behind the watermark, unknown
-symbols and far-future timestamps all become dead letters, and a counter per reason counts them.
+:class:`TickAssembler` is pure over its inputs (a list of records and its own state: the one bar aggregator, the
+event time each partition has reached), so tests drive it with a list source; the Kafka loop feeds it polled
+batches. A record is a batch of ticks (:mod:`serving.tick_codec`); it is decoded and screened without a loop over
+its ticks. Nothing is dropped silently: a record that cannot be read is dead-lettered whole; inside a good one each
+tick with a null, a non-finite number, an empty or unknown symbol, a far-future time, a non-positive price or size,
+a crossed quote, a repeat, or a time behind the watermark is dead-lettered alone, with its index in the record,
+and the rest of the record lands. A counter per reason counts them.
+
+The watermark follows the slowest partition's event time minus the allowed lateness, floored to the minute; each
+time it advances, :meth:`TickAssembler.process` returns ``(watermark, bars)`` for the minutes it closed.
 """
 
+import base64
+import json
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from marketdata.aggregate import BarAggregator
+from marketdata.fold import REASONS
 from marketdata.schemas import NS_PER_MIN
 from serving import tick_codec
-from serving.scorer import CycleResult, Scorer
 
-KINDS = {"ticks.trades": "trades", "ticks.quotes": "quotes"}
+KINDS = {"ticks.trades": "trades", "ticks.quotes": "quotes", "ticks.status": "status"}
 
 
 @dataclass(frozen=True)
@@ -29,117 +42,142 @@ class Record:
 
 @dataclass
 class DeadLetter:
+    """A refused record (``index`` None) or one refused tick of it (``index`` its place, ``tick`` its values)."""
+
     topic: str
     partition: int
     offset: int
     reason: str
-    value: bytes
+    value: bytes = b""
+    index: int | None = None
+    tick: dict | None = None
 
     def to_json(self) -> bytes:
-        import base64
-        import json
+        body = {"topic": self.topic, "partition": self.partition, "offset": self.offset, "reason": self.reason}
+        if self.index is None:
+            body["value_b64"] = base64.b64encode(self.value).decode()
+        else:
+            body.update({"index": self.index, "tick": self.tick})
+        return json.dumps(body).encode()
 
-        return json.dumps(
-            {
-                "topic": self.topic,
-                "partition": self.partition,
-                "offset": self.offset,
-                "reason": self.reason,
-                "value_b64": base64.b64encode(self.value).decode(),
-            }
-        ).encode()
+
+@dataclass(frozen=True)
+class Closed:
+    """Minutes a watermark closed: every bar stamped at or before it, and what finalizing cost."""
+
+    watermark: int
+    bars: pa.Table
+    finalize_ms: float = 0.0
 
 
 @dataclass
-class RecordProcessor:
-    scorer: Scorer
+class TickAssembler:
     universe: set[str] | None = None
     lateness_ns: int = 2_000_000_000
     max_future_ns: int = 3600 * 1_000_000_000  # ahead of the wall clock by more than this = far future
     clock: Callable[[], int] = time.time_ns
     kinds: dict[str, str] = field(default_factory=lambda: dict(KINDS))
+    agg: BarAggregator = field(default_factory=BarAggregator)
     counts: Counter = field(default_factory=Counter)
-    max_event_ts: int = 0
     # event time per source partition: the watermark follows the slowest one, so a partition that runs ahead
     # never makes another partition's on-time ticks late
     partition_max: dict[tuple[str, int], int] = field(default_factory=dict)
     # partitions this process owns (set by the Kafka loop); until each has reported, the watermark waits
     expected: set[tuple[str, int]] | None = None
     idle_partition_s: float = 5.0
-    # scale-out (serving.scaleout): what to do when this process's watermark advances, instead of scoring
-    on_watermark: Callable[[int], list[CycleResult]] | None = None
+    ticks: int = 0  # ticks accepted
     _last_seen: dict[tuple[str, int], float] = field(default_factory=dict)
     # when the first record arrived since the partitions were (re)assigned: an owned partition that has not
     # reported holds the watermark back for ``idle_partition_s`` from then (not from start-up: joining a group
     # can take longer than that, and then the first poll's partitions would make the others' ticks late)
     _started: float | None = None
+    _universe: pa.Array | None = None
 
-    def process(self, records: list[Record]) -> tuple[list[CycleResult], list[DeadLetter]]:
-        """Decode, screen and buffer a batch, then advance the watermark; returns the cycles run and dead letters."""
+    def __post_init__(self) -> None:
+        if self.universe is not None:
+            self._universe = pa.array(sorted(self.universe), pa.string())
+
+    def process(self, records: list[Record]) -> tuple[list[Closed], list[DeadLetter]]:
+        """Decode, screen and fold a batch of records, then advance the watermark: the minutes it closed and the
+        dead letters."""
         dead: list[DeadLetter] = []
         if records and self._started is None:
             self._started = time.monotonic()
-        good: dict[str, list[dict]] = {"trades": [], "quotes": []}
-        where: dict[tuple[str, str, int], Record] = {}
-        horizon = self.clock() + self.max_future_ns
+        parts: dict[str, list[tuple[Record, tick_codec.Decoded]]] = {"trades": [], "quotes": [], "status": []}
         for r in records:
-            kind = self.kinds.get(r.topic.split(".v")[0]) or self.kinds.get(r.topic)
+            kind = self.kinds.get(r.topic)
             if kind is None:
                 dead.append(DeadLetter(r.topic, r.partition, r.offset, f"unknown topic {r.topic!r}", r.value))
                 continue
             try:
-                tick = tick_codec.decode(kind, r.value)
-            except tick_codec.BadTick as e:
+                parts[kind].append((r, tick_codec.decode(kind, r.value)))
+            except tick_codec.BadPayload as e:
                 dead.append(DeadLetter(r.topic, r.partition, r.offset, str(e), r.value))
-                continue
-            if self.universe is not None and tick["symbol"] not in self.universe:
-                dead.append(DeadLetter(r.topic, r.partition, r.offset, "unknown symbol", r.value))
-                continue
-            if tick["ts"] > horizon:
-                dead.append(DeadLetter(r.topic, r.partition, r.offset, "far-future timestamp", r.value))
-                continue
-            good[kind].append(tick)
-            where[(kind, tick["symbol"], tick["seq"])] = r
-        trades = tick_codec.to_table("trades", good["trades"]) if good["trades"] else None
-        quotes = tick_codec.to_table("quotes", good["quotes"]) if good["quotes"] else None
-        rejects = self.scorer.add_ticks(trades, quotes)
-        refused = set(
-            zip(
-                rejects.column("source").to_pylist(),
-                rejects.column("symbol").to_pylist(),
-                rejects.column("seq").to_pylist(),
-                strict=True,
-            )
-        )
-        for kind, ticks in good.items():
-            for t in ticks:
-                key = (kind, t["symbol"], t["seq"])
-                if key not in refused:
-                    r = where[key]
-                    pk = (r.topic, r.partition)
-                    self.partition_max[pk] = max(self.partition_max.get(pk, 0), t["ts"])
-                    self._last_seen[pk] = time.monotonic()
-        for src, sym, seq, reason in zip(
-            rejects.column("source").to_pylist(),
-            rejects.column("symbol").to_pylist(),
-            rejects.column("seq").to_pylist(),
-            rejects.column("reason").to_pylist(),
-            strict=True,
-        ):
-            r = where.get((src, sym, seq))
-            if r is None:  # a duplicate inside this batch maps to the first copy's record: still dead-letter it
-                r = Record(f"ticks.{src}", -1, -1, None, b"")
-            dead.append(DeadLetter(r.topic, r.partition, r.offset, reason, r.value))
-        if self.partition_max:
-            self.max_event_ts = max(self.partition_max.values())
+        for kind, items in parts.items():
+            if items:
+                dead += self._fold(kind, items)
         for d in dead:
             self.counts[d.reason] += 1
-        cycles: list[CycleResult] = []
+        return self._advance(), dead
+
+    def _fold(self, kind: str, items: list[tuple[Record, tick_codec.Decoded]]) -> list[DeadLetter]:
+        """Screen and fold one kind's ticks of a poll, in arrival order; the dead letters of its refused ticks."""
+        decs = [d for _, d in items]
+        sizes = np.array([len(d) for d in decs], np.int64)
+        symbols = pa.concat_arrays([d.symbols for d in decs]) if len(decs) > 1 else decs[0].symbols
+        cols = {k: np.concatenate([d.cols[k] for d in decs]) for k in decs[0].cols}
+        ok = np.concatenate([d.ok for d in decs])
+        refused: dict[int, str] = {}  # position in the poll -> reason (rare)
+        starts = np.r_[0, np.cumsum(sizes)[:-1]]
+        for s, d in zip(starts, decs, strict=True):
+            refused.update({int(s) + i: w for i, w in d.why.items()})
+
+        def refuse(mask: np.ndarray, reason: str) -> None:
+            for i in np.flatnonzero(mask & ok):
+                refused[int(i)] = reason
+            ok[mask] = False
+
+        if self._universe is not None:
+            refuse(~np.asarray(pc.is_in(symbols, value_set=self._universe)), "unknown symbol")
+        refuse(cols["ts"] > self.clock() + self.max_future_ns, "far-future timestamp")
+        at = np.flatnonzero(ok)
+        codes = self.agg.codes(symbols.take(at))
+        if kind == "status":  # halts begin and end: they hold no watermark back and close no minute themselves
+            self.agg.add_status(codes, cols["ts"][at], cols["halted"][at])
+            verdict = np.zeros(len(at), np.uint8)
+        else:
+            verdict = self.agg.fold(kind, codes, {k: v[at] for k, v in cols.items()})
+        for i in np.flatnonzero(verdict):
+            refused[int(at[i])] = REASONS[verdict[i]]
+        kept = at[verdict == 0]
+        if kind == "status":
+            return self._dead(refused, items, starts, sizes)
+        self.ticks += len(kept)
+        msg = np.repeat(np.arange(len(items)), sizes)
+        now = time.monotonic()
+        for m in np.unique(msg[kept]):  # per message: cheap, a poll holds few
+            r = items[m][0]
+            pk = (r.topic, r.partition)
+            mine = kept[msg[kept] == m]
+            self.partition_max[pk] = max(self.partition_max.get(pk, 0), int(cols["ts"][mine].max()))
+            self._last_seen[pk] = now
+        return self._dead(refused, items, starts, sizes)
+
+    @staticmethod
+    def _dead(refused: dict[int, str], items: list, msg_starts: np.ndarray, sizes: np.ndarray) -> list[DeadLetter]:
+        dead = []
+        msg = np.repeat(np.arange(len(items)), sizes)
+        for pos, reason in sorted(refused.items()):
+            m = int(msg[pos])
+            r, d = items[m]
+            i = pos - int(msg_starts[m])
+            dead.append(DeadLetter(r.topic, r.partition, r.offset, reason, index=i, tick=d.tick(i)))
+        return dead
+
+    def _advance(self) -> list[Closed]:
         slowest = self._slowest()
         wm = (slowest - self.lateness_ns) // NS_PER_MIN * NS_PER_MIN
-        if slowest and wm > self.scorer.agg.watermark:
-            cycles = self.on_watermark(wm) if self.on_watermark is not None else self.scorer.advance(wm)
-        return cycles, dead
+        return self.flush(wm) if slowest else []
 
     def reassigned(self) -> None:
         """The owned partitions changed: the ones that have not reported get their grace period again."""
@@ -160,6 +198,30 @@ class RecordProcessor:
         ] or list(self.partition_max.values())
         return min(active) if active else 0
 
-    def flush(self, watermark: int) -> list[CycleResult]:
-        """End of stream (or of a replay): finalize everything up to ``watermark``."""
-        return self.scorer.advance(watermark)
+    def flush(self, watermark: int) -> list[Closed]:
+        """Close every minute up to ``watermark`` (the event-time watermark, or a source's own word that a minute
+        is complete: a replay's minute end, the end of a stream)."""
+        if watermark <= self.agg.watermark:
+            return []
+        t = time.perf_counter()
+        bars = self.agg.finalize(watermark)
+        return [Closed(watermark, bars, (time.perf_counter() - t) * 1e3)]
+
+    def compact(self) -> None:
+        """Between cycles: forget what finalized minutes no longer need (repeat keys)."""
+        self.agg.compact()
+
+    # ---- state -----------------------------------------------------------------------------------------------
+    def state(self) -> tuple[dict[str, np.ndarray], dict]:
+        """Copies of the aggregator's arrays and the watermark's bookkeeping, for a checkpoint."""
+        arrays = {k: np.array(v, copy=True) for k, v in self.agg.state_arrays().items()}
+        meta = {
+            "names": list(self.agg._names),
+            "watermark": int(self.agg.watermark),
+            "partition_max": [[t, p, v] for (t, p), v in self.partition_max.items()],
+        }
+        return arrays, meta
+
+    def restore(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
+        self.agg = BarAggregator.from_state(meta["names"], meta["watermark"], arrays)
+        self.partition_max = {(t, int(p)): int(v) for t, p, v in meta["partition_max"]}

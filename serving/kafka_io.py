@@ -4,6 +4,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+RECONNECT_MAX_MS = 1000  # the client's default backs off up to 30 s: a restarted broker would wait that long
 API_VERSION = (2, 8)  # without it a producer with no broker blocks 30 s probing versions; (2, 8, 0) logs a warning
 
 
@@ -16,6 +17,21 @@ def producer(bootstrap: str) -> KafkaProducer:
         acks=1,
         enable_idempotence=False,  # acks=1 rules it out; saying so keeps the client from warning at each start
         api_version=API_VERSION,
+        reconnect_backoff_max_ms=RECONNECT_MAX_MS,
+    )
+
+
+def feed_producer(bootstrap: str) -> KafkaProducer:
+    """A feed adapter's producer: messages are batches of ticks already, so they go out at once (linger 1 ms)."""
+    return KafkaProducer(
+        bootstrap_servers=bootstrap,
+        linger_ms=1,
+        batch_size=1024 * 1024,
+        max_request_size=8 * 1024 * 1024,
+        acks=1,
+        enable_idempotence=False,
+        api_version=API_VERSION,
+        reconnect_backoff_max_ms=RECONNECT_MAX_MS,
     )
 
 
@@ -29,6 +45,7 @@ def signal_producer(bootstrap: str) -> KafkaProducer:
         acks=1,
         enable_idempotence=False,
         api_version=API_VERSION,
+        reconnect_backoff_max_ms=RECONNECT_MAX_MS,
     )
 
 
@@ -40,6 +57,7 @@ def consumer(bootstrap: str, *topics: str, group: str | None, **kw: object) -> K
         api_version=API_VERSION,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        reconnect_backoff_max_ms=RECONNECT_MAX_MS,
         **kw,
     )
 

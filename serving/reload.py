@@ -46,8 +46,23 @@ class ChampionWatcher:
         return v
 
     def _run(self) -> None:
+        """Check every ``every_s``; a registry that cannot be read (MLflow down, a network error) is logged and
+        alerted once per outage and tried again next time: the scorer keeps serving the model it has."""
+        from mlflow.exceptions import MlflowException
+
+        failing = False
         while not self._stop.wait(self.every):
-            self.check_once()
+            try:
+                self.check_once()
+            except (MlflowException, OSError) as e:
+                log.warning("champion check failed: %s", e)
+                if not failing:
+                    self.alert(f"model registry unreachable ({e.__class__.__name__}: {e}); keeping the served model")
+                failing = True
+                continue
+            if failing:
+                self.alert("model registry reachable again")
+            failing = False
 
     def start(self) -> "ChampionWatcher":
         self._thread.start()

@@ -1,4 +1,4 @@
-"""Wiring for `tickwise serve`: build the scorer from settings and run it in-process or on Kafka."""
+"""`tickwise serve`: build the parts from settings and run the one loop, on a lake replay (in-process) or on Kafka."""
 
 import datetime as dt
 import logging
@@ -8,19 +8,24 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from features.batch import features_table
 from features.engine import FeatureEngine, StateMismatch
 from marketdata.lake import Lake
 from monitoring.alerts import AlertSink
+from monitoring.scorer_runs import write_run_summary
 from serving.alerting import LiveAlerts
+from serving.checkpoint import CheckpointWriter
+from serving.checkpoint_store import CheckpointStore, InProcessCheckpointStore, RedisCheckpointStore
 from serving.feature_health import usual_shares
-from serving.gc_tuning import freeze_heap
 from serving.http_api import Metrics, serve_http
+from serving.ingest import TickAssembler
+from serving.loop import ScoringLoop
 from serving.online_store import InProcessOnlineStore, OnlineStore, RedisOnlineStore
+from serving.outputs import KafkaDeadLetters, ListDeadLetters, Outputs, ShadowLog
 from serving.reload import ChampionWatcher, load_champion
 from serving.scorer import STAGES, CycleResult, Scorer
 from serving.settings import ServeSettings
-from serving.sinks import KafkaSignalSink, ListSink, SignalSink
+from serving.sinks import KafkaSignalSink, ListSink
+from serving.sources import KafkaTickSource, LakeBarsSource, LakeTickSource, Source
 
 log = logging.getLogger(__name__)
 
@@ -31,20 +36,15 @@ def live_alerts(s: ServeSettings) -> LiveAlerts:
     return LiveAlerts(sink, s.alert_every_s)
 
 
-def build_scorer(s: ServeSettings, alerts: LiveAlerts | None = None) -> Scorer:
+def build_scorer(s: ServeSettings, alerts: LiveAlerts) -> Scorer:
     lake = Lake(s.lake)
     ref = lake.read("reference") if lake.exists("reference") else None
     ca = lake.read("corporate_actions") if lake.exists("corporate_actions") else None
     vix = lake.read("vix") if lake.exists("vix") else None  # live values: FeatureEngine.add_vix
-    engine = FeatureEngine(ref, ca, vix=vix, ffd_d=s.ffd_d)
-    store: OnlineStore = (
-        RedisOnlineStore(s.redis_url, engine.version) if s.redis_url else InProcessOnlineStore(engine.version)
-    )
-    sink: SignalSink = KafkaSignalSink(s.kafka_bootstrap, s.topic("signals")) if s.mode == "kafka" else ListSink()
+    scorer = Scorer(FeatureEngine(ref, ca, vix=vix, ffd_d=s.ffd_d))
     model = load_champion(s.mlflow_tracking_uri, s.compile_trees)
-    scorer = Scorer(engine, store, sink, None, alert=alerts)
     if model is None:
-        scorer.alert("no champion in the registry: serving the momentum fallback")
+        alerts("no champion in the registry: serving the momentum fallback")
     else:
         scorer.set_model(model)
     return scorer
@@ -69,45 +69,6 @@ def summarize(cycles: list[CycleResult]) -> dict[str, Any]:
             v = np.array([c.timings_ms.get(st, 0.0) for c in busy])
             out[f"{st}_p50_ms"], out[f"{st}_p99_ms"] = float(np.percentile(v, 50)), float(np.percentile(v, 99))
     return out
-
-
-def flush_shadow(lake: Lake, scorer: Scorer, rows: list[tuple[int, list[str], np.ndarray]]) -> None:
-    """Write the shadow rows held so far (and an in-process sink's signals), each to its own (UTC) day, and forget
-    them."""
-    from marketdata.lake import partition_dates
-
-    sig = scorer.sink.table() if isinstance(scorer.sink, ListSink) else None
-    when = partition_dates(sig, "ts") if sig is not None else np.empty(0, "datetime64[D]")
-    row_days = np.array([ts for ts, _, _ in rows], "datetime64[ns]").astype("datetime64[D]")
-    for day in np.union1d(row_days, when):  # the lake's partition day of each row and signal (UTC)
-        mine = [r for r, d in zip(rows, row_days, strict=True) if d == day]
-        signals = sig.filter(pa.array(when == day)) if sig is not None else None
-        shadow_write(lake, scorer, day.astype(dt.date), mine, signals)
-    rows.clear()
-    if isinstance(scorer.sink, ListSink):
-        scorer.sink.batches.clear()
-
-
-def shadow_write(
-    lake: Lake,
-    scorer: Scorer,
-    day: dt.date,
-    rows: list[tuple[int, list[str], np.ndarray]],
-    signals: pa.Table | None = None,
-) -> None:
-    """Shadow mode: log every served signal and feature row to the lake (`signals`, `features_served`), beside the
-    day's earlier runs' rows (a restart from the checkpoint, another scale-out member), replacing only its own
-    minutes' (:meth:`Lake.upsert_partition`). ``signals``: the day's (default: all an in-process sink holds)."""
-    if signals is None and isinstance(scorer.sink, ListSink) and scorer.sink.batches:
-        signals = scorer.sink.table()
-    if signals is not None and signals.num_rows:
-        lake.upsert_partition("signals", day, signals)
-    if rows:
-        syms = [s for _, ss, _ in rows for s in ss]
-        tss = [t for t, ss, _ in rows for _ in ss]
-        feats = features_table(scorer.engine, syms, tss, [r for _, _, r in rows])
-        feats = feats.replace_schema_metadata(scorer.engine.metadata(scorer.online.state))
-        lake.upsert_partition("features_served", day, feats)
 
 
 def restore_engine_state(scorer: Scorer, lake: Lake, day: dt.date) -> dt.date | None:
@@ -181,118 +142,104 @@ def market_today() -> dt.date:
     return dt.datetime.now(NY).date()
 
 
+def health(scorer: Scorer, store: OnlineStore, loop: ScoringLoop, alerts: LiveAlerts) -> dict:
+    """The ``/health`` body: what is served, and how each part is doing."""
+    m, w = scorer.model, loop.writer
+    ckpt = {"age_s": round(w.age_s, 1), "minute": w.last_minute, **w.stats, "last_error": w.last_error} if w else None
+    store_ok = getattr(store, "healthy", True)
+    return {
+        "status": "ok" if store_ok and (w is None or not w.last_error) else "degraded",
+        "last_minute": scorer.last_minute,
+        "breaker": scorer.breaker.tripped,
+        "model_version": m.version if m else None,
+        "compiled": bool(m and m.compiled),
+        "feature_set_version": scorer.engine.version,
+        "store_healthy": store_ok,
+        "store_outages": getattr(store, "outages", 0),
+        "checkpoint": ckpt,
+        "dead_letters": loop.dead_letters,
+        "alerts": dict(alerts.counts),  # raised, sent, held back, failed
+        "features_missing": scorer.health.missing,  # in an outage across the cross-section now
+        **scorer.counters,
+    }
+
+
+def build_loop(s: ServeSettings, scorer: Scorer, alerts: LiveAlerts, day: dt.date, console: Any) -> ScoringLoop:
+    """The parts of ``s.mode`` around ``scorer``: source, outputs, dead letters, checkpoints."""
+    lake = Lake(s.lake)
+    engine = scorer.engine
+    store: OnlineStore = (
+        RedisOnlineStore(s.redis_url, engine.version) if s.redis_url else InProcessOnlineStore(engine.version)
+    )
+    shadow = ShadowLog(lake, engine, s.shadow_flush_minutes, metadata=lambda: engine.metadata(scorer.online.state))
+    source: Source
+    ckpt: CheckpointStore = InProcessCheckpointStore(s.group)  # a replay is a batch: it never resumes
+    if s.mode == "inprocess":
+        restore_engine_state(scorer, lake, day)
+        ticks = lake.exists("trades") and day in lake.dates("trades")
+        source = LakeTickSource(lake, day) if ticks else LakeBarsSource(lake, day)
+        assembler = TickAssembler(lateness_ns=0)
+        sink, dead = ListSink(), ListDeadLetters()
+    else:
+        console.print(start_live(scorer, lake, day))
+        universe = set(lake.read("reference").column("symbol").to_pylist()) if lake.exists("reference") else None
+        kinds = {s.topic(f"ticks.{k}"): k for k in ("trades", "quotes", "status")}
+        assembler = TickAssembler(universe, lateness_ns=s.lateness_ms * 1_000_000, kinds=kinds)
+
+        def owned(mine: set[tuple[str, int]], every: set[tuple[str, int]]) -> None:
+            assembler.expected = mine
+            assembler.reassigned()
+            if mine != every:
+                log.error(
+                    "this scorer owns %d of %d tick partitions: the rest are another member's", len(mine), len(every)
+                )
+
+        source = KafkaTickSource(s.kafka_bootstrap, s.group, tuple(kinds), on_assign=owned)
+        sink = KafkaSignalSink(s.kafka_bootstrap, s.topic("signals"), alert=alerts)
+        dead = KafkaDeadLetters(s.kafka_bootstrap, s.topic("ticks.dlq"))
+        if s.redis_url:
+            ckpt = RedisCheckpointStore(s.redis_url, s.group)
+        console.print(f"consuming {'/'.join(kinds)} as group {s.group!r} on {s.kafka_bootstrap}")
+    writer = CheckpointWriter(
+        ckpt,
+        base_every=s.checkpoint_base_every,
+        alert=alerts,
+        alert_after_s=s.checkpoint_alert_s,
+        ready=lambda minute: sink.wait_delivered(minute, 30.0),
+    )
+    outputs = Outputs(sink, store, alerts, shadow)
+    return ScoringLoop(source, assembler, scorer, outputs, dead, writer)
+
+
 def run_serve(s: ServeSettings, date: str | None, idle_exit: float | None, console: Any) -> dict:
     alerts = live_alerts(s)
+    lake = Lake(s.lake)
+    if date:
+        day = dt.date.fromisoformat(date)
+    else:
+        day = lake.dates("bars_1m")[-1] if s.mode == "inprocess" else market_today()
     scorer = build_scorer(s, alerts)
-    freeze_heap()  # built and warm: full GC passes stay out of the cycles
+    loop = build_loop(s, scorer, alerts, day, console)
+    resumed = loop.restore()
+    if resumed is not None:
+        console.print(f"resumed from the checkpoint after minute {resumed}: replaying from its offsets")
     metrics = Metrics()
-    server = serve_http(scorer, metrics, s.http_host, s.http_port) if s.http_port else None
-    watcher = ChampionWatcher(scorer, s.mlflow_tracking_uri, s.reload_every_s, s.compile_trees, alerts).start()
-    shadow: list[tuple[int, list[str], np.ndarray]] = []
-    orig = scorer.online.on_minute
-
-    def on_minute(ts: int, bars: pa.Table):  # type: ignore[no-untyped-def]
-        syms, rows = orig(ts, bars)
-        if syms:
-            shadow.append((ts, syms, rows.astype(np.float32)))
-        return syms, rows
-
-    scorer.online.on_minute = on_minute  # type: ignore[method-assign]
     cycles: list[CycleResult] = []
+    loop.outputs.observers += [metrics.observe, cycles.append]
+    state = lambda: health(scorer, loop.outputs.store, loop, alerts)  # noqa: E731
+    server = serve_http(state, loop.outputs.latest, metrics, s.http_host, s.http_port) if s.http_port else None
+    watcher = ChampionWatcher(scorer, s.mlflow_tracking_uri, s.reload_every_s, s.compile_trees, alerts).start()
     try:
-        if s.mode == "inprocess":
-            from serving.replay import replay_day
-
-            lake = Lake(s.lake)
-            day = dt.date.fromisoformat(date) if date else lake.dates("bars_1m")[-1]
-            restore_engine_state(scorer, lake, day)
-            cycles = replay_day(scorer, lake, day)
-            for c in cycles:
-                metrics.observe(c)
-            shadow_write(lake, scorer, day, shadow)
-        else:
-            from serving.ingest import RecordProcessor
-            from serving.kafka_loop import CheckpointStore, KafkaScorerLoop
-
-            lake = Lake(s.lake)
-            console.print(start_live(scorer, lake, dt.date.fromisoformat(date) if date else market_today()))
-            universe = set(lake.read("reference").column("symbol").to_pylist()) if lake.exists("reference") else None
-            kinds = {s.topic("ticks.trades"): "trades", s.topic("ticks.quotes"): "quotes"}
-            proc = RecordProcessor(scorer, universe, lateness_ns=s.lateness_ms * 1_000_000, kinds=kinds)
-
-            def seen(c: CycleResult) -> None:
-                cycles.append(c)
-                metrics.observe(c)
-                every = s.shadow_flush_minutes
-                if every and len(shadow) >= every:  # after the cycle: the next minute's bars are a minute away
-                    flush_shadow(lake, scorer, shadow)
-
-            exchange = None
-            if s.bars_topic:
-                from serving.scaleout import BarExchange
-
-                exchange = BarExchange(s.kafka_bootstrap, s.bars_topic)
-            loop = KafkaScorerLoop(
-                proc,
-                s.kafka_bootstrap,
-                s.group,
-                CheckpointStore(s.group, s.redis_url),
-                dlq_topic=s.topic("ticks.dlq"),
-                topics=tuple(kinds),
-                on_cycle=seen,
-                exchange=exchange,
-            )
-            role = f", exchanging bars on {s.bars_topic!r} (scale-out)" if exchange else ""
-            console.print(f"consuming {'/'.join(kinds)} as group {s.group!r} on {s.kafka_bootstrap}{role}")
-            loop.run(idle_seconds=idle_exit)
-            loop.close()
-            if shadow:
-                flush_shadow(lake, scorer, shadow)
+        loop.run(idle_seconds=idle_exit)
     finally:
+        loop.close()
         watcher.stop()
         if server:
             server.shutdown()
         alerts.close()
     summary = summarize(cycles)
     if cycles:
-        day = dt.datetime.fromtimestamp(cycles[-1].ts / 1e9, dt.UTC).date()
-        write_run_summary(Lake(s.lake), day, summary)
+        last = dt.datetime.fromtimestamp(cycles[-1].ts / 1e9, dt.UTC).date()
+        write_run_summary(lake, last, summary)
     console.print(summary)
     return summary
-
-
-def write_run_summary(lake: Lake, day: dt.date, summary: dict[str, Any]) -> None:
-    """The run's figures (cycles, sources, latency percentiles per stage) beside the shadow log, where the
-    drift report picks the latency up: ``run-<written at>.json`` for each run of the day (a restart adds one, it
-    does not replace the morning's) and ``summary.json``, the latest."""
-    import json
-
-    d = lake.path("scorer_runs", day)
-    lake.fs.create_dir(d, recursive=True)
-    body = json.dumps({"day": str(day), **summary}, indent=1).encode()
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
-    for name in (f"run-{stamp}.json", "summary.json"):
-        with lake.fs.open_output_stream(f"{d}/{name}") as f:
-            f.write(body)
-
-
-def day_latency(lake: Lake, day: dt.date) -> dict[str, float] | None:
-    """The day's scorer latency (every ``*_ms`` figure) over all its runs: each figure's worst run, since a
-    latency target holds for the whole session. None without a run."""
-    import json
-
-    import pyarrow.fs as pafs
-
-    sel = pafs.FileSelector(lake.path("scorer_runs", day), allow_not_found=True)
-    names = sorted(i.path for i in lake.fs.get_file_info(sel) if i.base_name.startswith("run-"))
-    if not names:  # a day served before runs were kept apart: its one summary
-        one = f"{lake.path('scorer_runs', day)}/summary.json"
-        names = [one] if lake.fs.get_file_info(one).type == pafs.FileType.File else []
-    runs = []
-    for n in names:
-        with lake.fs.open_input_stream(n) as f:
-            runs.append(json.loads(f.read()))
-    keys = sorted({k for r in runs for k in r if k.endswith("_ms")})
-    if not keys:
-        return None
-    return {k: max(float(r[k]) for r in runs if k in r) for k in keys}

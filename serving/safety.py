@@ -17,6 +17,22 @@ def momentum_fallback(roc_5: np.ndarray, rv: np.ndarray, strength: float = 0.1) 
     return np.where(np.isfinite(z), 0.5 + strength * np.tanh(z), 0.5)
 
 
+class MomentumFallback:
+    """The fallback over a feature set: finds its inputs by name once, so a feature set without them fails at
+    start-up naming the missing one, not at the first failing model."""
+
+    inputs = ("roc_5", "rv_ewm_30")
+
+    def __init__(self, names: list[str]):
+        missing = [n for n in self.inputs if n not in names]
+        if missing:
+            raise ValueError(f"the momentum fallback needs features {missing}, which this feature set lacks")
+        self._cols = [names.index(n) for n in self.inputs]
+
+    def __call__(self, rows: np.ndarray) -> np.ndarray:
+        return momentum_fallback(rows[:, self._cols[0]], rows[:, self._cols[1]])
+
+
 @dataclass
 class CircuitBreaker:
     """Trips when the cycle's mean ``p_up`` or its share above 0.5 leaves bounds, or its predictions stop differing
@@ -59,3 +75,9 @@ class CircuitBreaker:
             if not self.tripped and self._bad >= self.trip_after:
                 self.tripped, event = True, "tripped"
         return self.tripped, event
+
+    def state(self) -> list:
+        return [self.tripped, self._bad, self._good]
+
+    def restore(self, state: list) -> None:
+        self.tripped, self._bad, self._good = bool(state[0]), int(state[1]), int(state[2])

@@ -1,17 +1,14 @@
-"""The scoring step: a pure function of in-memory state and input (STYLE pattern 8).
+"""The scoring step: a pure function of in-memory state and input (STYLE pattern 8). No I/O.
 
-Ticks go into the SAME aggregator the batch path uses; a watermark finalizes bars; every session minute up to it
-steps the SAME feature engine; the cross-section is scored in one batch by the champion (or the momentum
-fallback when the model is missing, fails, returns non-finite values or runs past its budget); the circuit
-breaker neutralizes degenerate cycles; a feature gone missing across the cross-section alerts
-(``serving.feature_health``); feature rows and signals are written to the online store and the sink. The Kafka
-loop around it (``serving.kafka_loop``) owns offsets, dead letters and checkpoints.
+The bars of a minute step the feature engine; the cross-section is scored in one batch by the champion (or the
+momentum fallback when the model is missing, fails, returns non-finite values or runs past its budget); the circuit
+breaker neutralizes degenerate cycles; a feature gone missing across the cross-section raises an alert. Each minute
+gives a :class:`CycleResult` — feature rows, ``p_up``, the source, the alerts raised, the stages' timings — and the
+loop around the step (:mod:`serving.loop`) sends it on: signals, online store, shadow log, checkpoints.
 """
 
 import logging
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,28 +18,44 @@ import pyarrow.compute as pc
 from features.batch import minute_grid
 from features.engine import FeatureEngine
 from features.online import OnlineFeatures
-from marketdata.aggregate import BarAggregator
+from features.state_io import from_arrays, to_arrays
 from marketdata.schemas import BARS_1M, SIGNALS, TS
 from monitoring.drift import unquoted
 from serving.feature_health import FeatureHealth
 from serving.model_runtime import ModelRuntime
-from serving.online_store import OnlineStore
-from serving.safety import CircuitBreaker, momentum_fallback
-from serving.sinks import SignalSink
+from serving.safety import CircuitBreaker, MomentumFallback
 
 log = logging.getLogger(__name__)
 QUOTE = "two-sided quote"  # watched beside the features: a feed lost leaves the spread features stale, not missing
-STAGES = ("finalize", "features", "inference", "store", "publish")
+STAGES = ("finalize", "features", "inference", "publish", "store")
 
 
 @dataclass
 class CycleResult:
+    """One minute served: the symbols, their float32 feature rows and ``p_up``, where ``p_up`` came from."""
+
     ts: int
     symbols: list[str]
     p_up: np.ndarray
     source: str
     model_version: str
     timings_ms: dict[str, float] = field(default_factory=dict)
+    rows: np.ndarray = field(default_factory=lambda: np.empty((0, 0), np.float32))
+    alerts: list[str] = field(default_factory=list)
+
+    def signals(self) -> pa.Table:
+        """The minute's signals (contract ``signals`` schema)."""
+        n = len(self.symbols)
+        return pa.table(
+            {
+                "symbol": pa.array(self.symbols, pa.string()),
+                "ts": pa.array(np.full(n, self.ts, np.int64)).cast(TS),
+                "p_up": pa.array(self.p_up.astype(np.float32)),
+                "model_version": pa.repeat(pa.scalar(self.model_version, pa.string()), n),
+                "source": pa.repeat(pa.scalar(self.source, pa.string()), n),
+            },
+            schema=SIGNALS,
+        )
 
 
 def _calendar(ts: int) -> np.ndarray:
@@ -50,50 +63,6 @@ def _calendar(ts: int) -> np.ndarray:
 
     day = session_of(np.array([ts]))[0].astype(object)
     return bar_stamps(day) if is_session(day) else np.empty(0, np.int64)
-
-
-class LatestSignals:
-    """The newest signal per symbol for the HTTP API. Writing is O(1) per cycle (the cross-section is kept as
-    is); the per-symbol view is assembled only when someone reads it."""
-
-    def __init__(self) -> None:
-        self._view: dict[str, tuple[int, float, str]] = {}
-        self._pending: list[tuple[int, list[str], np.ndarray, str]] = []
-        self._lock = threading.Lock()
-
-    def update(self, ts: int, syms: list[str], p: np.ndarray, source: str) -> None:
-        with self._lock:
-            if self._pending and self._pending[-1][1] == syms:  # same cross-section: the older one is superseded
-                self._pending[-1] = (ts, syms, p, source)
-            else:
-                self._pending.append((ts, syms, p, source))
-            if len(self._pending) > 64:  # the cross-section keeps changing and nobody reads: bound the memory
-                self._fold()
-
-    def compact(self) -> None:
-        """Fold pending cycles into the view; the loops call it between cycles (via :meth:`Scorer.idle`), so the
-        backstop fold in :meth:`update` (65 cycles x 5,000 symbols: a 70-80 ms stall) never lands in a cycle."""
-        with self._lock:
-            self._fold()
-
-    def _fold(self) -> None:
-        for ts, syms, p, source in self._pending:
-            self._view.update(zip(syms, ((ts, v, source) for v in p.tolist()), strict=True))
-        self._pending = []
-
-    def snapshot(self) -> dict[str, tuple[int, float, str]]:
-        with self._lock:
-            self._fold()
-            return dict(self._view)
-
-    def items(self):  # type: ignore[no-untyped-def]
-        return self.snapshot().items()
-
-    def get(self, symbol: str) -> tuple[int, float, str] | None:
-        """One symbol's newest signal, without copying the whole view."""
-        with self._lock:
-            self._fold()
-            return self._view.get(symbol)
 
 
 def _missing(bars: pa.Table, rows: np.ndarray) -> np.ndarray:
@@ -111,32 +80,23 @@ class Scorer:
     def __init__(
         self,
         engine: FeatureEngine,
-        store: OnlineStore,
-        sink: SignalSink,
         model: ModelRuntime | None = None,
         breaker: CircuitBreaker | None = None,
-        alert: Callable[[str], None] | None = None,
         model_budget_ms: float = 30.0,
     ):
         self.engine = engine
-        self.store, self.sink = store, sink
         self.breaker = breaker or CircuitBreaker()
-        self.alert = alert or (lambda msg: log.warning("ALERT %s", msg))
         self.model_budget_ms = model_budget_ms
-        self.agg = BarAggregator()
         self.online = OnlineFeatures(engine)
+        self.fallback = MomentumFallback(engine.names)
         self.last_minute = 0
+        self.generation = 0  # counts cycles begun: a checkpoint copy taken across one is void (serving.checkpoint)
         self.model: ModelRuntime | None = None
         self._pending: ModelRuntime | None = None
-        self.counters = {"cycles": 0, "fallback_cycles": 0, "breaker_cycles": 0, "rejected_ticks": 0}
-        self.latest = LatestSignals()
-        # which symbols of a cycle this process serves (store, sink, /signals); None = all (scale-out: its own)
-        self.serves: Callable[[list[str]], np.ndarray] | None = None
+        self.counters = {"cycles": 0, "fallback_cycles": 0, "breaker_cycles": 0}
         if model is not None:
             self.set_model(model)
         self.health = FeatureHealth([QUOTE, *engine.names])  # a column gone missing across the cross-section alerts
-        self._roc5 = engine.names.index("roc_5")
-        self._rv = engine.names.index("rv_ewm_30")
 
     # ---- model ---------------------------------------------------------------------------------------------
     def check_model(self, model: ModelRuntime) -> None:
@@ -161,28 +121,9 @@ class Scorer:
         self.check_model(model)
         self._pending = model
 
-    # ---- input ---------------------------------------------------------------------------------------------
-    def add_ticks(
-        self, trades: pa.Table | None = None, quotes: pa.Table | None = None, halts: pa.Table | None = None
-    ) -> pa.Table:
-        """Buffer ticks; returns what the aggregator refused (duplicates, late, bad values) with reasons."""
-        if halts is not None and halts.num_rows:
-            self.agg.add_halts(halts)
-        if trades is not None and trades.num_rows:
-            self.agg.add_trades(trades)
-        if quotes is not None and quotes.num_rows:
-            self.agg.add_quotes(quotes)
-        rej = self.agg.drain_rejects()
-        self.counters["rejected_ticks"] += rej.num_rows
-        return rej
-
-    def advance(self, watermark: int, bars: pa.Table | None = None) -> list[CycleResult]:
-        """Finalize bars up to ``watermark`` (or take finalized ``bars`` directly) and run a cycle for every
-        session minute in (last minute, watermark]."""
-        t0 = time.perf_counter()
-        if bars is None:
-            bars = self.agg.finalize(watermark)
-        fin_ms = (time.perf_counter() - t0) * 1e3
+    # ---- the step --------------------------------------------------------------------------------------------
+    def advance(self, watermark: int, bars: pa.Table, finalize_ms: float = 0.0) -> list[CycleResult]:
+        """A cycle for every session minute in (last minute, ``watermark``], given the bars finalized up to it."""
         ts = bars.column("ts").cast(pa.int64()).to_numpy()
         # the session minutes of the watermark's day (even ones no bar has reached yet), plus the bars' stamps;
         # the watermark is never a stamp itself: the batch fold steps exactly these minutes too
@@ -192,56 +133,44 @@ class Scorer:
         grid = grid[(grid > self.last_minute) & (grid <= watermark)]
         out = []
         for t in grid:
-            minute_bars = (
-                bars.filter(pc.equal(bars.column("ts").cast(pa.int64()), int(t))) if len(ts) else BARS_1M.empty_table()
-            )
+            if len(ts):
+                minute_bars = bars.filter(pc.equal(bars.column("ts").cast(pa.int64()), int(t)))
+            else:
+                minute_bars = BARS_1M.empty_table()
             r = self.cycle(int(t), minute_bars.sort_by("symbol"))
-            r.timings_ms["finalize"] = fin_ms / max(len(grid), 1)
+            r.timings_ms["finalize"] = finalize_ms / max(len(grid), 1)
             out.append(r)
         return out
 
-    # ---- one cycle -----------------------------------------------------------------------------------------
     def cycle(self, ts: int, bars: pa.Table) -> CycleResult:
+        self.generation += 1
         if self._pending is not None:
             self.model, self._pending = self._pending, None
-        timings = {}
+        timings, alerts = {}, []
         t = time.perf_counter()
         syms, rows = self.online.on_minute(ts, bars)
         self.last_minute = ts
         for msg in self.health.judge(_missing(bars, rows), len(rows)) if len(rows) else ():
-            self.alert(f"{msg} at {ts}")
+            alerts.append(f"{msg} at {ts}")
         timings["features"] = (time.perf_counter() - t) * 1e3
         t = time.perf_counter()
-        p, source = self._score(rows)
+        p, source = self._score(rows, alerts)
         timings["inference"] = (time.perf_counter() - t) * 1e3
         tripped, event = self.breaker.update(p) if source == "model" else (self.breaker.tripped, None)
         if event:
-            self.alert(f"circuit breaker {event} at {ts}: mean p_up {np.mean(p):.3f}, std {np.std(p):.2g}")
+            alerts.append(f"circuit breaker {event} at {ts}: mean p_up {np.mean(p):.3f}, std {np.std(p):.2g}")
         if tripped and source == "model":
             p, source = np.full(len(p), 0.5), "breaker"
         self.counters["cycles"] += 1
         self.counters["fallback_cycles"] += source == "fallback"
         self.counters["breaker_cycles"] += source == "breaker"
         version = self.model.version if self.model is not None and source != "fallback" else "none"
-        out_syms, out_rows, out_p = syms, rows, p
-        if self.serves is not None and syms:
-            mine = self.serves(syms)
-            out_syms, out_rows, out_p = [s for s, m in zip(syms, mine, strict=True) if m], rows[mine], p[mine]
-        t = time.perf_counter()
-        if out_syms:
-            self.store.write(out_syms, ts, out_rows.astype(np.float32))
-        timings["store"] = (time.perf_counter() - t) * 1e3
-        t = time.perf_counter()
-        if out_syms:
-            self.sink.publish(ts, self._signals(ts, out_syms, out_p, version, source))
-            self.latest.update(ts, out_syms, out_p, source)
-        timings["publish"] = (time.perf_counter() - t) * 1e3
-        return CycleResult(ts, syms, p, source, version, timings)
+        return CycleResult(ts, syms, p, source, version, timings, rows.astype(np.float32), alerts)
 
-    def _score(self, rows: np.ndarray) -> tuple[np.ndarray, str]:
+    def _score(self, rows: np.ndarray, alerts: list[str]) -> tuple[np.ndarray, str]:
         if len(rows) == 0:
             return np.empty(0), "model"
-        fallback = momentum_fallback(rows[:, self._roc5], rows[:, self._rv])
+        fallback = self.fallback(rows)
         if self.model is None:
             return fallback, "fallback"
         differ = self.model.bind_codes({"symbol_id": self.online.state.symbols, "sector_id": self.engine.sectors})
@@ -257,33 +186,29 @@ class Scorer:
         try:
             p = self.model.predict(rows)
         except (ValueError, RuntimeError, TypeError, MemoryError) as e:  # the documented safety policy
-            self.alert(f"model {self.model.version} failed ({e.__class__.__name__}: {e}); serving the fallback")
+            alerts.append(f"model {self.model.version} failed ({e.__class__.__name__}: {e}); serving the fallback")
             return fallback, "fallback"
         took = (time.perf_counter() - t) * 1e3
         if took > self.model_budget_ms:
-            self.alert(f"model {self.model.version} took {took:.1f} ms > {self.model_budget_ms} ms; fallback served")
+            alerts.append(f"model {self.model.version} took {took:.1f} ms > {self.model_budget_ms} ms; fallback served")
             return fallback, "fallback"
         if not np.all(np.isfinite(p)):
-            self.alert(f"model {self.model.version} returned non-finite values; fallback served")
+            alerts.append(f"model {self.model.version} returned non-finite values; fallback served")
             return fallback, "fallback"
         return p, "model"
 
     def idle(self) -> None:
-        """Housekeeping for the time between cycles, and the next minute's features' groundwork (the FFD
-        partial sums of bars already seen: ~5 ms of 5,000 symbols' windows taken off the next cycle)."""
-        self.latest.compact()
+        """Between cycles: the next minute's features' groundwork (the FFD partial sums of bars already seen: ~5 ms
+        of 5,000 symbols' windows taken off the next cycle)."""
         self.online.prepare()
 
-    @staticmethod
-    def _signals(ts: int, syms: list[str], p: np.ndarray, version: str, source: str) -> pa.Table:
-        n = len(syms)
-        return pa.table(
-            {
-                "symbol": pa.array(syms, pa.string()),
-                "ts": pa.array(np.full(n, ts, np.int64)).cast(TS),
-                "p_up": pa.array(p.astype(np.float32)),
-                "model_version": pa.repeat(pa.scalar(version, pa.string()), n),
-                "source": pa.repeat(pa.scalar(source, pa.string()), n),
-            },
-            schema=SIGNALS,
-        )
+    # ---- state -----------------------------------------------------------------------------------------------
+    def state(self) -> tuple[dict[str, np.ndarray], dict]:
+        """The engine's arrays (live: valid until the next cycle) and the step's metadata, for a checkpoint."""
+        arrays, meta = to_arrays(self.online.state)
+        return arrays, {"engine": meta, "last_minute": self.last_minute, "breaker": self.breaker.state()}
+
+    def restore(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
+        self.online.state = from_arrays(arrays, meta["engine"])
+        self.last_minute = int(meta["last_minute"])
+        self.breaker.restore(meta["breaker"])

@@ -22,14 +22,17 @@ class ServeSettings(BaseSettings):
     # the Dagster alerts' webhook (TICKWISE_ALERT_WEBHOOK_URL): breaker trips, model failures, fallback
     alert_webhook_url: str | None = None
     alert_every_s: float = Field(300.0, ge=0)  # an alert of one kind at most this often (the rest are counted)
-    # scale-out: several `tickwise serve` in one group exchange finalized bars on this topic (serving.scaleout)
-    bars_topic: str | None = Field(None, min_length=1)
+    # checkpoints (serving.checkpoint): a full one every this many, deltas between; an alert while the last good
+    # one is older than checkpoint_alert_s seconds
+    checkpoint_base_every: int = Field(30, ge=1)
+    checkpoint_alert_s: float = Field(180.0, gt=0)
     # FFD's d (TICKWISE_FFD_D): the same as the batch path's, or the champion and the lake's state are refused
     ffd_d: float = Field(0.4, gt=0, le=2, multiple_of=0.01)
     # the shadow log goes to the lake every this many scored minutes (0: only when the run ends), so a scorer that
     # dies mid-session loses at most that much of it
     shadow_flush_minutes: int = Field(30, ge=0)
-    # prepended to every topic the scorer reads and writes (ticks.trades, ticks.quotes, signals, ticks.dlq), so
+    # prepended to every topic the scorer reads and writes (ticks.trades, ticks.quotes, ticks.status, signals,
+    # ticks.dlq), so
     # several environments can share one broker; `tickwise stream publish` takes the same (TICKWISE_TOPIC_PREFIX)
     topic_prefix: str = Field("", pattern=r"^[A-Za-z0-9._-]*$")
 

@@ -1,80 +1,151 @@
-"""The Kafka tick payload: one compact JSON object per tick, times as integer UTC nanoseconds.
+"""The Kafka tick payload: a batch of ticks per message, one Arrow IPC stream (decision 032).
 
-Why JSON and not Arrow/Avro per tick: ticks are ~90 bytes, keyed by symbol, and must be debuggable with any
-consumer; batches of scored rows use Arrow IPC instead. :func:`decode` raises :class:`BadTick` with a reason,
-which the consumer dead-letters with topic, partition and offset.
+A message holds ticks of one kind (its topic says which) in arrival order: those of one symbol (what a feed adapter
+receives; keyed by the symbol) or those of the symbols that hash to one partition (sent to that partition), so
+per-symbol order holds either way. Times are integer UTC nanoseconds. Columns:
+
+* trades: ``symbol`` string, ``ts`` int64, ``price`` float64, ``size`` float64, ``seq`` int64, ``correction`` int8
+  (optional, null = regular);
+* quotes: ``symbol`` string, ``ts`` int64, ``bid``, ``ask``, ``bid_size``, ``ask_size`` float64, ``seq`` int64;
+* status: ``symbol`` string, ``ts`` int64, ``halted`` bool (a trading halt begins, or ends, at ``ts``).
+
+Decoding takes the columns as they are, without a loop over ticks. A message that is not such a stream, lacks a
+column or carries one of another type is refused whole (:class:`BadPayload`, the dead-letter reason); inside a good
+message a tick with a null, a non-finite number or an empty symbol is refused alone (:attr:`Decoded.why`).
 """
 
-import json
-import math
+from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+from kafka.partitioner.default import murmur2
 
-from marketdata.schemas import QUOTES, TRADES
-
-FIELDS = {
-    "trades": (("symbol", str), ("ts", int), ("price", float), ("size", float), ("seq", int)),
-    "quotes": (
-        ("symbol", str),
-        ("ts", int),
-        ("bid", float),
-        ("ask", float),
-        ("bid_size", float),
-        ("ask_size", float),
-        ("seq", int),
-    ),
+_FLOATS = {"trades": ("price", "size"), "quotes": ("bid", "ask", "bid_size", "ask_size")}
+WIRE = {
+    kind: pa.schema(
+        [("symbol", pa.string()), ("ts", pa.int64()), *[(f, pa.float64()) for f in floats], ("seq", pa.int64())]
+        + ([("correction", pa.int8())] if kind == "trades" else [])
+    )
+    for kind, floats in _FLOATS.items()
 }
-SCHEMAS = {"trades": TRADES, "quotes": QUOTES}
+WIRE["status"] = pa.schema([("symbol", pa.string()), ("ts", pa.int64()), ("halted", pa.bool_())])
+OPTIONAL = {"correction"}
 
 
-class BadTick(ValueError):
-    """A message that cannot become a tick; the text is the dead-letter reason."""
+class BadPayload(ValueError):
+    """A message that cannot be read as a batch of ticks; the text is the dead-letter reason."""
 
 
-def encode_rows(kind: str, table: pa.Table) -> list[tuple[bytes, bytes]]:
-    """``(key, value)`` pairs for every row of a trades or quotes table (key = symbol)."""
-    names = [f for f, _ in FIELDS[kind]]
-    cols = {n: (table.column(n).cast(pa.int64()) if n == "ts" else table.column(n)).to_pylist() for n in names}
-    out = []
-    for i in range(table.num_rows):
-        row = {n: cols[n][i] for n in names}
-        out.append((row["symbol"].encode(), json.dumps(row, separators=(",", ":")).encode()))
-    return out
+# kept for the vendor parsers, whose one-event errors are dead-lettered the same way
+BadTick = BadPayload
 
 
-def decode(kind: str, value: bytes) -> dict:
-    """Parse one message into a tick dict, or raise :class:`BadTick` naming what is wrong."""
+@dataclass
+class Decoded:
+    """One message's ticks as columns. ``ok[i]`` is False for a tick refused at decoding, and ``why[i]`` says why
+    (refusals are rare: kept sparse)."""
+
+    kind: str
+    symbols: pa.Array
+    cols: dict[str, np.ndarray]
+    ok: np.ndarray
+    why: dict[int, str]
+
+    def __len__(self) -> int:
+        return len(self.symbols)
+
+    def refuse(self, mask: np.ndarray, reason: str) -> None:
+        """Refuse the ticks under ``mask`` not refused yet (the first reason found stands)."""
+        for i in np.flatnonzero(mask & self.ok):
+            self.why[int(i)] = reason
+        self.ok &= ~mask
+
+    def tick(self, i: int) -> dict:
+        """Tick ``i`` as a plain dict (for a dead letter)."""
+        out = {"symbol": self.symbols[i].as_py()}
+        out.update({k: v[i].item() for k, v in self.cols.items()})
+        return out
+
+
+def encode(kind: str, table: pa.Table) -> bytes:
+    """One message from a ``trades``/``quotes`` table (contract columns; ``ts`` a timestamp or int64 ns)."""
+    cols = []
+    for f in WIRE[kind]:
+        if f.name not in table.column_names and f.name in OPTIONAL:
+            cols.append(pa.nulls(table.num_rows, f.type))
+            continue
+        c = table.column(f.name)
+        cols.append(c.cast(pa.int64()) if f.name == "ts" else c.cast(f.type))
+    batch = pa.Table.from_arrays(cols, schema=WIRE[kind])
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, WIRE[kind]) as w:
+        w.write_table(batch)
+    return sink.getvalue().to_pybytes()
+
+
+def decode(kind: str, value: bytes) -> Decoded:
+    """A message's ticks, or :class:`BadPayload` naming what is wrong with the message as a whole."""
     try:
-        obj = json.loads(value)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BadTick(f"malformed payload: {e.__class__.__name__}") from None
-    if not isinstance(obj, dict):
-        raise BadTick("payload is not a JSON object")
-    out = {}
-    for name, typ in FIELDS[kind]:
-        if name not in obj or obj[name] is None:
-            raise BadTick(f"missing field {name!r}")
-        v = obj[name]
-        if typ is int and (isinstance(v, bool) or not isinstance(v, int)):
-            raise BadTick(f"field {name!r} must be an integer")
-        if typ is float:
-            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-                raise BadTick(f"field {name!r} must be a finite number")
-            v = float(v)
-        if typ is str and (not isinstance(v, str) or not v):
-            raise BadTick(f"field {name!r} must be a non-empty string")
-        out[name] = v
-    return out
+        table = pa.ipc.open_stream(pa.py_buffer(value)).read_all()
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, ValueError) as e:
+        raise BadPayload(f"not an Arrow IPC tick batch: {str(e).splitlines()[0][:120]}") from None
+    have = dict(zip(table.column_names, table.schema.types, strict=True))
+    for f in WIRE[kind]:
+        if f.name not in have:
+            if f.name in OPTIONAL:
+                continue
+            raise BadPayload(f"missing column {f.name!r}")
+        if have[f.name] != f.type:
+            raise BadPayload(f"column {f.name!r} is {have[f.name]}, expected {f.type}")
+    n = table.num_rows
+    cols: dict[str, np.ndarray] = {}
+    checks: list[tuple[np.ndarray, str]] = []  # in field order: the first field's complaint wins
+    symbols = table.column("symbol").combine_chunks()
+    for f in WIRE[kind]:
+        if f.name not in have:
+            cols[f.name] = np.zeros(n, np.int64 if f.type == pa.int64() else np.int8)
+            continue
+        col = table.column(f.name).combine_chunks()
+        null = np.asarray(col.is_null()) if col.null_count else np.zeros(n, bool)
+        if col.null_count and f.name not in OPTIONAL:
+            checks.append((null, f"missing field {f.name!r}"))
+        if f.name == "symbol":
+            empty = np.asarray(pc.equal(pc.utf8_length(col), 0).fill_null(False))
+            checks.append((empty, "field 'symbol' must be a non-empty string"))
+            continue
+        arr = col.fill_null(False if f.type == pa.bool_() else 0).to_numpy(zero_copy_only=False)
+        if f.type == pa.float64():
+            checks.append((~np.isfinite(arr) & ~null, f"field {f.name!r} must be a finite number"))
+        cols[f.name] = arr
+    d = Decoded(kind, symbols, cols, np.ones(n, bool), {})
+    for mask, reason in checks:
+        if mask.any():
+            d.refuse(mask, reason)
+    return d
 
 
-def to_table(kind: str, ticks: list[dict]) -> pa.Table:
-    """Decoded ticks as a contract table (times back to timestamps)."""
-    schema = SCHEMAS[kind]
-    cols = {f.name: [t.get(f.name) for t in ticks] for f in schema}
-    arrays = []
-    for f in schema:
-        if f.name == "ts":
-            arrays.append(pa.array(cols["ts"], pa.int64()).cast(f.type))
-        else:
-            arrays.append(pa.array(cols[f.name], f.type))
-    return pa.Table.from_arrays(arrays, schema=schema)
+def halts_to_status(halts: pa.Table) -> pa.Table:
+    """A ``halts`` table (intervals) as the status rows a feed would have sent: halted at each start, resumed at
+    each end."""
+    n = halts.num_rows
+    return pa.table(
+        {
+            "symbol": pa.concat_arrays([halts.column("symbol").combine_chunks()] * 2)
+            if n
+            else pa.array([], pa.string()),
+            "ts": np.r_[_ns(halts.column("start")), _ns(halts.column("end"))],
+            "halted": np.r_[np.ones(n, bool), np.zeros(n, bool)],
+        },
+        schema=WIRE["status"],
+    )
+
+
+def _ns(col: pa.ChunkedArray) -> np.ndarray:
+    return col.cast(pa.int64()).to_numpy()
+
+
+def partition_of(symbols: list[str], partitions: int) -> np.ndarray:
+    """The partition Kafka's default partitioner gives each symbol as a key, so a message of one symbol keyed by
+    it and a batch sent to a partition explicitly put that symbol's ticks in the same place."""
+    return np.array([(murmur2(s.encode()) & 0x7FFFFFFF) % partitions for s in symbols], np.int64)

@@ -20,23 +20,39 @@ def publish(
     lake: str = typer.Option("data/lake", help="Lake with trades/quotes."),
     date: str = typer.Option(None, help="Day to publish (default: the last day with trades)."),
     speed: float = typer.Option(60.0, min=0.0, help="Times real time (60 = a market minute per second; 0 = max)."),
+    batch_ms: float = typer.Option(
+        10.0, min=0.1, help="Event time per message: each window's ticks go out as one message per kind and partition."
+    ),
     bootstrap: str = typer.Option("127.0.0.1:19092", envvar="TICKWISE_KAFKA_BOOTSTRAP"),
     topic_prefix: str = typer.Option(
         "", envvar="TICKWISE_TOPIC_PREFIX", help="Prepended to the topic names, as `serve` reads them."
     ),
 ) -> None:
-    """Replay a day of lake ticks into ticks.trades / ticks.quotes keyed by symbol (batched producer)."""
+    """Replay a day of lake ticks into ticks.trades / ticks.quotes (halts: ticks.status) as a feed adapter would:
+    batched by partition, paced, printing what went out each second."""
     from marketdata.lake import Lake
     from serving import kafka_io
-    from serving.publish import publish_day
+    from serving.publish import Sent, publish_day
 
     lk = Lake(lake)
     day = dt.date.fromisoformat(date) if date else lk.dates("trades")[-1]
-    names = ["ticks.trades", "ticks.quotes", "signals", "ticks.dlq"]
+    names = ["ticks.trades", "ticks.quotes", "ticks.status", "signals", "ticks.dlq"]
     kafka_io.ensure_topics(bootstrap, [f"{topic_prefix}{n}" for n in names])
     t0 = time.perf_counter()
-    n = publish_day(lk, day, bootstrap, speed, prefix=f"{topic_prefix}ticks")
-    console.print(f"published {n:,} ticks of {day} to {bootstrap} in {time.perf_counter() - t0:.1f} s")
+    last = {"ticks": 0, "t": t0}
+
+    def progress(s: Sent) -> None:
+        now = time.perf_counter()
+        rate = (s.ticks - last["ticks"]) / max(now - last["t"], 1e-9)
+        last.update(ticks=s.ticks, t=now)
+        behind = f", {s.behind_s * 1e3:.0f} ms behind schedule" if s.behind_s > 0.05 else ""
+        console.print(
+            f"[{now - t0:6.1f} s] {s.ticks:>12,} ticks in {s.messages:,} messages; {rate:,.0f} ticks/s{behind}"
+        )
+
+    n = publish_day(lk, day, bootstrap, speed, prefix=f"{topic_prefix}ticks", batch_ms=batch_ms, progress=progress)
+    took = time.perf_counter() - t0
+    console.print(f"published {n:,} ticks of {day} to {bootstrap} in {took:.1f} s ({n / max(took, 1e-9):,.0f} ticks/s)")
 
 
 def serve(
@@ -51,12 +67,6 @@ def serve(
     redis_url: str = typer.Option(None, help="Redis URL for features/signals/checkpoints (default: in-process)."),
     http_port: int = typer.Option(None, help="HTTP API port (0 = off)."),
     idle_exit: float = typer.Option(None, help="Kafka mode: exit after this many idle seconds."),
-    bars_topic: str = typer.Option(
-        None,
-        help="Kafka mode, scale-out: run several `serve` in one group with the same bars topic; they split the tick "
-        "partitions, exchange finalized bars there, each scores the whole cross-section and serves its own symbols. "
-        "Start every member before the ticks flow.",
-    ),
 ) -> None:
     """Score the live cross-section each minute with the MLflow champion; serve features and signals."""
     from serving.runtime import run_serve
@@ -70,7 +80,6 @@ def serve(
             "kafka_bootstrap": kafka_bootstrap,
             "redis_url": redis_url,
             "http_port": http_port,
-            "bars_topic": bars_topic,
         }.items()
         if v is not None
     }

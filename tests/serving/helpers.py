@@ -29,3 +29,11 @@ def offline_predictions(bars: pa.Table, engine: FeatureEngine, model: LoadedMode
     p = model.booster.predict(X.astype(np.float32).astype(np.float64))
     keys = zip(feats.column("symbol").to_pylist(), feats.column("ts").cast(pa.int64()).to_pylist(), strict=True)
     return dict(zip(keys, p, strict=True))
+
+
+def signals_of(cycles) -> pa.Table:
+    """The signals of the cycles that served names, in order."""
+    from marketdata.schemas import SIGNALS
+
+    served = [c.signals() for c in cycles if c.symbols]
+    return pa.concat_tables(served) if served else SIGNALS.empty_table()

@@ -13,11 +13,11 @@ from marketdata.simulator import SimConfig
 from modeling import registry
 from serving.http_api import Metrics, serve_http
 from serving.model_runtime import ModelRuntime
-from serving.online_store import InProcessOnlineStore
+from serving.alerting import LiveAlerts
 from serving.reload import ChampionWatcher
-from serving.replay import replay_day
+from serving.replay import replay_loop
+from serving.runtime import health
 from serving.scorer import Scorer
-from serving.sinks import ListSink
 from tests.serving.helpers import trained_model
 
 
@@ -40,16 +40,19 @@ def get(port, path):
 
 def test_http_api(world):
     lake, engine, model, _ = world
-    s = Scorer(engine, InProcessOnlineStore(engine.version), ListSink(), ModelRuntime(model, compile_trees=False))
+    s = Scorer(engine, ModelRuntime(model, compile_trees=False))
     metrics = Metrics()
-    server = serve_http(s, metrics, port=0)
+    loop = replay_loop(s, lake, lake.dates("bars_1m")[0])
+    loop.outputs.observers.append(metrics.observe)
+    alerts = LiveAlerts(None)
+    server = serve_http(lambda: health(s, loop.outputs.store, loop, alerts), loop.outputs.latest, metrics, port=0)
     port = server.server_address[1]
     try:
-        for c in replay_day(s, lake, lake.dates("bars_1m")[0]):
-            metrics.observe(c)
+        while not loop.source.exhausted:
+            loop.poll_once()
         code, body = get(port, "/health")
         h = json.loads(body)
-        assert code == 200 and h["model_version"] == "1" and h["cycles"] > 300
+        assert code == 200 and h["model_version"] == "1" and h["cycles"] > 300 and h["status"] == "ok"
         code, body = get(port, "/signals/SPY")
         assert code == 200 and 0 < json.loads(body)["p_up"] < 1
         assert len(json.loads(get(port, "/signals")[1])) == 20
@@ -62,7 +65,7 @@ def test_http_api(world):
 
 def test_hot_reload_swaps_between_cycles_and_refuses_foreign_feature_sets(world):
     lake, engine, model, uri = world
-    s = Scorer(engine, InProcessOnlineStore(engine.version), ListSink(), None)
+    s = Scorer(engine)
     v1 = registry.register(model.booster, {}, {"logloss": 0.69}, engine.version, {}, uri)
     registry.promote(v1, uri)
     alerts = []

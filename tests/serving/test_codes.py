@@ -13,10 +13,9 @@ from marketdata.pipeline import simulate_to_lake
 from marketdata.simulator import SimConfig
 from modeling.registry import LoadedModel, checksum
 from serving.model_runtime import ModelRuntime
-from serving.online_store import InProcessOnlineStore
 from serving.replay import replay_day
 from serving.scorer import Scorer
-from serving.sinks import ListSink
+from tests.serving.helpers import signals_of
 
 
 def symbol_model(names: list[str], table: dict[str, list[str]], version: str = "v", seed: int = 3) -> LoadedModel:
@@ -96,9 +95,8 @@ def test_the_scorer_feeds_the_model_its_training_codes(tmp_path):
     trained_on = st.symbols[::-1]  # the training pipeline registered the symbols in another order
     model = symbol_model(engine.names, {"symbol_id": trained_on, "sector_id": engine.sectors}, engine.version)
     rt = ModelRuntime(model, compile_trees=False)  # the budget is not the subject: a machine stall must not fall back
-    s = Scorer(engine, InProcessOnlineStore(engine.version), ListSink(), rt, model_budget_ms=1e9)
-    replay_day(s, lake, lake.dates("trades")[0])
-    served = s.sink.table()
+    s = Scorer(engine, rt, model_budget_ms=1e9)
+    served = signals_of(replay_day(s, lake, lake.dates("trades")[0]))
     assert served.num_rows == bars.num_rows and set(served.column("source").to_pylist()) == {"model"}
     X = np.column_stack([feats.column(n).to_numpy(zero_copy_only=False) for n in engine.names]).astype(np.float64)
     offline = {"engine": model.booster.predict(X)}

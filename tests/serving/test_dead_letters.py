@@ -1,7 +1,8 @@
-"""Bad input never crashes the scorer, is never dropped silently, and never changes the good stream's signals."""
+"""Bad input never crashes the scorer, is never dropped silently, and never changes the good stream's signals.
 
-import json
-import math
+The stream is what feed adapters send: batches of ticks per message (serving.tick_codec). A bad tick inside a batch
+is dead-lettered alone, with its index; the rest of its batch lands. A message that cannot be read is dead-lettered
+whole."""
 
 import numpy as np
 import pyarrow as pa
@@ -14,12 +15,26 @@ from marketdata.lake import Lake
 from marketdata.pipeline import simulate_to_lake
 from marketdata.simulator import SimConfig
 from serving import tick_codec
-from serving.ingest import Record, RecordProcessor
+from serving.ingest import Record, TickAssembler
+from serving.loop import ScoringLoop
 from serving.online_store import InProcessOnlineStore
+from serving.outputs import ListDeadLetters, Outputs
 from serving.scorer import Scorer
 from serving.sinks import ListSink
+from serving.sources import ListSource, Poll
 
 M = 60_000_000_000
+BATCH = 40  # ticks per message
+
+
+def rows_of(table: pa.Table, kind: str) -> list[dict]:
+    t = table.select([f.name for f in tick_codec.WIRE[kind] if f.name in table.column_names])
+    t = t.set_column(1, "ts", t.column("ts").cast(pa.int64()))
+    return t.to_pylist()
+
+
+def message(kind: str, rows: list[dict]) -> bytes:
+    return tick_codec.encode(kind, pa.Table.from_pylist(rows, schema=tick_codec.WIRE[kind]))
 
 
 @pytest.fixture(scope="module")
@@ -34,40 +49,45 @@ def stream(tmp_path_factory):
     end = trades.column("ts")[-1]
     quotes = lake.read("quotes", [day]).sort_by("ts")
     quotes = quotes.filter(pa.compute.less_equal(quotes.column("ts"), end))
-    recs = []
-    for topic, kind, t in (("ticks.trades", "trades", trades), ("ticks.quotes", "quotes", quotes)):
-        for k, v in tick_codec.encode_rows(kind, t):
-            recs.append((json.loads(v)["ts"], topic, k, v))
-    recs.sort(key=lambda r: r[0])
-    good = [Record(topic, 0, i, k, v) for i, (_, topic, k, v) in enumerate(recs)]
+    ticks = [(r["ts"], "trades", r) for r in rows_of(trades, "trades")]
+    ticks += [(r["ts"], "quotes", r) for r in rows_of(quotes, "quotes")]
+    ticks.sort(key=lambda t: t[0])
     universe = set(lake.read("reference").column("symbol").to_pylist())
-    return lake, good, universe, int(end.value)
+    return lake, ticks, universe, int(end.value)
 
 
-def run(lake, records, universe, end):
+def batches(ticks: list[tuple[int, str, dict]]) -> list[tuple[str, list[dict]]]:
+    """Consecutive ticks of one kind, BATCH at most per message (arrival order kept)."""
+    out: list[tuple[str, list[dict]]] = []
+    for _, kind, row in ticks:
+        if not out or out[-1][0] != kind or len(out[-1][1]) >= BATCH:
+            out.append((kind, []))
+        out[-1][1].append(row)
+    return out
+
+
+def run(lake, msgs: list[tuple[str, bytes]], universe, end):
     engine = FeatureEngine(lake.read("reference"), lake.read("corporate_actions"))
-    scorer = Scorer(engine, InProcessOnlineStore(engine.version), ListSink())
-    proc = RecordProcessor(scorer, universe)
-    dead = []
-    for i in range(0, len(records), 2000):
-        _, d = proc.process(records[i : i + 2000])
-        dead.extend(d)
-    proc.flush((end // M + 1) * M)
-    return scorer.sink.table(), dead, proc
+    scorer = Scorer(engine)
+    sink, dead = ListSink(), ListDeadLetters()
+    outputs = Outputs(sink, InProcessOnlineStore(engine.version), lambda m: None)
+    records = [Record(f"ticks.{kind}", 0, i, None, v) for i, (kind, v) in enumerate(msgs)]
+    polls = [Poll(records[i : i + 50]) for i in range(0, len(records), 50)]
+    assembler = TickAssembler(universe)
+    loop = ScoringLoop(ListSource(polls), assembler, scorer, outputs, dead)
+    while not loop.source.exhausted:
+        loop.poll_once()
+    loop.finish((end // M + 1) * M)
+    return sink.table(), dead.letters, assembler
 
 
-bad_values = st.one_of(
+junk_messages = st.one_of(
     st.binary(max_size=40),
-    st.just(b"{not json"),
-    st.builds(
-        lambda f: json.dumps({"symbol": "SPY", "ts": 1, "price": f, "size": 1, "seq": 1}).encode(),
-        st.sampled_from([0.0, -1.0, "x", None]),
-    ),
-    st.builds(lambda f: json.dumps({"symbol": "SPY", "price": 1.0, "size": 1.0, "seq": f}).encode(), st.integers()),
-    st.builds(
-        lambda s: json.dumps({"symbol": s, "ts": 1, "price": 1.0, "size": 1.0, "seq": 5}).encode(),
-        st.text(min_size=1, max_size=6),
-    ),
+    st.just(b"{not arrow"),
+    st.just(tick_codec.encode("quotes", pa.table({"symbol": ["SPY"], "ts": [1], "bid": [1.0], "ask": [2.0],
+                                                    "bid_size": [1.0], "ask_size": [1.0], "seq": [1]}))),  # on trades
+    st.builds(lambda n: pa.ipc.new_stream(pa.BufferOutputStream(), pa.schema([("x", pa.int8())])) and b"\xff" * n,
+              st.integers(0, 30)),
 )
 
 
@@ -76,66 +96,68 @@ bad_values = st.one_of(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-@given(seed=st.integers(0, 2**31 - 1), bad=st.lists(bad_values, min_size=50, max_size=50))
-def test_ten_thousand_bad_ticks_leave_good_signals_unchanged(stream, seed, bad):
-    lake, good, universe, end = stream
-    clean, dead0, _ = run(lake, good, universe, end)
+@given(seed=st.integers(0, 2**31 - 1), junk=st.lists(junk_messages, min_size=20, max_size=20))
+def test_ten_thousand_bad_ticks_leave_good_signals_unchanged(stream, seed, junk):
+    lake, ticks, universe, end = stream
+    good = batches(ticks)
+    clean, dead0, _ = run(lake, [(k, message(k, rows)) for k, rows in good], universe, end)
     assert not dead0 and clean.num_rows >= 14 * 19
     rng = np.random.default_rng(seed)
-    first_ts = json.loads(good[0].value)["ts"]
+    first = ticks[0][2]["ts"]
     n_bad = 10_000
-    pos = np.sort(rng.integers(len(good) // 10, len(good), n_bad))
-    junk = []
-    for i in range(n_bad):
-        kind = i % 8
-        if kind == 0:
-            v = bad[i % len(bad)]
-        elif kind == 1:  # NaN / zero / negative price: JSON cannot carry NaN, so strings and signs do
-            v = json.dumps(
-                {
-                    "symbol": "SPY",
-                    "ts": first_ts,
-                    "price": float(rng.choice([0.0, -3.0])),
-                    "size": 1.0,
-                    "seq": 10**9 + i,
-                }
-            ).encode()
-        elif kind == 2:  # crossed quote
-            v = json.dumps(
-                {
-                    "symbol": "SPY",
-                    "ts": first_ts,
-                    "bid": 10.0,
-                    "ask": 9.0,
-                    "bid_size": 1.0,
-                    "ask_size": 1.0,
-                    "seq": 10**9 + i,
-                }
-            ).encode()
-        elif kind == 3:  # duplicate of a good tick already delivered
-            v = good[rng.integers(pos[i])].value
-        elif kind == 4:  # unknown symbol
-            v = json.dumps({"symbol": "NOPE", "ts": first_ts, "price": 1.0, "size": 1.0, "seq": i}).encode()
-        elif kind == 5:  # far future: decades past the wall clock
-            v = json.dumps(
-                {"symbol": "SPY", "ts": first_ts + 10**18, "price": 1.0, "size": 1.0, "seq": 10**9 + i}
-            ).encode()
-        elif kind == 6:  # missing field
-            v = json.dumps({"symbol": "SPY", "price": 1.0}).encode()
-        else:  # late: far behind any watermark
-            v = json.dumps(
-                {"symbol": "SPY", "ts": first_ts - 3600 * 10**9, "price": 100.0, "size": 1.0, "seq": 10**9 + i}
-            ).encode()
-        topic = "ticks.quotes" if kind == 2 else "ticks.trades"
-        junk.append(Record(topic, 1, 10**6 + i, b"x", v))
-    # mix: junk inserted at random positions (after the first minute so 'late' is late and duplicates duplicate)
-    mixed = list(good)
-    for p, j in zip(pos[::-1], junk[::-1], strict=True):
-        mixed.insert(int(p), j)
-    dirty, dead, proc = run(lake, mixed, universe, end)
-    assert dirty.equals(clean)
-    assert len(dead) == n_bad  # every bad tick accounted for, none silently dropped
-    assert all(d.reason for d in dead)
-    assert sum(proc.counts.values()) == n_bad
-    assert {d.partition for d in dead if d.offset >= 0} == {1}
-    assert not any(math.isnan(x) for x in dirty.column("p_up").to_numpy())
+    mixed = [(k, list(rows)) for k, rows in good]
+    hosts = np.sort(rng.integers(len(mixed) // 10, len(mixed), n_bad))  # after the first minute: late is late
+    expected: list[tuple[int, str]] = []  # (message, reason prefix) per bad tick
+    for i, h in enumerate(hosts):
+        kind, rows = mixed[h]
+        bad = dict(rows[0])
+        what = i % 10
+        if what == 0:
+            bad.update(price=float(rng.choice([0.0, -3.0])), seq=10**9 + i) if kind == "trades" else bad.update(
+                bid=10.0, ask=9.0, seq=10**9 + i
+            )
+            why = "non-positive or NaN price" if kind == "trades" else "crossed quote (bid > ask)"
+        elif what == 1:  # the host's own first tick, repeated after it (a resend)
+            why = "duplicate (symbol, seq)"
+        elif what == 2:
+            bad.update(symbol="NOPE")
+            why = "unknown symbol"
+        elif what == 3:
+            bad.update(ts=first + 10**18, seq=10**9 + i)
+            why = "far-future timestamp"
+        elif what == 4:
+            bad.update(ts=None)
+            why = "missing field 'ts'"
+        elif what == 5:
+            bad.update(ts=first - 3600 * 10**9, seq=10**9 + i)
+            why = "event time behind watermark"
+        elif what == 6:
+            bad.update(symbol="")
+            why = "field 'symbol' must be a non-empty string"
+        elif what == 7:
+            field = "size" if kind == "trades" else "bid_size"
+            bad.update({field: float(rng.choice([np.inf, np.nan])), "seq": 10**9 + i})
+            why = f"field {field!r} must be a finite number"
+        elif what == 8:
+            field = "price" if kind == "trades" else "ask"
+            bad.update({field: None})
+            why = f"missing field {field!r}"
+        else:
+            bad.update(seq=None)
+            why = "missing field 'seq'"
+        rows.insert(int(rng.integers(1, len(rows) + 1)), bad)  # never first: the duplicate follows its original
+        expected.append((h, why))
+    msgs = [(k, message(k, rows)) for k, rows in mixed]
+    at = sorted(rng.integers(0, len(msgs), len(junk)))
+    for p, j in zip(at[::-1], junk[::-1], strict=True):
+        msgs.insert(int(p), ("trades", j))
+    dirty, dead, assembler = run(lake, msgs, universe, end)
+    assert dirty.equals(clean)  # the good ticks of every mixed message landed, none of the bad
+    whole = [d for d in dead if d.index is None]
+    single = [d for d in dead if d.index is not None]
+    assert len(whole) == len(junk) and all(d.reason for d in whole)
+    assert len(single) == n_bad  # every bad tick accounted for, alone, none silently dropped
+    got = sorted(d.reason for d in single)
+    assert got == sorted(w for _, w in expected)
+    assert sum(assembler.counts.values()) == n_bad + len(junk)
+    assert all(d.tick is not None and d.tick.get("symbol") is not None for d in single)

@@ -36,19 +36,19 @@ def test_an_outage_under_way_at_start_up_alerts_when_the_monitor_is_seeded(tmp_p
     lake.write_partition("bars_1m", d2, bars)
 
     seeded: list[str] = []
-    s = make_scorer(engine, alert=seeded.append)
+    s = make_scorer(engine)
     assert restore_engine_state(s, lake, d2) == d1
     usual = dict(zip(s.health.names, s.health.usual, strict=True))
     assert usual["two-sided quote"] < 0.05 and usual["rsi_14"] == 0.0  # the last hour of a day with quotes
-    replay_day(s, lake, d2, use_ticks=False)
+    replay_day(s, lake, d2, use_ticks=False, alert=seeded.append)
     assert len(seeded) == 2, seeded
     assert seeded[0].startswith("two-sided quote missing for 100% of") and seeded[0].endswith(f"at {minutes[2]}")
     assert seeded[1].startswith("two-sided quote back") and seeded[1].endswith(f"at {minutes[60]}")
 
     learned: list[str] = []  # the same start without the batch path's session: the outage becomes the norm
-    s = make_scorer(engine, alert=learned.append)
+    s = make_scorer(engine)
     s.online.state, s.last_minute = loads(dumps(st)), st.last_ts
-    replay_day(s, lake, d2, use_ticks=False)
+    replay_day(s, lake, d2, use_ticks=False, alert=learned.append)
     assert learned == []
 
 

@@ -10,14 +10,11 @@ from features.engine import FeatureEngine
 from marketdata.lake import Lake
 from marketdata.pipeline import simulate_to_lake
 from marketdata.simulator import SimConfig
-from serving import checkpoint
 from serving.model_runtime import ModelRuntime
-from serving.online_store import InProcessOnlineStore
 from serving.replay import replay_day
 from serving.safety import CircuitBreaker
 from serving.scorer import ModelRefused, Scorer
-from serving.sinks import ListSink
-from tests.serving.helpers import offline_predictions, trained_model
+from tests.serving.helpers import offline_predictions, signals_of, trained_model
 
 
 @pytest.fixture(scope="module")
@@ -34,16 +31,15 @@ def world(tmp_path_factory):
 def make_scorer(engine, model=None, **kw):
     # parity, not speed: a loaded machine must not turn a slow cycle into a fallback (the budget has its own test)
     kw.setdefault("model_budget_ms", 1e9)
-    return Scorer(engine, InProcessOnlineStore(engine.version), ListSink(), model, **kw)
+    return Scorer(engine, model, **kw)
 
 
 def test_served_signals_equal_offline_predictions(world):
     lake, engine, bars, model = world
     runtime = ModelRuntime(model, compile_trees=False)
     s = make_scorer(engine, runtime)
-    for day in lake.dates("trades"):
-        replay_day(s, lake, day)
-    served = s.sink.table()
+    cycles = [c for day in lake.dates("trades") for c in replay_day(s, lake, day)]
+    served = signals_of(cycles)
     offline = offline_predictions(bars, engine, model)
     assert served.num_rows == bars.num_rows
     keys = zip(served.column("symbol").to_pylist(), served.column("ts").cast(pa.int64()).to_pylist(), strict=True)
@@ -65,36 +61,11 @@ def test_compiled_trees_equal_lightgbm(world, tmp_path):
     np.testing.assert_allclose(compiled.predict(X), model.booster.predict(X), atol=1e-9)
 
 
-def test_restart_from_checkpoint_replays_to_the_same_signals(world):
-    lake, engine, _, model = world
-    day = lake.dates("trades")[0]
-    a = make_scorer(engine, ModelRuntime(model, compile_trees=False))
-    replay_day(a, lake, day)
-    b = make_scorer(engine, ModelRuntime(model, compile_trees=False))
-    trades = lake.read("trades", [day]).sort_by("ts")
-    half = trades.num_rows // 2
-    b.add_ticks(
-        trades.slice(0, half),
-        lake.read("quotes", [day]).sort_by("ts"),
-        lake.read("halts", [day]) if day in lake.dates("halts") else None,
-    )
-    blob = checkpoint.dumps(b, {"ticks.trades:0": half})
-    c = make_scorer(engine, ModelRuntime(model, compile_trees=False))
-    assert checkpoint.restore(c, blob) == {"ticks.trades:0": half}
-    c.add_ticks(trades.slice(half))
-    end = (
-        int(trades.column("ts").cast(pa.int64()).to_numpy().max()) // 60_000_000_000 * 60_000_000_000 + 120_000_000_000
-    )
-    c.advance(end)
-    assert c.sink.table().equals(a.sink.table())
-
-
 def test_missing_or_failing_model_serves_the_fallback(world):
     lake, engine, _, model = world
     alerts = []
-    s = make_scorer(engine, None, alert=alerts.append)
-    replay_day(s, lake, lake.dates("trades")[0])
-    t = s.sink.table()
+    s = make_scorer(engine, None)
+    t = signals_of(replay_day(s, lake, lake.dates("trades")[0], alert=alerts.append))
     assert set(t.column("source").to_pylist()) == {"fallback"}
     p = t.column("p_up").to_numpy()
     assert 0.4 <= p.min() and p.max() <= 0.6 and p.std() > 0
@@ -103,18 +74,18 @@ def test_missing_or_failing_model_serves_the_fallback(world):
         def predict(self, X):
             raise RuntimeError("segfault in native code")
 
-    s2 = make_scorer(engine, Broken(model, compile_trees=False), alert=alerts.append)
+    s2 = make_scorer(engine, Broken(model, compile_trees=False))
     res = s2.advance(*_first_minute(lake))
-    assert res[-1].source == "fallback" and any("segfault" in a for a in alerts)
+    assert res[-1].source == "fallback" and any("segfault" in a for a in res[-1].alerts)
 
     class Slow(ModelRuntime):
         def predict(self, X):
             time.sleep(0.05)
             return super().predict(X)
 
-    s3 = make_scorer(engine, Slow(model, compile_trees=False), alert=alerts.append, model_budget_ms=20)
+    s3 = make_scorer(engine, Slow(model, compile_trees=False), model_budget_ms=20)
     res = s3.advance(*_first_minute(lake))
-    assert res[-1].source == "fallback" and any("> 20 ms; fallback served" in a for a in alerts)
+    assert res[-1].source == "fallback" and any("> 20 ms; fallback served" in a for a in res[-1].alerts)
 
 
 def _first_minute(lake):
@@ -132,20 +103,12 @@ def test_breaker_trips_on_degenerate_predictions_and_resets(world):
             return np.full(len(X), 0.97)
 
     alerts = []
-    s = make_scorer(
-        engine,
-        Stuck(model, compile_trees=False),
-        alert=alerts.append,
-        breaker=CircuitBreaker(trip_after=3, reset_after=2),
-    )
-    replay_day(s, lake, lake.dates("trades")[0])
-    sources = [b.column("source")[0].as_py() for b in s.sink.batches]
+    s = make_scorer(engine, Stuck(model, compile_trees=False), breaker=CircuitBreaker(trip_after=3, reset_after=2))
+    cycles = [c for c in replay_day(s, lake, lake.dates("trades")[0], alert=alerts.append) if c.symbols]
+    sources = [c.source for c in cycles]
     assert sources[:2] == ["model", "model"] and "breaker" in sources
     assert all(x == "breaker" for x in sources[3:])
-    assert (
-        s.sink.table().filter(pa.compute.equal(s.sink.table().column("source"), "breaker")).column("p_up").to_numpy()
-        == 0.5
-    ).all()
+    assert all((c.p_up == 0.5).all() for c in cycles if c.source == "breaker")
     assert any("tripped" in a for a in alerts)
     healthy = CircuitBreaker(trip_after=1, reset_after=2)
     assert healthy.update(np.full(10, 0.99))[1] == "tripped"
@@ -166,6 +129,14 @@ def test_refuses_a_model_from_another_feature_set(world):
             make_scorer(engine, ModelRuntime(model, compile_trees=False))
     finally:
         model.feature_set_version = old
+
+
+def test_a_feature_set_without_the_fallbacks_inputs_fails_at_start_naming_them():
+    from features.kernels import default_kernels
+
+    kernels = [k for k in default_kernels() if "rv_ewm_30" not in [s.name for s in k.outputs()]]
+    with pytest.raises(ValueError, match="rv_ewm_30"):
+        Scorer(FeatureEngine(kernels=kernels))
 
 
 def test_live_start_takes_the_batch_state_from_before_the_session(world, tmp_path):
@@ -206,8 +177,8 @@ def test_a_lost_quote_feed_alerts_within_minutes_and_when_it_is_back(tmp_path):
     lake.write_partition("bars_1m", day, bars)
     engine = FeatureEngine(lake.read("reference"), lake.read("corporate_actions"))
     alerts: list[str] = []
-    s = make_scorer(engine, alert=alerts.append)
-    replay_day(s, lake, day, use_ticks=False)
+    s = make_scorer(engine)
+    replay_day(s, lake, day, use_ticks=False, alert=alerts.append)
     assert len(alerts) == 2, alerts  # the spread features stayed put: only the quotes tell
     assert alerts[0].startswith("two-sided quote missing for 100% of") and alerts[0].endswith(f"at {minutes[122]}")
     assert alerts[1].startswith("two-sided quote back: missing for 0% of") and alerts[1].endswith(f"at {minutes[180]}")
