@@ -11,9 +11,9 @@ from marketdata.lake import Lake
 from marketdata.pipeline import simulate_to_lake
 from marketdata.simulator import SimConfig
 from modeling import registry
+from serving.alerting import LiveAlerts
 from serving.http_api import Metrics, serve_http
 from serving.model_runtime import ModelRuntime
-from serving.alerting import LiveAlerts
 from serving.reload import ChampionWatcher
 from serving.replay import replay_loop
 from serving.runtime import health
