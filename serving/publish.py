@@ -1,10 +1,11 @@
 """`tickwise stream publish`: replay a lake day into Kafka as feed adapters would send it.
 
-Ticks go out in batches (:mod:`serving.tick_codec`): every ``batch_ms`` of event time, one message per kind and
-partition holding that window's ticks of the partition's symbols, sent to that partition (the one Kafka's default
-partitioner gives the symbol as a key, so per-symbol order holds as it would with keyed single-symbol messages).
-Paced at ``speed`` x real time: a window goes out when its end has passed, as an adapter sends what it received
-during the window. A day's halts go out first as trading-status messages.
+Ticks go out in batches (:mod:`serving.tick_codec`): every ``batch_ms`` of wall time, one message per kind and
+partition holding the ticks of the partition's symbols that arrived in that window, sent to that partition (the one
+Kafka's default partitioner gives the symbol as a key, so per-symbol order holds as it would with keyed
+single-symbol messages). Paced at ``speed`` x real time, a window covers ``batch_ms x speed`` of event time and goes
+out when its end has passed, as an adapter sends what it received during the window; unpaced (``speed`` 0), a
+window covers a second of event time. A day's halts go out first as trading-status messages.
 """
 
 import datetime as dt
@@ -51,7 +52,7 @@ def publish_day(
         prod.send(topics["status"], tick_codec.encode("status", tick_codec.halts_to_status(lake.read("halts", [day]))))
     ns = {k: t.column("ts").cast(pa.int64()).to_numpy() for k, t in tables.items()}
     parts = {k: _partitions(t, n_parts[k]) for k, t in tables.items()}
-    step = int(batch_ms * 1e6)
+    step = int(batch_ms * 1e6 * speed) if speed > 0 else 1_000_000_000
     t0_evt = min(int(v[0]) for v in ns.values() if len(v))
     edges = np.arange(t0_evt, max(int(v[-1]) for v in ns.values() if len(v)) + step + 1, step)
     cuts = {k: np.searchsorted(v, edges) for k, v in ns.items()}
@@ -67,13 +68,10 @@ def publish_day(
             a, b = int(cuts[kind][w]), int(cuts[kind][w + 1])
             if a == b:
                 continue
-            p = parts[kind][a:b]
-            for part in np.unique(p):
-                rows = (
-                    table.slice(a, b - a).take(np.flatnonzero(p == part))
-                    if len(np.unique(p)) > 1
-                    else table.slice(a, b - a)
-                )
+            window, p = table.slice(a, b - a), parts[kind][a:b]
+            present = np.unique(p)
+            for part in present:
+                rows = window.take(np.flatnonzero(p == part)) if len(present) > 1 else window
                 prod.send(topics[kind], tick_codec.encode(kind, rows), partition=int(part))
                 sent.messages += 1
             sent.ticks += b - a

@@ -1,5 +1,6 @@
 """Redis goes away mid-session: scoring and publishing go on unchanged, and when a (fresh, empty) Redis returns
-the store is caught up — including a symbol whose last row was written while Redis was down."""
+the store is caught up — including a symbol whose last row was written while Redis was down — and checkpoints land
+again."""
 
 import os
 import shutil
@@ -14,9 +15,16 @@ import pytest
 
 from features.engine import FeatureEngine
 from marketdata.simulator import MarketSimulator, SimConfig
+from serving import checkpoint
+from serving.checkpoint import CheckpointWriter
+from serving.checkpoint_store import RedisCheckpointStore
+from serving.ingest import Closed, TickAssembler
+from serving.loop import ScoringLoop
 from serving.online_store import InProcessOnlineStore, RedisOnlineStore
+from serving.outputs import ListDeadLetters, Outputs
 from serving.scorer import Scorer
 from serving.sinks import ListSink
+from serving.sources import ListSource, Poll
 
 pytestmark = pytest.mark.integration
 
@@ -63,7 +71,11 @@ def redis_server():
 
 
 def test_scoring_survives_a_redis_outage_and_catches_up(redis_server):
+    """The online store and the checkpoints both live on the Redis that dies: cycles and signals go on unchanged,
+    the checkpoint's age is reported and alerted, and once a fresh (empty) Redis is back the store is caught up and
+    a new base checkpoint lands, which restores the scorer's state exactly."""
     port, restart = redis_server
+    url = f"redis://127.0.0.1:{port}/0"
     sim = MarketSimulator(SimConfig(symbols=20, days=1, seed=4))
     day = next(iter(sim.days()))
     engine = FeatureEngine(sim.reference(), sim.corporate_actions())
@@ -75,26 +87,51 @@ def test_scoring_survives_a_redis_outage_and_catches_up(redis_server):
     is_quiet = pc.equal(day.bars.column("symbol"), quiet).to_numpy(zero_copy_only=False)
     bars = day.bars.filter(pa.array(~(is_quiet & (ts_all >= quiet_from))))
     ts_all = bars.column("ts").cast(pa.int64()).to_numpy()
+    polls = [Poll(closed=[Closed(int(t), bars.filter(pa.array(ts_all == t)))]) for t in minutes]
 
-    store = RedisOnlineStore(f"redis://127.0.0.1:{port}/0", engine.version, retry_s=0.0)
-    live = Scorer(engine, store, ListSink(), None)
-    ref = Scorer(engine, InProcessOnlineStore(engine.version), ListSink(), None)
+    alerts: list[str] = []
+    store = RedisOnlineStore(url, engine.version, retry_s=0.0)
+    writer = CheckpointWriter(
+        RedisCheckpointStore(url, "outage", timeout_s=0.2), alert=alerts.append, alert_after_s=0.3
+    )
+    live = ScoringLoop(
+        ListSource(polls), TickAssembler(), Scorer(engine), Outputs(ListSink(), store, alerts.append), ListDeadLetters(),
+        writer,
+    )  # fmt: skip
+    ref = ScoringLoop(
+        ListSource(polls), TickAssembler(), Scorer(engine),
+        Outputs(ListSink(), InProcessOnlineStore(engine.version), lambda m: None), ListDeadLetters(),
+    )  # fmt: skip
+    ages = []
     for t in minutes:
         if t == down_at:
+            assert writer.flush() and writer.last_minute == minutes[99]
             restart(False)
         if t == up_at:
             restart(True)
-        mb = bars.filter(pa.array(ts_all == t))
-        a, b = live.advance(int(t), mb), ref.advance(int(t), mb)
+        a, b = live.poll_once(), ref.poll_once()
         assert [len(r.symbols) for r in a] == [len(r.symbols) for r in b]  # every cycle scored and published
         if down_at <= t < up_at:
             assert not store.healthy
+            time.sleep(0.01)  # an outage long enough for the checkpoint's age to alert
+            ages.append(writer.age_s)
+        writer.flush()
     assert store.outages == 1 and store.healthy and store.caught_up_rows > 0
-    assert live.sink.table().equals(ref.sink.table())  # the signal stream never noticed
+    assert live.outputs.sink.table().equals(ref.outputs.sink.table())  # the signal stream never noticed
     syms = sorted(set(bars.column("symbol").to_pylist()))
-    got, want = store.read(syms), ref.store.read(syms)
+    got, want = store.read(syms), ref.outputs.store.read(syms)
     assert set(got) == set(want) == set(syms)
     for s in syms:
         assert got[s][0] == want[s][0]
         np.testing.assert_array_equal(got[s][1], want[s][1])
     assert want[quiet][0] < int(quiet_from)  # it really was written only while Redis was down
+    # checkpoints: failed while down, the age grew and was alerted, then a new base restores the state exactly
+    assert writer.stats["failed"] > 0 and max(ages) > 0.3
+    assert any(a.startswith("checkpoint: the last good one is") for a in alerts)
+    assert any(a.startswith("checkpoint: written again") for a in alerts)
+    assert writer.last_minute == minutes[-1] and writer.age_s < 5
+    arrays, meta = checkpoint.load(RedisCheckpointStore(url, "outage"))
+    step, _ = live.scorer.state()
+    for k, v in step.items():
+        np.testing.assert_array_equal(arrays[f"step/{k}"], v, err_msg=k)
+    writer.close()

@@ -12,6 +12,7 @@ from marketdata.lake import Lake
 from marketdata.pipeline import simulate_to_lake
 from marketdata.simulator import SimConfig
 from serving import kafka_io
+from serving.outputs import ShadowLog
 from serving.publish import publish_day
 from serving.settings import ServeSettings
 
@@ -25,11 +26,18 @@ def test_serve_scores_its_prefixed_topics_and_flushes_the_shadow_log_as_it_goes(
     simulate_to_lake(SimConfig(symbols=16, days=1, seed=33), lake, ticks=True)
     day = lake.dates("trades")[0]
     prefix = f"t{uuid.uuid4().hex[:6]}."
-    kafka_io.ensure_topics(kafka_bootstrap, [f"{prefix}ticks.trades", f"{prefix}ticks.quotes"], partitions=3)
+    topics = [f"{prefix}ticks.{k}" for k in ("trades", "quotes", "status")]
+    kafka_io.ensure_topics(kafka_bootstrap, topics, partitions=3)
     publish_day(lake, day, kafka_bootstrap, speed=0, prefix=f"{prefix}ticks")
     flushes: list[int] = []
-    real = runtime.flush_shadow
-    monkeypatch.setattr(runtime, "flush_shadow", lambda lk, sc, rows: flushes.append(len(rows)) or real(lk, sc, rows))
+    real = ShadowLog.flush
+
+    def counted(log: ShadowLog) -> None:
+        if log.held:
+            flushes.append(len(log.held))
+        real(log)
+
+    monkeypatch.setattr(ShadowLog, "flush", counted)
     s = ServeSettings(
         mode="kafka",
         lake=lake.root,

@@ -6,9 +6,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from marketdata.aggregate import BarAggregator, aggregate
+from marketdata.aggregate import aggregate
 from marketdata.schemas import NS_PER_MIN
-from serving import kafka_io, tick_codec
+from serving import kafka_io
 from serving.online_store import InProcessOnlineStore, RedisOnlineStore
 
 pytestmark = pytest.mark.integration
@@ -29,49 +29,49 @@ def test_online_store_is_event_time_monotonic(kind, redis_url):
     np.testing.assert_array_equal(store.read(["S3"])["S3"][1], rows[3] + 1)
 
 
-def test_ticks_through_kafka_aggregate_to_the_batch_bars(kafka_bootstrap, tick_day):
-    """Produce a simulated day's ticks keyed by symbol; a consumer group member that aggregates them live, with
-    a watermark, finalizes exactly the bars the batch path computes from the same ticks."""
+def test_ticks_through_kafka_aggregate_to_the_batch_bars(kafka_bootstrap, tick_day, tmp_path):
+    """Publish a simulated day's ticks as feed adapters do (batched per partition); a consumer group member that
+    decodes and aggregates them live, with a watermark, finalizes exactly the bars the batch path computes from the
+    same ticks."""
+    from marketdata.lake import Lake
+    from serving.ingest import Record, TickAssembler
+    from serving.publish import publish_day
+
     day, trades, quotes = tick_day
-    sel = pa.array(np.isin(trades.column("symbol").to_numpy(zero_copy_only=False), ["SPY", "XLK", "XLF"]) == False)  # noqa: E712
-    trades = trades.filter(sel).slice(0, 30_000)
+    trades = trades.slice(0, 30_000)
     cutoff = trades.column("ts")[-1]
     quotes = quotes.filter(pa.compute.less_equal(quotes.column("ts"), cutoff))
-    topic_t, topic_q = f"ticks.trades.{uuid.uuid4().hex[:6]}", f"ticks.quotes.{uuid.uuid4().hex[:6]}"
-    kafka_io.ensure_topics(kafka_bootstrap, [topic_t, topic_q], partitions=3)
-    prod = kafka_io.producer(kafka_bootstrap)
-    for topic, kind, table in ((topic_t, "trades", trades), (topic_q, "quotes", quotes)):
-        for k, v in tick_codec.encode_rows(kind, table):
-            prod.send(topic, key=k, value=v)
-    prod.send(topic_t, key=b"BAD", value=b"{not json")
-    prod.flush()
+    lake = Lake(str(tmp_path / "lake"))
+    lake.write("trades", trades)
+    lake.write("quotes", quotes)
+    prefix = f"t{uuid.uuid4().hex[:6]}"
+    kafka_io.ensure_topics(kafka_bootstrap, [f"{prefix}.trades", f"{prefix}.quotes", f"{prefix}.status"], partitions=3)
+    publish_day(lake, day.date, kafka_bootstrap, speed=0, prefix=prefix, batch_ms=250)
     cons = kafka_io.consumer(
-        kafka_bootstrap, topic_t, topic_q, group=f"g{uuid.uuid4().hex[:6]}", consumer_timeout_ms=5000
-    )
-    got = {"trades": [], "quotes": []}
-    dead = []
+        kafka_bootstrap, f"{prefix}.trades", f"{prefix}.quotes", group=f"g{uuid.uuid4().hex[:6]}",
+        consumer_timeout_ms=5000,
+    )  # fmt: skip
+    kinds = {f"{prefix}.trades": "trades", f"{prefix}.quotes": "quotes"}
+    assembler = TickAssembler(kinds=kinds, lateness_ns=2_000_000_000)
+    assembler.expected = {(t, p) for t in kinds for p in range(3)}  # as the source's rebalance listener says
+    closed, dead = [], []
     for msg in cons:
-        kind = "trades" if msg.topic == topic_t else "quotes"
-        try:
-            got[kind].append(tick_codec.decode(kind, msg.value))
-        except tick_codec.BadTick as e:
-            dead.append((msg.topic, msg.partition, msg.offset, str(e)))
-        if len(got["trades"]) == trades.num_rows and len(got["quotes"]) == quotes.num_rows and dead:
-            break
+        got = assembler.process([Record(msg.topic, msg.partition, msg.offset, msg.key, msg.value)])
+        closed += got[0]
+        dead += got[1]
     cons.close()
-    assert len(got["trades"]) == trades.num_rows and len(got["quotes"]) == quotes.num_rows
-    assert dead and dead[0][3].startswith("malformed payload")
-    agg = BarAggregator()
-    agg.add_trades(tick_codec.to_table("trades", got["trades"]))
-    agg.add_quotes(tick_codec.to_table("quotes", got["quotes"]))
+    assert assembler.ticks == trades.num_rows + quotes.num_rows and not dead
     end = (int(trades.column("ts").cast(pa.int64()).to_numpy().max()) // NS_PER_MIN + 1) * NS_PER_MIN
-    live = agg.finalize(end)
+    closed += assembler.flush(end)
+    live = pa.concat_tables([c.bars for c in closed])
     batch, _ = aggregate(trades, quotes)
     assert live.equals(batch)
 
 
-def test_the_signal_sink_creates_its_topic_before_the_first_send(kafka_bootstrap):
-    """Else the first send finds no topic: the client logs an ERROR and the broker auto-creates it on its defaults."""
+def test_the_signal_sink_creates_its_topic_before_the_first_send_and_skips_minutes_already_on_it(kafka_bootstrap):
+    """Else the first send finds no topic: the client logs an ERROR and the broker auto-creates it on its defaults.
+    A sink started again (a restarted scorer) leaves the minutes already on the topic alone."""
+    from serving.scorer import CycleResult
     from serving.sinks import KafkaSignalSink, from_ipc
 
     topic = f"signals.{uuid.uuid4().hex[:6]}"
@@ -82,9 +82,19 @@ def test_the_signal_sink_creates_its_topic_before_the_first_send(kafka_bootstrap
         assert topic in admin.list_topics()
     finally:
         admin.close()
-    sink.publish(7, pa.table({"ts": [7]}))
-    sink.flush()
-    c = kafka_io.consumer(kafka_bootstrap, topic, group=None, consumer_timeout_ms=10_000)
-    got = [(int(m.key), from_ipc(m.value).column("ts")[0].as_py()) for m in c]
+
+    def cycle(ts: int) -> CycleResult:
+        return CycleResult(ts, ["SPY"], np.array([0.5 + ts / 100]), "model", "1")
+
+    for ts in (7, 8):
+        sink.publish(cycle(ts))
+    assert sink.wait_delivered(8, timeout_s=10)
+    again = KafkaSignalSink(kafka_bootstrap, topic)
+    assert again.skip_through == 8
+    for ts in (8, 9):
+        again.publish(cycle(ts))
+    again.flush()
+    c = kafka_io.consumer(kafka_bootstrap, topic, group=None, consumer_timeout_ms=5_000)
+    got = sorted((int(m.key), from_ipc(m.value).column("ts")[0].value) for m in c)
     c.close()
-    assert got == [(7, 7)]
+    assert got == [(7, 7), (8, 8), (9, 9)]

@@ -84,10 +84,26 @@ def run(lake, msgs: list[tuple[str, bytes]], universe, end):
 junk_messages = st.one_of(
     st.binary(max_size=40),
     st.just(b"{not arrow"),
-    st.just(tick_codec.encode("quotes", pa.table({"symbol": ["SPY"], "ts": [1], "bid": [1.0], "ask": [2.0],
-                                                    "bid_size": [1.0], "ask_size": [1.0], "seq": [1]}))),  # on trades
-    st.builds(lambda n: pa.ipc.new_stream(pa.BufferOutputStream(), pa.schema([("x", pa.int8())])) and b"\xff" * n,
-              st.integers(0, 30)),
+    st.just(
+        tick_codec.encode(
+            "quotes",
+            pa.table(
+                {
+                    "symbol": ["SPY"],
+                    "ts": [1],
+                    "bid": [1.0],
+                    "ask": [2.0],
+                    "bid_size": [1.0],
+                    "ask_size": [1.0],
+                    "seq": [1],
+                }
+            ),
+        )
+    ),  # on trades
+    st.builds(
+        lambda n: pa.ipc.new_stream(pa.BufferOutputStream(), pa.schema([("x", pa.int8())])) and b"\xff" * n,
+        st.integers(0, 30),
+    ),
 )
 
 
