@@ -110,6 +110,6 @@ def intraday_shape(n_minutes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     m = np.arange(n_minutes, dtype=float)
     end = n_minutes - 1 - m
     vol = 0.75 + 1.3 * np.exp(-m / 18) + 0.45 * np.exp(-end / 25)
-    volume = 0.6 + 1.8 * np.exp(-m / 20) + 1.4 * np.exp(-end / 15)
+    volume = 0.6 + 0.8 * np.exp(-m / 20) + 2.2 * np.exp(-end / 15)  # TAQ: the close busier than the open
     spread = 0.85 + 1.6 * np.exp(-m / 10) + 0.1 * np.exp(-end / 20)
     return vol / vol.mean(), volume / volume.mean(), spread / spread.mean()

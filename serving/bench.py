@@ -22,12 +22,19 @@ from marketdata.schemas import NS_PER_MIN
 from marketdata.simulator import MarketSimulator, SimConfig, SimDay
 from marketdata.ticks import ticks_for_day
 from modeling.registry import LoadedModel, checksum
-from serving.gc_tuning import between_cycles, freeze_heap
+from serving import tick_codec
+from serving.checkpoint import CheckpointWriter
+from serving.checkpoint_store import RedisCheckpointStore
+from serving.gc_tuning import freeze_heap
+from serving.ingest import Record, TickAssembler
+from serving.loop import ScoringLoop
 from serving.model_runtime import ModelRuntime
 from serving.online_store import RedisOnlineStore
+from serving.outputs import ListDeadLetters, Outputs
 from serving.runtime import summarize
-from serving.scorer import Scorer
+from serving.scorer import CycleResult, Scorer
 from serving.sinks import KafkaSignalSink, ListSink, SignalSink
+from serving.sources import ListSource, Poll
 
 
 def _subday(day: SimDay, minutes: int) -> SimDay:
@@ -80,6 +87,28 @@ def bench_model(engine: FeatureEngine, bars: pa.Table, trees: int, leaves: int) 
     )
 
 
+def tick_polls(trades: pa.Table, quotes: pa.Table, start: int, minutes: int, per_minute: int) -> list[Poll]:
+    """The ticks as the Kafka loop would poll them: ``per_minute`` polls a minute, each one message per kind, then
+    the minute's end as a poll's watermark (a replay closes its minutes itself)."""
+    t_ns, q_ns = (x.column("ts").cast(pa.int64()).to_numpy() for x in (trades, quotes))
+    step = NS_PER_MIN // per_minute
+    polls, offset = [], 0
+    for m in range(minutes):
+        lo = start + m * NS_PER_MIN
+        for a in range(lo, lo + NS_PER_MIN, step):
+            recs = []
+            for kind, table, ns in (("trades", trades, t_ns), ("quotes", quotes, q_ns)):
+                i, j = np.searchsorted(ns, [a, a + step])
+                if j > i:
+                    recs.append(
+                        Record(f"ticks.{kind}", 0, offset, None, tick_codec.encode(kind, table.slice(i, j - i)))
+                    )
+                    offset += 1
+            polls.append(Poll(recs))
+        polls.append(Poll([], lo + NS_PER_MIN))
+    return polls
+
+
 def run(
     symbols: int,
     cycles: int,
@@ -113,48 +142,44 @@ def run(
         log(f"engine state: {history_days} earlier session(s) folded in {time.perf_counter() - t0:.0f} s")
     day = _subday(days[-1], warmup_minutes + cycles + 2)
     trades, quotes = ticks_for_day(day, np.random.default_rng(3))
-    sink: SignalSink = KafkaSignalSink(bootstrap) if bootstrap else ListSink()
+    trades, quotes = trades.sort_by("ts"), quotes.sort_by("ts")  # arrival order; polls are slices
+    start = int(day.bars.column("ts").cast(pa.int64()).to_numpy().min()) - NS_PER_MIN
+    polls = tick_polls(trades, quotes, start, warmup_minutes + cycles, polls_per_minute)
+    sink: SignalSink = KafkaSignalSink(bootstrap, f"bench-signals-{time.time_ns()}") if bootstrap else ListSink()
     store = fresh_store(redis_url, engine.version, day.bars)
-    scorer = Scorer(engine, store, sink, runtime, model_budget_ms=1e9)
+    scorer = Scorer(engine, runtime, model_budget_ms=1e9)
     if history_days:  # as `tickwise serve` starts: from the state the batch path left (serving.runtime)
         scorer.online.state = state
         scorer.last_minute = state.last_ts
-    trades, quotes = trades.sort_by("ts"), quotes.sort_by("ts")  # arrival order; polls are slices
-    t_ns, q_ns = (x.column("ts").cast(pa.int64()).to_numpy() for x in (trades, quotes))
-    start = int(day.bars.column("ts").cast(pa.int64()).to_numpy().min()) - NS_PER_MIN
-    results = []
-    ingest_ms: list[float] = []  # per poll batch: screening + folding ticks into the open partial bars
-    ingest_minute_ms: list[float] = []
-    step = NS_PER_MIN // polls_per_minute
-    scored = 0
-    for m in range(warmup_minutes + cycles):
-        lo, hi = start + m * NS_PER_MIN, start + (m + 1) * NS_PER_MIN
-        spent = 0.0
-        for a in range(lo, hi, step):  # ticks arrive through the minute in poll-sized batches, as from Kafka
-            ti, qi = np.searchsorted(t_ns, [a, a + step]), np.searchsorted(q_ns, [a, a + step])
-            tb, qb = trades.slice(ti[0], ti[1] - ti[0]), quotes.slice(qi[0], qi[1] - qi[0])
-            t0 = time.perf_counter()
-            scorer.add_ticks(tb, qb)
-            dt_ms = (time.perf_counter() - t0) * 1e3
-            spent += dt_ms
-            if m >= warmup_minutes:
-                ingest_ms.append(dt_ms)
-        if m >= warmup_minutes:
-            ingest_minute_ms.append(spent)
-        if m == warmup_minutes:
-            freeze_heap()  # as `tickwise serve` does once warm
-        out = scorer.advance(hi)
-        scored += sum(len(c.symbols) for c in out)
-        if m >= warmup_minutes:
-            results.extend(out)
-        sink.flush()
-        scorer.idle()
-        between_cycles()
-        if (m + 1) % 15 == 0:  # between cycles, outside anything timed
-            log(f"minute {m + 1}/{warmup_minutes + cycles} ({'measured' if m >= warmup_minutes else 'warm-up'})")
-    if store.rows_written != scored:  # every row must really be written: the store stage timed a write each minute
+    writer = CheckpointWriter(RedisCheckpointStore(redis_url, f"bench-{time.time_ns()}"))
+    outputs = Outputs(sink, store, lambda m: None)
+    loop = ScoringLoop(ListSource(polls), TickAssembler(lateness_ns=0), scorer, outputs, ListDeadLetters(), writer)
+    results: list[CycleResult] = []
+    ingest_ms: list[float] = []  # per poll: decoding, screening and folding ticks into the open partial bars
+    minute = 0
+    for p in polls:
+        t0 = time.perf_counter()
+        out = loop.poll_once()
+        took = (time.perf_counter() - t0) * 1e3
+        if p.watermark is None and minute >= warmup_minutes:
+            ingest_ms.append(took)
+        if p.watermark is not None:
+            if minute >= warmup_minutes:
+                results.extend(out)
+            minute += 1
+            if minute == warmup_minutes:
+                freeze_heap()  # as `tickwise serve` does once warm
+            if minute % 15 == 0:
+                log(
+                    f"minute {minute}/{warmup_minutes + cycles} ({'measured' if minute > warmup_minutes else 'warm-up'})"
+                )
+    writer.flush()
+    loop.close()
+    scored = sum(len(c.symbols) for c in results)
+    if store.rows_written < scored:  # every row must really be written: the store stage timed a write each minute
         raise RuntimeError(f"the Redis store wrote {store.rows_written:,} of {scored:,} scored rows")
     summary = summarize(results)
+    n_ticks = trades.num_rows + quotes.num_rows
     summary.update(
         {
             "symbols": symbols,
@@ -162,11 +187,13 @@ def run(
             "trees": loaded.trees,
             "leaves": leaves,
             "compiled": runtime.compiled,
-            "ticks_per_minute": int((len(t_ns) + len(q_ns)) / (warmup_minutes + cycles)),
+            "ticks_per_minute": int(n_ticks / (warmup_minutes + cycles)),
             "polls_per_minute": polls_per_minute,
             "ingest_batch_p50_ms": float(np.percentile(ingest_ms, 50)) if ingest_ms else 0.0,
             "ingest_batch_p99_ms": float(np.percentile(ingest_ms, 99)) if ingest_ms else 0.0,
-            "ingest_per_minute_ms": float(np.mean(ingest_minute_ms)) if ingest_minute_ms else 0.0,
+            "ingest_per_minute_ms": float(np.sum(ingest_ms) / max(cycles, 1)),
+            "checkpoint_bytes": writer.last_bytes,
+            "checkpoint_p99_ms": float(np.percentile(writer.write_ms, 99)) if writer.write_ms else 0.0,
             "sink": "kafka" if bootstrap else "in-process",
             "store": "redis",
             "store_rows_written": store.rows_written,
