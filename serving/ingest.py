@@ -103,14 +103,14 @@ class TickAssembler:
         dead: list[DeadLetter] = []
         if records and self._started is None:
             self._started = time.monotonic()
-        parts: dict[str, list[tuple[Record, tick_codec.Decoded]]] = {"trades": [], "quotes": [], "status": []}
+        parts: dict[str, list[tuple[Record, pa.RecordBatch]]] = {"trades": [], "quotes": [], "status": []}
         for r in records:
             kind = self.kinds.get(r.topic)
             if kind is None:
                 dead.append(DeadLetter(r.topic, r.partition, r.offset, f"unknown topic {r.topic!r}", r.value))
                 continue
             try:
-                parts[kind].append((r, tick_codec.decode(kind, r.value)))
+                parts[kind].append((r, tick_codec.read(kind, r.value)))
             except tick_codec.BadPayload as e:
                 dead.append(DeadLetter(r.topic, r.partition, r.offset, str(e), r.value))
         for kind, items in parts.items():
@@ -120,17 +120,11 @@ class TickAssembler:
             self.counts[d.reason] += 1
         return self._advance(), dead
 
-    def _fold(self, kind: str, items: list[tuple[Record, tick_codec.Decoded]]) -> list[DeadLetter]:
+    def _fold(self, kind: str, items: list[tuple[Record, pa.RecordBatch]]) -> list[DeadLetter]:
         """Screen and fold one kind's ticks of a poll, in arrival order; the dead letters of its refused ticks."""
-        decs = [d for _, d in items]
-        sizes = np.array([len(d) for d in decs], np.int64)
-        symbols = pa.concat_arrays([d.symbols for d in decs]) if len(decs) > 1 else decs[0].symbols
-        cols = {k: np.concatenate([d.cols[k] for d in decs]) for k in decs[0].cols}
-        ok = np.concatenate([d.ok for d in decs])
-        refused: dict[int, str] = {}  # position in the poll -> reason (rare)
-        starts = np.r_[0, np.cumsum(sizes)[:-1]]
-        for s, d in zip(starts, decs, strict=True):
-            refused.update({int(s) + i: w for i, w in d.why.items()})
+        d = tick_codec.columns(kind, [b for _, b in items])
+        sizes = np.array([b.num_rows for _, b in items], np.int64)
+        cols, ok, refused = d.cols, d.ok, d.why  # refused: position in the poll -> reason (rare)
 
         def refuse(mask: np.ndarray, reason: str) -> None:
             for i in np.flatnonzero(mask & ok):
@@ -138,40 +132,45 @@ class TickAssembler:
             ok[mask] = False
 
         if self._universe is not None:
-            refuse(~np.asarray(pc.is_in(symbols, value_set=self._universe)), "unknown symbol")
+            refuse(~np.asarray(pc.is_in(d.symbols, value_set=self._universe)), "unknown symbol")
         refuse(cols["ts"] > self.clock() + self.max_future_ns, "far-future timestamp")
         at = np.flatnonzero(ok)
-        codes = self.agg.codes(symbols.take(at))
+        every = len(at) == len(ok)
+        codes = self.agg.codes(d.symbols if every else d.symbols.take(at))
         if kind == "status":  # halts begin and end: they hold no watermark back and close no minute themselves
             self.agg.add_status(codes, cols["ts"][at], cols["halted"][at])
-            verdict = np.zeros(len(at), np.uint8)
-        else:
-            verdict = self.agg.fold(kind, codes, {k: v[at] for k, v in cols.items()})
+            return self._dead(d, items, sizes)
+        verdict = self.agg.fold(kind, codes, cols if every else {k: v[at] for k, v in cols.items()})
         for i in np.flatnonzero(verdict):
             refused[int(at[i])] = REASONS[verdict[i]]
         kept = at[verdict == 0]
-        if kind == "status":
-            return self._dead(refused, items, starts, sizes)
         self.ticks += len(kept)
-        msg = np.repeat(np.arange(len(items)), sizes)
+        # the event time each source partition reached, from its kept ticks
+        pks = [(r.topic, r.partition) for r, _ in items]
+        which = {pk: i for i, pk in enumerate(dict.fromkeys(pks))}
+        tick_pk = np.repeat(np.array([which[pk] for pk in pks], np.int64), sizes)[kept]
+        top = np.full(len(which), -1, np.int64)
+        np.maximum.at(top, tick_pk, cols["ts"][kept])
         now = time.monotonic()
-        for m in np.unique(msg[kept]):  # per message: cheap, a poll holds few
-            r = items[m][0]
-            pk = (r.topic, r.partition)
-            mine = kept[msg[kept] == m]
-            self.partition_max[pk] = max(self.partition_max.get(pk, 0), int(cols["ts"][mine].max()))
-            self._last_seen[pk] = now
-        return self._dead(refused, items, starts, sizes)
+        for pk, i in which.items():
+            if top[i] >= 0:
+                self.partition_max[pk] = max(self.partition_max.get(pk, 0), int(top[i]))
+                self._last_seen[pk] = now
+        return self._dead(d, items, sizes)
 
     @staticmethod
-    def _dead(refused: dict[int, str], items: list, msg_starts: np.ndarray, sizes: np.ndarray) -> list[DeadLetter]:
-        dead = []
+    def _dead(d: tick_codec.Decoded, items: list, sizes: np.ndarray) -> list[DeadLetter]:
+        if not d.why:
+            return []
+        starts = np.r_[0, np.cumsum(sizes)[:-1]]
         msg = np.repeat(np.arange(len(items)), sizes)
-        for pos, reason in sorted(refused.items()):
+        dead = []
+        for pos, reason in sorted(d.why.items()):
             m = int(msg[pos])
-            r, d = items[m]
-            i = pos - int(msg_starts[m])
-            dead.append(DeadLetter(r.topic, r.partition, r.offset, reason, index=i, tick=d.tick(i)))
+            r = items[m][0]
+            dead.append(
+                DeadLetter(r.topic, r.partition, r.offset, reason, index=pos - int(starts[m]), tick=d.tick(pos))
+            )
         return dead
 
     def _advance(self) -> list[Closed]:

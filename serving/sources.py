@@ -175,6 +175,7 @@ class KafkaTickSource(Source):
 
         self.topics = topics
         self._on_assign = on_assign or (lambda mine, every: None)
+        self.last_timestamp_ms = 0
         self._pos: dict[str, int] = {}
         self._seek_to: dict[str, int] = {}
         kafka_io.ensure_topics(bootstrap, list(topics))
@@ -201,7 +202,10 @@ class KafkaTickSource(Source):
 
     def poll(self, timeout_ms: int) -> Poll:
         batch = self.consumer.poll(timeout_ms=timeout_ms)
-        records = [Record(m.topic, m.partition, m.offset, m.key, m.value) for msgs in batch.values() for m in msgs]
+        msgs = [m for ms in batch.values() for m in ms]
+        records = [Record(m.topic, m.partition, m.offset, m.key, m.value) for m in msgs]
+        if msgs:
+            self.last_timestamp_ms = max(m.timestamp for m in msgs)  # producer CreateTime: how far behind we read
         for r in records:
             k = f"{r.topic}:{r.partition}"
             self._pos[k] = max(self._pos.get(k, 0), r.offset + 1)

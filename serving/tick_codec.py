@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from kafka.partitioner.default import murmur2
 
 _FLOATS = {"trades": ("price", "size"), "quotes": ("bid", "ask", "bid_size", "ask_size")}
@@ -84,10 +83,21 @@ def encode(kind: str, table: pa.Table) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def decode(kind: str, value: bytes) -> Decoded:
-    """A message's ticks, or :class:`BadPayload` naming what is wrong with the message as a whole."""
+_SCHEMA_MESSAGE = {kind: schema.serialize().to_pybytes() for kind, schema in WIRE.items()}
+
+
+def read(kind: str, value: bytes) -> pa.RecordBatch:
+    """One message's batch, or :class:`BadPayload` naming what is wrong with the message as a whole. A message
+    whose schema is ours byte for byte (every tickwise producer's) is read without parsing it again."""
+    buf = pa.py_buffer(value)
     try:
-        table = pa.ipc.open_stream(pa.py_buffer(value)).read_all()
+        stream = pa.BufferReader(buf)
+        head = pa.ipc.read_message(stream)
+        if head.type == "schema" and head.serialize().to_pybytes() == _SCHEMA_MESSAGE[kind]:
+            body = pa.ipc.read_message(stream)
+            if body.type == "record batch":
+                return pa.ipc.read_record_batch(body, WIRE[kind])
+        table = pa.ipc.open_stream(buf).read_all()
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, ValueError) as e:
         raise BadPayload(f"not an Arrow IPC tick batch: {str(e).splitlines()[0][:120]}") from None
     have = dict(zip(table.column_names, table.schema.types, strict=True))
@@ -98,31 +108,46 @@ def decode(kind: str, value: bytes) -> Decoded:
             raise BadPayload(f"missing column {f.name!r}")
         if have[f.name] != f.type:
             raise BadPayload(f"column {f.name!r} is {have[f.name]}, expected {f.type}")
+    cols = [
+        table.column(f.name).combine_chunks() if f.name in have else pa.nulls(table.num_rows, f.type)
+        for f in WIRE[kind]
+    ]
+    return pa.RecordBatch.from_arrays(cols, schema=WIRE[kind])
+
+
+def columns(kind: str, batches: list[pa.RecordBatch]) -> Decoded:
+    """The ticks of several messages' batches (a poll's, in arrival order) as columns, each tick screened for what
+    the message format itself allows to be wrong: nulls, non-finite numbers, empty symbols."""
+    table = pa.Table.from_batches(batches, schema=WIRE[kind]).combine_chunks()
     n = table.num_rows
     cols: dict[str, np.ndarray] = {}
     checks: list[tuple[np.ndarray, str]] = []  # in field order: the first field's complaint wins
-    symbols = table.column("symbol").combine_chunks()
+    symbols = table.column("symbol").chunk(0) if table.column("symbol").num_chunks else pa.array([], pa.string())
     for f in WIRE[kind]:
-        if f.name not in have:
-            cols[f.name] = np.zeros(n, np.int64 if f.type == pa.int64() else np.int8)
-            continue
-        col = table.column(f.name).combine_chunks()
-        null = np.asarray(col.is_null()) if col.null_count else np.zeros(n, bool)
-        if col.null_count and f.name not in OPTIONAL:
-            checks.append((null, f"missing field {f.name!r}"))
+        col = table.column(f.name)
+        nulls = col.null_count
+        null = np.asarray(col.is_null()) if nulls else None
+        if nulls and f.name not in OPTIONAL:
+            checks.append((null, f"missing field {f.name!r}"))  # type: ignore[arg-type]
         if f.name == "symbol":
-            empty = np.asarray(pc.equal(pc.utf8_length(col), 0).fill_null(False))
-            checks.append((empty, "field 'symbol' must be a non-empty string"))
+            offsets = np.frombuffer(symbols.buffers()[1], np.int32)[symbols.offset : symbols.offset + n + 1]
+            checks.append((np.diff(offsets) == 0, "field 'symbol' must be a non-empty string"))
             continue
-        arr = col.fill_null(False if f.type == pa.bool_() else 0).to_numpy(zero_copy_only=False)
+        arr = (col.fill_null(False if f.type == pa.bool_() else 0) if nulls else col).to_numpy()
         if f.type == pa.float64():
-            checks.append((~np.isfinite(arr) & ~null, f"field {f.name!r} must be a finite number"))
+            bad = ~np.isfinite(arr)
+            checks.append((bad & ~null if null is not None else bad, f"field {f.name!r} must be a finite number"))
         cols[f.name] = arr
     d = Decoded(kind, symbols, cols, np.ones(n, bool), {})
     for mask, reason in checks:
         if mask.any():
             d.refuse(mask, reason)
     return d
+
+
+def decode(kind: str, value: bytes) -> Decoded:
+    """One message's ticks as columns (:func:`read`, then :func:`columns`)."""
+    return columns(kind, [read(kind, value)])
 
 
 def halts_to_status(halts: pa.Table) -> pa.Table:
