@@ -111,6 +111,16 @@ class FeatureEngine:
         ):
             self.actions.setdefault(d.toordinal(), []).append((s, float(r), float(div)))
 
+    def announce(self, symbol: str, ex_date: dt.date, split_ratio: float, cash_dividend: float) -> bool:
+        """A corporate action learned while running: applied before its ex-date's first bar, as one read at start
+        is. False if the engine knew it already."""
+        entry = (symbol, float(split_ratio), float(cash_dividend))
+        known = self.actions.setdefault(ex_date.toordinal(), [])
+        if entry in known:
+            return False
+        known.append(entry)
+        return True
+
     def add_vix(self, vix: pa.Table) -> None:
         """Append a user-supplied VIX series (see :mod:`features.vix`); ``mkt_vol`` follows it from now on."""
         self.vix.add(vix)

@@ -43,6 +43,7 @@ class BarAggregator:
         self._last_quote: np.ndarray = np.full((0, 4), np.nan)
         self._rejects: list[pa.Table] = []
         self._rank: np.ndarray = np.empty(0, np.int64)
+        self._names_arrow = pa.array([], pa.string())
 
     # ---- input -------------------------------------------------------------------------------------------
     def codes(self, symbols: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -229,11 +230,12 @@ class BarAggregator:
         return out
 
     def _table(self, code, end, ohlc, halted, nbbo) -> pa.Table:  # type: ignore[no-untyped-def]
-        names = np.array(self._names, dtype=object)
-        if len(self._rank) != len(names):  # symbols by name: recomputed only when a new symbol appears
+        if len(self._rank) != len(self._names):  # symbols by name: recomputed only when a new symbol appears
+            names = np.array(self._names, dtype=object)
             self._rank = np.empty(len(names), np.int64)
             self._rank[np.argsort(names)] = np.arange(len(names))
-        return bars_table(names, self._rank, code, end, ohlc, halted, nbbo)
+            self._names_arrow = pa.array(self._names, pa.string())
+        return bars_table(self._names_arrow, self._rank, code, end, ohlc, halted, nbbo)
 
 
 def aggregate(

@@ -49,8 +49,10 @@ def rejects_table(source: str, table: pa.Table, mask: np.ndarray, reason: np.nda
 
 def bars_table(names, rank, code, end, ohlc, halted, nbbo) -> pa.Table:  # type: ignore[no-untyped-def]
     """Finalized bar arrays as a ``bars_1m`` table, minute by minute, symbols by name (``rank``), so the table
-    does not depend on arrival order."""
-    order = np.lexsort((rank[code], end))  # minute by minute, symbols by name: independent of arrival order
+    does not depend on arrival order. ``names``: the symbols as an Arrow string array, by code."""
+    minute = end // 60_000_000_000
+    first = minute.min() if len(minute) else 0
+    order = np.argsort((minute - first) * max(len(rank), 1) + rank[code])  # by minute, symbols by name
     code, end, ohlc, halted, nbbo = code[order], end[order], ohlc[order], halted[order], nbbo[order]
 
     def f(a: np.ndarray) -> pa.Array:
@@ -58,7 +60,7 @@ def bars_table(names, rank, code, end, ohlc, halted, nbbo) -> pa.Table:  # type:
 
     return pa.table(
         {
-            "symbol": pa.array(names[code].tolist() if len(code) else [], pa.string()),
+            "symbol": names.take(pa.array(code, pa.int64())) if len(code) else pa.array([], pa.string()),
             "ts": pa.array(end, pa.int64()).cast(TS),
             "open": ohlc[:, 0],
             "high": ohlc[:, 1],

@@ -55,7 +55,7 @@ def _slot(key: int, shift: int) -> int:
     return np.int64((np.uint64(key) * _GOLDEN) >> np.uint64(shift))  # type: ignore[return-value]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def rebuild(keys: np.ndarray, ends: np.ndarray, watermark: int, cap: int) -> tuple[np.ndarray, np.ndarray, int]:
     """A repeat table of ``cap`` slots holding the entries of ``keys``/``ends`` whose minute is still open."""
     nk = np.full(cap, EMPTY, np.int64)
@@ -92,7 +92,7 @@ def _repeat(keys: np.ndarray, ends: np.ndarray, key: int, end: int, watermark: i
         j = (j + 1) & mask
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def index_rows(ints: np.ndarray, n: int, cap: int) -> np.ndarray:
     """The (code, end) -> row index table of the first ``n`` rows."""
     idx = np.full(cap, EMPTY, np.int64)
@@ -119,14 +119,14 @@ def _find(idx: np.ndarray, ints: np.ndarray, code: int, end: int, sh: int) -> tu
         j = (j + 1) & mask
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _grow(a: np.ndarray) -> np.ndarray:
     out = np.zeros((2 * a.shape[0], a.shape[1]), a.dtype)
     out[: a.shape[0]] = a
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def fold_trades(code, ts, seq, price, size, corr, watermark, dk, de, dn, idx, ti, tf, nrows):  # type: ignore[no-untyped-def]
     """Screen and fold a batch of trades; returns each tick's verdict and the (possibly regrown) state."""
     n = len(code)
@@ -186,7 +186,7 @@ def fold_trades(code, ts, seq, price, size, corr, watermark, dk, de, dn, idx, ti
     return why, dk, de, dn, idx, ti, tf, nrows
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def fold_quotes(code, ts, seq, bid, ask, bsz, asz, watermark, dk, de, dn, idx, qi, qf, nrows):  # type: ignore[no-untyped-def]
     """Screen and fold a batch of NBBO quotes: the last quote (by time, then sequence) of each symbol's minute."""
     n = len(code)

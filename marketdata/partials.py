@@ -43,7 +43,9 @@ class Partials:
         ints, floats = self.ints[:n], self.floats[:n]
         done = ints[:, 1] <= watermark
         out_i, out_f = ints[done], floats[done]
-        order = np.lexsort((out_i[:, 1], out_i[:, 0]))
+        minute = out_i[:, 1] // fold.NS_PER_MIN
+        span = int(minute.max() - minute.min() + 1) if len(minute) else 1
+        order = np.argsort(out_i[:, 0] * span + (minute - (minute.min() if len(minute) else 0)))  # (code, end)
         out = {k: out_i[order, j] for j, k in enumerate(self.int_cols)}
         out.update({k: out_f[order, j] for j, k in enumerate(self.float_cols)})
         if done.any():

@@ -37,8 +37,10 @@ from serving.model_runtime import ModelRuntime
 from serving.outputs import KafkaDeadLetters, Outputs
 from serving.runtime import summarize
 from serving.scorer import CycleResult, Scorer
+from serving.settings import ServeSettings
 from serving.sinks import KafkaSignalSink
 from serving.sources import KafkaTickSource
+from serving.warmup import warm_up
 
 PARTITIONS = 4
 
@@ -94,13 +96,15 @@ def run(
     log=print,
 ) -> dict:  # type: ignore[no-untyped-def]
     sim, history, day, trades, quotes = _stream(symbols, minutes, ticks_per_second, log)
-    engine = FeatureEngine(sim.reference(), sim.corporate_actions())
+
+    engine = FeatureEngine(sim.reference(), sim.corporate_actions(), step_threads=ServeSettings().step_threads)
     _, state = fold(engine, history.bars)  # the batch path's session before: the scorer starts from its state
     model = _model(engine, _subday(history, 60).bars, trees, leaves, log)
     prefix = f"e2e{uuid.uuid4().hex[:6]}"
     kinds = {f"{prefix}.{k}": k for k in ("trades", "quotes", "status")}
     kafka_io.ensure_topics(bootstrap, list(kinds), partitions=PARTITIONS)
     scorer = Scorer(engine, model, model_budget_ms=1e9)
+    warm_up(engine, model)  # as `serve` does before its first minute
     scorer.online.state, scorer.last_minute = state, state.last_ts
     assembler = TickAssembler(lateness_ns=lateness_ms * 1_000_000, kinds=kinds)
 
@@ -111,6 +115,7 @@ def run(
     source = KafkaTickSource(bootstrap, f"{prefix}-g", tuple(kinds), on_assign=owned)
     sink = KafkaSignalSink(bootstrap, f"{prefix}.signals")
     store = fresh_store(redis_url, engine.version, day.bars)
+    store.prepare(sim.reference().column("symbol").to_pylist())  # as `serve` does with the lake's reference
     writer = CheckpointWriter(
         RedisCheckpointStore(redis_url, f"{prefix}-g"), ready=lambda m: sink.wait_delivered(m, 30)
     )
@@ -166,7 +171,9 @@ def _report(bootstrap, prefix, wait_ms, cycles, writer, lags, n_ticks, published
             ts = tick_codec.read(kind, m.value).column("ts").to_numpy()
             for end in np.unique((ts // NS_PER_MIN + 1) * NS_PER_MIN):
                 last_tick_ms[int(end)] = max(last_tick_ms.get(int(end), 0), m.timestamp)
-    lat = np.array([s.timestamp - last_tick_ms[int(s.key)] for s in signals if int(s.key) in last_tick_ms], float)
+    matched = [s for s in signals if int(s.key) in last_tick_ms]
+    lat = np.array([s.timestamp - last_tick_ms[int(s.key)] for s in matched], float)
+    by_ts = {c.ts: c for c in cycles}
     if not len(lat):
         raise RuntimeError("no signal could be matched to its ticks: did the scorer see the stream?")
     proc = lat - wait_ms
@@ -188,7 +195,16 @@ def _report(bootstrap, prefix, wait_ms, cycles, writer, lags, n_ticks, published
         "cycles": len(busy),
         "signals_messages": len(signals),
         "cycle": summarize(cycles),
-        "per_minute_processing_ms": [round(float(x), 1) for x in proc],
+        "per_minute": [
+            {
+                "minute": int(s.key),
+                "processing_ms": round(float(x), 1),
+                "cycle_ms": {k: round(v, 2) for k, v in by_ts[int(s.key)].timings_ms.items()}
+                if int(s.key) in by_ts
+                else None,
+            }
+            for s, x in zip(matched, proc, strict=True)
+        ],
         "store": "redis",
         "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "target_processing_p99_ms": 50,

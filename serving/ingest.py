@@ -28,7 +28,14 @@ from marketdata.fold import REASONS
 from marketdata.schemas import NS_PER_MIN
 from serving import tick_codec
 
-KINDS = {"ticks.trades": "trades", "ticks.quotes": "quotes", "ticks.status": "status"}
+KINDS = {
+    "ticks.trades": "trades",
+    "ticks.quotes": "quotes",
+    "ticks.status": "status",
+    "reference.actions": "actions",
+    "reference.vix": "vix",
+}
+UPDATES = ("actions", "vix")  # inputs for the feature engine itself, handed to the scorer between cycles
 
 
 @dataclass(frozen=True)
@@ -58,7 +65,7 @@ class DeadLetter:
             body["value_b64"] = base64.b64encode(self.value).decode()
         else:
             body.update({"index": self.index, "tick": self.tick})
-        return json.dumps(body).encode()
+        return json.dumps(body, default=str).encode()  # a date (an action's ex-date) as ISO text
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,19 @@ class Closed:
     watermark: int
     bars: pa.Table
     finalize_ms: float = 0.0
+
+
+@dataclass
+class Update:
+    """Rows of an input beyond ticks (``actions``, ``vix``), with where each came from (to dead-letter a refusal)."""
+
+    kind: str
+    rows: pa.Table
+    origin: list[tuple[Record, int, dict]]  # per row: its record, its index there, its values
+
+    def dead(self, i: int, reason: str) -> DeadLetter:
+        r, index, tick = self.origin[i]
+        return DeadLetter(r.topic, r.partition, r.offset, reason, index=index, tick=tick)
 
 
 @dataclass
@@ -92,18 +112,25 @@ class TickAssembler:
     # can take longer than that, and then the first poll's partitions would make the others' ticks late)
     _started: float | None = None
     _universe: pa.Array | None = None
+    _caught_up: set[tuple[str, int]] = field(default_factory=set)
+    updates: list[Update] = field(default_factory=list)  # taken by the loop (take_updates) before its cycles
 
     def __post_init__(self) -> None:
         if self.universe is not None:
             self._universe = pa.array(sorted(self.universe), pa.string())
 
-    def process(self, records: list[Record]) -> tuple[list[Closed], list[DeadLetter]]:
+    def process(
+        self, records: list[Record], caught_up: set[tuple[str, int]] | None = None
+    ) -> tuple[list[Closed], list[DeadLetter]]:
         """Decode, screen and fold a batch of records, then advance the watermark: the minutes it closed and the
-        dead letters."""
+        dead letters. ``caught_up``: the partitions the source has read to their end (see :meth:`_slowest`)."""
+        self._caught_up = caught_up or set()
         dead: list[DeadLetter] = []
         if records and self._started is None:
             self._started = time.monotonic()
-        parts: dict[str, list[tuple[Record, pa.RecordBatch]]] = {"trades": [], "quotes": [], "status": []}
+        parts: dict[str, list[tuple[Record, pa.RecordBatch]]] = {
+            k: [] for k in ("trades", "quotes", "status", *UPDATES)
+        }
         for r in records:
             kind = self.kinds.get(r.topic)
             if kind is None:
@@ -124,6 +151,8 @@ class TickAssembler:
         """Screen and fold one kind's ticks of a poll, in arrival order; the dead letters of its refused ticks."""
         d = tick_codec.columns(kind, [b for _, b in items])
         sizes = np.array([b.num_rows for _, b in items], np.int64)
+        if kind in UPDATES:
+            return self._update(kind, d, items, sizes)
         cols, ok, refused = d.cols, d.ok, d.why  # refused: position in the poll -> reason (rare)
 
         def refuse(mask: np.ndarray, reason: str) -> None:
@@ -158,6 +187,23 @@ class TickAssembler:
                 self._last_seen[pk] = now
         return self._dead(d, items, sizes)
 
+    def _update(self, kind: str, d: tick_codec.Decoded, items: list, sizes: np.ndarray) -> list[DeadLetter]:
+        """Rows of an engine input that decode: kept for the scorer (which may still refuse one, e.g. too late)."""
+        if kind == "actions" and self._universe is not None:
+            d.refuse(~np.asarray(pa.compute.is_in(d.symbols, value_set=self._universe)), "unknown symbol")
+        at = np.flatnonzero(d.ok)
+        if len(at):
+            table = pa.Table.from_batches([b for _, b in items], schema=tick_codec.WIRE[kind]).take(at)
+            starts = np.r_[0, np.cumsum(sizes)[:-1]]
+            msg = np.repeat(np.arange(len(items)), sizes)
+            origin = [(items[msg[i]][0], int(i - starts[msg[i]]), d.tick(int(i))) for i in at]
+            self.updates.append(Update(kind, table, origin))
+        return self._dead(d, items, sizes)
+
+    def take_updates(self) -> list[Update]:
+        out, self.updates = self.updates, []
+        return out
+
     @staticmethod
     def _dead(d: tick_codec.Decoded, items: list, sizes: np.ndarray) -> list[DeadLetter]:
         if not d.why:
@@ -183,17 +229,23 @@ class TickAssembler:
         self._started = None
 
     def _slowest(self) -> int:
-        """Event time every live partition has reached (0 = not yet known)."""
+        """Event time every live partition has reached (0 = not yet known). A partition read to its end does not
+        hold the others back: its next tick is not yet sent, so it will be at least as new as the newest tick any
+        partition has (give or take the producers' skew, which the lateness covers). Sparse partitions (a quiet
+        second of a few names) would otherwise keep every minute waiting for their next tick."""
         now = time.monotonic()
         live = set(self.partition_max) if self.expected is None else set(self.expected)
         waiting = [p for p in live if p not in self.partition_max]
         if waiting and (self._started is None or now - self._started < self.idle_partition_s):
             return 0  # an owned partition has not reported yet: its first ticks may be earlier than the others'
         # a partition silent for a while (no symbol of it trades) must not hold everyone back
+        known = [p for p in live if p in self.partition_max]
+        if known and all(p in self._caught_up for p in known):
+            return max(self.partition_max[p] for p in known)
         active = [
             self.partition_max[p]
-            for p in live
-            if p in self.partition_max and now - self._last_seen.get(p, now) < self.idle_partition_s
+            for p in known
+            if p not in self._caught_up and now - self._last_seen.get(p, now) < self.idle_partition_s
         ] or list(self.partition_max.values())
         return min(active) if active else 0
 

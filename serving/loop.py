@@ -59,10 +59,13 @@ class ScoringLoop:
     # ---- the loop -------------------------------------------------------------------------------------------
     def poll_once(self, timeout_ms: int = 50) -> list[CycleResult]:
         poll = self.source.poll(timeout_ms)
-        closed, dead = self.assembler.process(poll.records) if poll.records else ([], [])
+        busy = poll.records or poll.caught_up  # a partition found read to its end can let the watermark move too
+        closed, dead = self.assembler.process(poll.records, poll.caught_up) if busy else ([], [])
         closed = poll.closed + closed
         if poll.watermark is not None:
             closed += self.assembler.flush(poll.watermark)
+        for u in self.assembler.take_updates():  # actions, VIX: before the minutes this poll closes
+            dead += [u.dead(i, why) for i, why in self.scorer.update(u.kind, u.rows)]
         if dead:
             self.dead.send(dead)
             self.dead_letters += len(dead)
@@ -114,6 +117,7 @@ class ScoringLoop:
 
     def run(self, idle_seconds: float | None = None, max_cycles: int | None = None) -> int:
         """Poll until the source is exhausted, idle for ``idle_seconds`` (None = never) or ``max_cycles`` ran."""
+        self.scorer.idle()  # the first minute's groundwork, done before it (a restored state has none)
         freeze_heap()  # built and warm: full GC passes stay out of the cycles
         n, idle_since, started = 0, self.clock(), self.clock()
         while not self.source.exhausted:

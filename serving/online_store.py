@@ -41,6 +41,10 @@ class OnlineStore(ABC):
     def read(self, symbols: list[str]) -> dict[str, tuple[int, np.ndarray]]:
         """Latest ``(ts_ns, row)`` per symbol present."""
 
+    def prepare(self, symbols: list[str]) -> None:  # noqa: B027 - a store may need nothing before the session
+        """Before the session: learn what is needed to write these symbols (their keys, what each holds)."""
+        return None
+
 
 class InProcessOnlineStore(OnlineStore):
     def __init__(self, version: str):
@@ -90,6 +94,12 @@ class RedisOnlineStore(OnlineStore):
         self._keys = KeyTable()  # the RESP bulk-string header + key per slot, encoded once
         self._last: tuple[list[str], np.ndarray] | None = None
         warm_up()
+
+    def prepare(self, symbols: list[str]) -> None:
+        """Each symbol's key encoded and its newest stored event time read (one MGET), before the first cycle does
+        it: ~10 ms for 5,000 new names."""
+        self._slots(sorted(set(symbols)))
+        self._last = None
 
     def _slots(self, symbols: list[str]) -> np.ndarray:
         if self._last is not None and self._last[0] == symbols:  # the cross-section rarely changes

@@ -50,7 +50,7 @@ def warm_up() -> None:
     mset(table, np.zeros(1, np.int64), b"", np.zeros((1, 1), np.float32))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _assemble(head, flat, off, slots, prefix, raw):
     """head, then per row: its slot's encoded key, the value's length line and header (``prefix``), the row, CRLF."""
     n, w = raw.shape

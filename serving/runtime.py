@@ -26,6 +26,7 @@ from serving.scorer import STAGES, CycleResult, Scorer
 from serving.settings import ServeSettings
 from serving.sinks import KafkaSignalSink, ListSink
 from serving.sources import KafkaTickSource, LakeBarsSource, LakeTickSource, Source
+from serving.warmup import warm_up
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def build_scorer(s: ServeSettings, alerts: LiveAlerts) -> Scorer:
     ref = lake.read("reference") if lake.exists("reference") else None
     ca = lake.read("corporate_actions") if lake.exists("corporate_actions") else None
     vix = lake.read("vix") if lake.exists("vix") else None  # live values: FeatureEngine.add_vix
-    scorer = Scorer(FeatureEngine(ref, ca, vix=vix, ffd_d=s.ffd_d))
+    scorer = Scorer(FeatureEngine(ref, ca, vix=vix, ffd_d=s.ffd_d, step_threads=s.step_threads))
     model = load_champion(s.mlflow_tracking_uri, s.compile_trees)
     if model is None:
         alerts("no champion in the registry: serving the momentum fallback")
@@ -220,7 +221,10 @@ def run_serve(s: ServeSettings, date: str | None, idle_exit: float | None, conso
         day = lake.dates("bars_1m")[-1] if s.mode == "inprocess" else market_today()
     scorer = build_scorer(s, alerts)
     loop = build_loop(s, scorer, alerts, day, console)
+    warm_up(scorer.engine, scorer.model)
     resumed = loop.restore()
+    if lake.exists("reference"):
+        loop.outputs.store.prepare(lake.read("reference").column("symbol").to_pylist())
     if resumed is not None:
         console.print(f"resumed from the checkpoint after minute {resumed}: replaying from its offsets")
     metrics = Metrics()

@@ -7,6 +7,7 @@ gives a :class:`CycleResult` — feature rows, ``p_up``, the source, the alerts 
 loop around the step (:mod:`serving.loop`) sends it on: signals, online store, shadow log, checkpoints.
 """
 
+import datetime as dt
 import logging
 import time
 from dataclasses import dataclass, field
@@ -94,6 +95,8 @@ class Scorer:
         self.model: ModelRuntime | None = None
         self._pending: ModelRuntime | None = None
         self.counters = {"cycles": 0, "fallback_cycles": 0, "breaker_cycles": 0}
+        self.live_actions: list[list] = []  # learned while running: saved with the state (checkpoints)
+        self.live_vix: list[np.ndarray] = []
         if model is not None:
             self.set_model(model)
         self.health = FeatureHealth([QUOTE, *engine.names])  # a column gone missing across the cross-section alerts
@@ -120,6 +123,44 @@ class Scorer:
         """Hot reload: a model loaded (and compiled) off the hot path is swapped in between cycles."""
         self.check_model(model)
         self._pending = model
+
+    # ---- inputs beyond bars ------------------------------------------------------------------------------------
+    def update(self, kind: str, rows: pa.Table) -> list[tuple[int, str]]:
+        """Apply live ``actions`` (corporate actions announced) or ``vix`` values between cycles, exactly as the
+        batch path would have them; returns the rows refused, with why (the loop dead-letters them)."""
+        refused: list[tuple[int, str]] = []
+        if kind == "actions":
+            done = dt.datetime.fromtimestamp(self.last_minute / 1e9, dt.UTC).date() if self.last_minute else None
+            for i, a in enumerate(rows.to_pylist()):
+                if done is not None and a["ex_date"] <= done:
+                    refused.append((i, f"ex-date {a['ex_date']} has begun: an action applies before its first bar"))
+                elif not (a["split_ratio"] > 0 and a["cash_dividend"] >= 0):
+                    refused.append((i, "split_ratio must be > 0 and cash_dividend >= 0"))
+                elif self.engine.announce(a["symbol"], a["ex_date"], a["split_ratio"], a["cash_dividend"]):
+                    self.live_actions.append(
+                        [a["symbol"], a["ex_date"].isoformat(), a["split_ratio"], a["cash_dividend"]]
+                    )
+            return refused
+        if not self.engine.uses_vix:
+            return [(i, "this feature set takes mkt_vol from SPY, not a VIX series (start with a vix dataset in the "
+                        "lake to use one)") for i in range(rows.num_rows)]  # fmt: skip
+        ts, value = rows.column("ts").to_numpy(), rows.column("value").to_numpy()
+        last = self.engine.vix.ts[-1] if len(self.engine.vix.ts) else -1
+        keep = []
+        for i in np.argsort(ts, kind="stable"):
+            if ts[i] <= max(last, self.last_minute):
+                refused.append((int(i), "VIX value at or before the last value or the last minute scored"))
+            elif not value[i] > 0:
+                refused.append((int(i), "VIX value must be positive"))
+            else:
+                keep.append(int(i))
+                last = ts[i]
+        if keep:
+            self.engine.add_vix(
+                pa.table({"ts": pa.array(ts[keep]).cast(pa.timestamp("ns", "UTC")), "value": value[keep]})
+            )
+            self.live_vix.append(np.c_[ts[keep], value[keep].view(np.int64)])
+        return refused
 
     # ---- the step --------------------------------------------------------------------------------------------
     def advance(self, watermark: int, bars: pa.Table, finalize_ms: float = 0.0) -> list[CycleResult]:
@@ -204,11 +245,27 @@ class Scorer:
 
     # ---- state -----------------------------------------------------------------------------------------------
     def state(self) -> tuple[dict[str, np.ndarray], dict]:
-        """The engine's arrays (live: valid until the next cycle) and the step's metadata, for a checkpoint."""
+        """The engine's arrays (live: valid until the next cycle) and the step's metadata, for a checkpoint: with
+        what it learned while running (actions announced, VIX values)."""
         arrays, meta = to_arrays(self.online.state)
-        return arrays, {"engine": meta, "last_minute": self.last_minute, "breaker": self.breaker.state()}
+        if self.live_vix:
+            arrays = dict(arrays, live_vix=np.concatenate(self.live_vix))
+        step = {"engine": meta, "last_minute": self.last_minute, "breaker": self.breaker.state()}
+        return arrays, dict(step, live_actions=list(self.live_actions))
 
     def restore(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
+        vix = arrays.pop("live_vix", None) if "live_vix" in arrays else None
         self.online.state = from_arrays(arrays, meta["engine"])
         self.last_minute = int(meta["last_minute"])
         self.breaker.restore(meta["breaker"])
+        for sym, day, ratio, div in meta.get("live_actions", []):
+            if self.engine.announce(sym, dt.date.fromisoformat(day), ratio, div):
+                self.live_actions.append([sym, day, ratio, div])
+        if vix is not None and len(vix):
+            ts, value = vix[:, 0], vix[:, 1].copy().view(np.float64)
+            new = ts > (self.engine.vix.ts[-1] if len(self.engine.vix.ts) else -1)
+            if new.any():
+                self.engine.add_vix(
+                    pa.table({"ts": pa.array(ts[new]).cast(pa.timestamp("ns", "UTC")), "value": value[new]})
+                )
+            self.live_vix = [vix]

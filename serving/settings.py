@@ -26,6 +26,9 @@ class ServeSettings(BaseSettings):
     # one is older than checkpoint_alert_s seconds
     checkpoint_base_every: int = Field(30, ge=1)
     checkpoint_alert_s: float = Field(180.0, gt=0)
+    # threads of the feature step: 1, because live the second core is the broker's, the feed's and the clients'
+    # (a helper thread descheduled mid-minute made the step 3-30 ms against ~1 ms on one, decision 034)
+    step_threads: int = Field(1, ge=1, le=2)
     # FFD's d (TICKWISE_FFD_D): the same as the batch path's, or the champion and the lake's state are refused
     ffd_d: float = Field(0.4, gt=0, le=2, multiple_of=0.01)
     # the shadow log goes to the lake every this many scored minutes (0: only when the run ends), so a scorer that

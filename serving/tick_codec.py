@@ -7,7 +7,9 @@ per-symbol order holds either way. Times are integer UTC nanoseconds. Columns:
 * trades: ``symbol`` string, ``ts`` int64, ``price`` float64, ``size`` float64, ``seq`` int64, ``correction`` int8
   (optional, null = regular);
 * quotes: ``symbol`` string, ``ts`` int64, ``bid``, ``ask``, ``bid_size``, ``ask_size`` float64, ``seq`` int64;
-* status: ``symbol`` string, ``ts`` int64, ``halted`` bool (a trading halt begins, or ends, at ``ts``).
+* status: ``symbol`` string, ``ts`` int64, ``halted`` bool (a trading halt begins, or ends, at ``ts``);
+* actions: ``symbol`` string, ``ex_date`` date32, ``split_ratio``, ``cash_dividend`` float64 (announced);
+* vix: ``ts`` int64, ``value`` float64.
 
 Decoding takes the columns as they are, without a loop over ticks. A message that is not such a stream, lacks a
 column or carries one of another type is refused whole (:class:`BadPayload`, the dead-letter reason); inside a good
@@ -29,6 +31,11 @@ WIRE = {
     for kind, floats in _FLOATS.items()
 }
 WIRE["status"] = pa.schema([("symbol", pa.string()), ("ts", pa.int64()), ("halted", pa.bool_())])
+# inputs beyond ticks: a corporate action announced (applied before its ex-date's first bar), a VIX print
+WIRE["actions"] = pa.schema(
+    [("symbol", pa.string()), ("ex_date", pa.date32()), ("split_ratio", pa.float64()), ("cash_dividend", pa.float64())]
+)
+WIRE["vix"] = pa.schema([("ts", pa.int64()), ("value", pa.float64())])
 OPTIONAL = {"correction"}
 
 
@@ -122,7 +129,12 @@ def columns(kind: str, batches: list[pa.RecordBatch]) -> Decoded:
     n = table.num_rows
     cols: dict[str, np.ndarray] = {}
     checks: list[tuple[np.ndarray, str]] = []  # in field order: the first field's complaint wins
-    symbols = table.column("symbol").chunk(0) if table.column("symbol").num_chunks else pa.array([], pa.string())
+    has_symbol = "symbol" in table.column_names
+    symbols = (
+        table.column("symbol").chunk(0)
+        if has_symbol and n
+        else pa.array([""] * n if not has_symbol else [], pa.string())
+    )
     for f in WIRE[kind]:
         col = table.column(f.name)
         nulls = col.null_count
@@ -133,7 +145,8 @@ def columns(kind: str, batches: list[pa.RecordBatch]) -> Decoded:
             offsets = np.frombuffer(symbols.buffers()[1], np.int32)[symbols.offset : symbols.offset + n + 1]
             checks.append((np.diff(offsets) == 0, "field 'symbol' must be a non-empty string"))
             continue
-        arr = (col.fill_null(False if f.type == pa.bool_() else 0) if nulls else col).to_numpy()
+        fill = False if f.type == pa.bool_() else (pa.scalar(0, pa.date32()) if f.type == pa.date32() else 0)
+        arr = (col.fill_null(fill) if nulls else col).to_numpy()
         if f.type == pa.float64():
             bad = ~np.isfinite(arr)
             checks.append((bad & ~null if null is not None else bad, f"field {f.name!r} must be a finite number"))
