@@ -7,9 +7,11 @@ source, the tick assembler with its watermark, the scoring step with the product
 store, the signals topic, the dead-letter topic and the Redis checkpoint written by its thread. The engine starts
 from the state an earlier simulated session left, as `serve` starts from the lake's.
 
-Afterwards the tick and signal topics are read back with their Kafka timestamps (producer CreateTime). Per minute:
-processing = the signal message's timestamp - the timestamp of the last message holding a tick of that minute -
-the allowed lateness (a minute closes only once every partition's event time is past its end plus the lateness).
+Afterwards the tick and signal topics are read back with their Kafka timestamps: a tick message's is when the
+publisher produced it, a signal's when the broker appended it (the signals topic keeps LogAppendTime). Per minute:
+processing = the signal's timestamp - the timestamp of the last message holding a tick of that minute - the
+allowed lateness (a minute closes only once the watermark, the partitions' event time minus the lateness, is past
+its end).
 """
 
 import datetime as dt
@@ -103,6 +105,8 @@ def run(
     prefix = f"e2e{uuid.uuid4().hex[:6]}"
     kinds = {f"{prefix}.{k}": k for k in ("trades", "quotes", "status")}
     kafka_io.ensure_topics(bootstrap, list(kinds), partitions=PARTITIONS)
+    # the signal's time is when the broker appended it, not when the scorer handed it to its client
+    kafka_io.ensure_topics(bootstrap, [f"{prefix}.signals"], configs={"message.timestamp.type": "LogAppendTime"})
     scorer = Scorer(engine, model, model_budget_ms=1e9)
     warm_up(engine, model)  # as `serve` does before its first minute
     scorer.online.state, scorer.last_minute = state, state.last_ts

@@ -62,12 +62,16 @@ def consumer(bootstrap: str, *topics: str, group: str | None, **kw: object) -> K
     )
 
 
-def ensure_topics(bootstrap: str, names: list[str], partitions: int = 4) -> None:
-    """Create the topics if they do not exist (keyed by symbol: partitions spread symbols)."""
+def ensure_topics(bootstrap: str, names: list[str], partitions: int = 4, configs: dict[str, str] | None = None) -> None:
+    """Create the topics if they do not exist (keyed by symbol: partitions spread symbols), with ``configs``."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, api_version=API_VERSION)
     try:
         existing = set(admin.list_topics())
-        new = [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in names if n not in existing]
+        new = [
+            NewTopic(n, num_partitions=partitions, replication_factor=1, topic_configs=configs or {})
+            for n in names
+            if n not in existing
+        ]
         if new:
             try:
                 admin.create_topics(new)

@@ -1,8 +1,10 @@
-"""The champion at run time: compiled trees (lleaves, cached by model checksum) or LightGBM's own predict; the
-engine's categorical codes translated to the model's (:mod:`features.codes`) before it sees them."""
+"""The champion at run time: the compiled forest over binned features (:mod:`serving.forest`), else lleaves
+(compiled trees, cached by model checksum), else LightGBM's own predict; the engine's categorical codes translated
+to the model's (:mod:`features.codes`) before it sees them. ``runtime`` says which one serves (``/health``)."""
 
 import logging
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -10,14 +12,27 @@ import numpy as np
 
 from features import codes
 from modeling.registry import LoadedModel
+from serving import forest_walk
+from serving.forest import Forest, Unsupported, build
 
 log = logging.getLogger(__name__)
+RUNTIMES = ("forest", "lleaves", "lightgbm")
 
 
 class ModelRuntime:
-    """Predicts ``p_up`` for a cross-section. ``compiled`` tells whether native code is in use."""
+    """Predicts ``p_up`` for a cross-section; built off the hot path (a hot reload builds it on its thread).
 
-    def __init__(self, loaded: LoadedModel, compile_trees: bool = True, cache_dir: str | None = None):
+    ``runtime``: the first of ``prefer`` (default :data:`RUNTIMES`) that takes the model; ``compile_trees=False``
+    leaves out the compiled ones (LightGBM's predict only). ``build_s``: how long building took."""
+
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        compile_trees: bool = True,
+        cache_dir: str | None = None,
+        prefer: tuple[str, ...] = RUNTIMES,
+        threads: int | None = None,
+    ):
         self.loaded = loaded
         self.version = loaded.version
         self.feature_set_version = loaded.feature_set_version
@@ -26,17 +41,47 @@ class ModelRuntime:
         self._index = {k: codes.index(v) for k, v in (loaded.codes or {}).items()}
         self._tables: dict[str, np.ndarray] = {}  # per categorical: engine code -> model code
         self._bound: dict[str, tuple[list[str], int]] = {}  # the engine table each translates, and its length
-        self.compiled = False
+        self.threads = threads or _THREADS
+        self.runtime = "lightgbm"
         self._lleaves = None
-        if compile_trees:
-            self._compile(Path(cache_dir or os.environ.get("TICKWISE_MODEL_CACHE", ".cache/models")))
+        self._forest: Forest | None = None
+        t0 = time.perf_counter()
+        for name in prefer if compile_trees else ("lightgbm",):
+            if name == "forest" and self._build_forest():
+                break
+            if name == "lleaves" and self._compile(
+                Path(cache_dir or os.environ.get("TICKWISE_MODEL_CACHE", ".cache/models"))
+            ):
+                break
+            if name == "lightgbm":
+                break
+        self.build_s = time.perf_counter() - t0
 
-    def _compile(self, cache: Path) -> None:
+    @property
+    def compiled(self) -> bool:
+        return self.runtime != "lightgbm"
+
+    def _build_forest(self) -> bool:
+        try:
+            f = build(self.loaded.booster.model_to_string())
+        except Unsupported as e:
+            log.warning("model %s: the compiled forest does not take it (%s); trying the next runtime", self.version, e)
+            return False
+        d = forest_walk.depths(f)
+        perfect = int(d.max(initial=0)) <= forest_walk.MAX_PERFECT
+        self._tables_walk = (
+            forest_walk.perfect_tables(f, int(d.max(initial=0))) if perfect else forest_walk.general_tables(f, d)
+        )
+        self._kernel = forest_walk.kernel(perfect)
+        self._forest, self.runtime = f, "forest"
+        return True
+
+    def _compile(self, cache: Path) -> bool:
         try:
             import lleaves
         except ImportError:  # the compiler is optional: LightGBM's predict is the documented fallback
             log.warning("lleaves not importable: using LightGBM's predict")
-            return
+            return False
         cache.mkdir(parents=True, exist_ok=True)
         txt = cache / f"{self.loaded.checksum}.txt"
         so = cache / f"{self.loaded.checksum}.so"
@@ -44,8 +89,8 @@ class ModelRuntime:
             txt.write_text(self.loaded.booster.model_to_string())
         model = lleaves.Model(model_file=str(txt))
         model.compile(cache=str(so))
-        self._lleaves = model
-        self.compiled = True
+        self._lleaves, self.runtime = model, "lleaves"
+        return True
 
     def bind_codes(self, engine_codes: dict[str, list[str]]) -> list[str]:
         """From now on translate the engine's categorical codes to the model's before predicting. The engine's
@@ -70,15 +115,37 @@ class ModelRuntime:
         X = np.array(np.asarray(X, dtype=np.float32), dtype=np.float64, order="C")  # a copy: recoded in place
         if self._tables:
             codes.recode(X, self.feature_names, self._tables)
+        if self._forest is not None:
+            return self._forest.transform(self._walk(X))
         if self._lleaves is not None:
-            chunks = min(_THREADS, max(1, len(X) // 1000))
-            if chunks == 1:
-                return self._lleaves.predict(X, n_jobs=1)
-            # rows are independent: split them over a persistent pool (the native call releases the GIL);
-            # lleaves' own n_jobs builds a new pool per call (STACK.md), this one is built once
-            parts = [_pool().submit(self._lleaves.predict, c, 1) for c in np.array_split(X, chunks)]
-            return np.concatenate([f.result() for f in parts])
+            return self._split(lambda part: self._lleaves.predict(part, n_jobs=1), X)  # type: ignore[union-attr]
         return self.loaded.booster.predict(X, num_threads=1)
+
+    def _walk(self, X: np.ndarray) -> np.ndarray:
+        """Raw scores: each thread bins its half of the rows, then walks it (both compiled, without the GIL)."""
+        out = np.empty(len(X))
+
+        def part(lo: int, hi: int) -> None:
+            q = self._forest.codes(X[lo:hi])  # type: ignore[union-attr]
+            self._kernel(q, out[lo:hi], 0, hi - lo, *self._tables_walk)
+
+        if self.threads < 2 or len(X) < 2000:
+            part(0, len(X))
+            return out
+        mid = len(X) // 2
+        helper = _pool().submit(part, mid, len(X))
+        part(0, mid)
+        helper.result()
+        return out
+
+    def _split(self, fn, X: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
+        chunks = min(self.threads, max(1, len(X) // 1000))
+        if chunks == 1:
+            return fn(X)
+        # rows are independent: split them over a persistent pool (the native call releases the GIL);
+        # lleaves' own n_jobs builds a new pool per call (STACK.md), this one is built once
+        parts = [_pool().submit(fn, c) for c in np.array_split(X, chunks)]
+        return np.concatenate([f.result() for f in parts])
 
 
 _THREADS = max(1, min(2, os.cpu_count() or 1))
@@ -88,5 +155,5 @@ _POOL: ThreadPoolExecutor | None = None
 def _pool() -> ThreadPoolExecutor:
     global _POOL
     if _POOL is None:
-        _POOL = ThreadPoolExecutor(_THREADS, thread_name_prefix="lleaves")
+        _POOL = ThreadPoolExecutor(_THREADS, thread_name_prefix="inference")
     return _POOL

@@ -17,7 +17,7 @@ from serving.checkpoint import CheckpointWriter
 from serving.checkpoint_store import CheckpointStore, InProcessCheckpointStore, RedisCheckpointStore
 from serving.feature_health import usual_shares
 from serving.http_api import Metrics, serve_http
-from serving.ingest import TickAssembler
+from serving.ingest import KINDS, TickAssembler
 from serving.loop import ScoringLoop
 from serving.online_store import InProcessOnlineStore, OnlineStore, RedisOnlineStore
 from serving.outputs import KafkaDeadLetters, ListDeadLetters, Outputs, ShadowLog
@@ -184,7 +184,7 @@ def build_loop(s: ServeSettings, scorer: Scorer, alerts: LiveAlerts, day: dt.dat
     else:
         console.print(start_live(scorer, lake, day))
         universe = set(lake.read("reference").column("symbol").to_pylist()) if lake.exists("reference") else None
-        kinds = {s.topic(f"ticks.{k}"): k for k in ("trades", "quotes", "status")}
+        kinds = {s.topic(t): k for t, k in KINDS.items()}
         assembler = TickAssembler(universe, lateness_ns=s.lateness_ms * 1_000_000, kinds=kinds)
 
         def owned(mine: set[tuple[str, int]], every: set[tuple[str, int]]) -> None:

@@ -26,7 +26,7 @@ def make_loop(engine, model, bootstrap, redis_url, prefix, group, signals, dlq, 
         model_budget_ms=1e9,
         breaker=CircuitBreaker(share_bounds=(0.0, 1.0)),
     )
-    kinds = {f"{prefix}.{k}": k for k in ("trades", "quotes", "status")}
+    kinds = {f"{prefix}.{k}": k for k in ("trades", "quotes", "status", "actions", "vix")}
     assembler = TickAssembler(universe, lateness_ns=lateness_ns, kinds=kinds)
 
     def owned(mine, every):

@@ -1,0 +1,105 @@
+"""The compiled forest over binned features predicts what LightGBM predicts: the same raw score bit for bit (leaves
+summed in tree order), on numerical and categorical splits, NaN, zero and unseen categories, any tree shape."""
+
+import time
+
+import lightgbm as lgb
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from modeling.registry import LoadedModel, checksum
+from serving import forest_walk
+from serving.forest import Unsupported, build
+from serving.model_runtime import ModelRuntime
+
+
+def walk(text: str, X: np.ndarray) -> np.ndarray:
+    f = build(text)
+    d = forest_walk.depths(f)
+    perfect = int(d.max(initial=0)) <= forest_walk.MAX_PERFECT
+    tables = forest_walk.perfect_tables(f, int(d.max(initial=0))) if perfect else forest_walk.general_tables(f, d)
+    out = np.empty(len(X))
+    forest_walk.kernel(perfect)(f.codes(X), out, 0, len(X), *tables)
+    return out
+
+
+def data(rng: np.random.Generator, n: int, n_num: int, cats: list[int], nan: float, zeros: float) -> np.ndarray:
+    X = rng.normal(size=(n, n_num + len(cats)))
+    X[rng.random(X.shape) < zeros] = 0.0
+    X[:, :n_num][rng.random((n, n_num)) < nan] = np.nan
+    for j, levels in enumerate(cats):
+        X[:, n_num + j] = rng.integers(0, levels, n)
+    return X
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    leaves=st.sampled_from([2, 3, 7, 31, 63]),
+    depth=st.sampled_from([-1, 3, 8]),
+    cats=st.lists(st.sampled_from([3, 11, 300]), max_size=2),
+    nan=st.sampled_from([0.0, 0.1]),
+    zeros=st.sampled_from([0.0, 0.2]),
+    zero_as_missing=st.booleans(),
+)
+def test_random_models_and_rows_match_lightgbm(seed, leaves, depth, cats, nan, zeros, zero_as_missing):
+    rng = np.random.default_rng(seed)
+    n_num = 4
+    X = data(rng, 1500, n_num, cats, nan, zeros)
+    signal = np.nan_to_num(X[:, 0]) + (X[:, n_num] % 3 == 1 if cats else 0)
+    y = (signal + rng.normal(0, 1, len(X)) > 0).astype(int)
+    params = {"objective": "binary", "num_leaves": leaves, "max_depth": depth, "verbose": -1, "num_threads": 1,
+              "min_data_in_leaf": 5, "min_data_per_group": 5, "cat_smooth": 1, "max_cat_to_onehot": 4,
+              "zero_as_missing": zero_as_missing, "seed": seed % 1000}  # fmt: skip
+    cat_idx = list(range(n_num, n_num + len(cats)))
+    b = lgb.train(params, lgb.Dataset(X, y, categorical_feature=cat_idx or "auto"), num_boost_round=15)
+    Xt = data(rng, 700, n_num, cats, 0.15, 0.2)
+    Xt[:50, 0] = rng.choice([1e-36, -1e-36, 1.0000000180025095e-35, -1.0000000180025095e-35, 0.0, -0.0], 50)
+    for j in cat_idx:  # unseen, negative, fractional and missing categories
+        Xt[:60, j] = rng.choice([-1.0, -0.5, 2.7, 1e6, np.nan, 70000.0], 60)
+    np.testing.assert_array_equal(walk(b.model_to_string(), Xt), b.predict(Xt, raw_score=True))
+
+
+def test_the_runtime_serves_the_forest_and_matches_lightgbm_probabilities():
+    rng = np.random.default_rng(3)
+    X = data(rng, 3000, 6, [5000, 11], 0.05, 0.05)
+    y = (X[:, 0] + (X[:, 6] % 7 == 3) + rng.normal(0, 1, len(X)) > 0.5).astype(int)
+    b = lgb.train({"objective": "binary", "num_leaves": 31, "verbose": -1, "num_threads": 1, "min_data_per_group": 20},
+                  lgb.Dataset(X, y, categorical_feature=[6, 7]), num_boost_round=40)  # fmt: skip
+    text = b.model_to_string()
+    rt = ModelRuntime(LoadedModel(b, "1", "fs", b.feature_name(), checksum(text), b.num_trees(), 31, None))
+    assert rt.runtime == "forest" and rt.compiled
+    Xt = data(rng, 5000, 6, [5100, 12], 0.05, 0.05)
+    want = b.predict(Xt.astype(np.float32).astype(np.float64))
+    np.testing.assert_allclose(rt.predict(Xt), want, rtol=0, atol=1e-12)  # 2 threads split the rows
+    slow = ModelRuntime(LoadedModel(b, "1", "fs", b.feature_name(), checksum(text), 40, 31, None), compile_trees=False)
+    assert slow.runtime == "lightgbm" and not slow.compiled
+
+
+def test_a_model_the_forest_cannot_hold_falls_back(tmp_path):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(500, 3)), rng.integers(0, 3, 500)
+    b = lgb.train({"objective": "multiclass", "num_class": 3, "verbose": -1, "num_threads": 1}, lgb.Dataset(X, y), 3)
+    with pytest.raises(Unsupported, match="multiclass"):
+        build(b.model_to_string())
+    text = b.model_to_string()
+    rt = ModelRuntime(LoadedModel(b, "1", "fs", b.feature_name(), checksum(text), 9, 31, None),
+                      prefer=("forest", "lightgbm"))  # fmt: skip
+    assert rt.runtime == "lightgbm"
+
+
+@pytest.mark.slow
+def test_a_production_sized_model_with_a_5000_level_symbol_builds_in_seconds_and_matches():
+    rng = np.random.default_rng(1)
+    X = data(rng, 60_000, 39, [5000, 11], 0.02, 0.0)
+    y = (X[:, 0] + 0.3 * X[:, 1] + (X[:, 39] % 13 == 3) + rng.normal(0, 1, len(X)) > 0.3).astype(int)
+    params = {"objective": "binary", "num_leaves": 63, "max_depth": 8, "verbose": -1, "num_threads": 2,
+              "min_data_per_group": 50, "max_cat_threshold": 32}  # fmt: skip
+    b = lgb.train(params, lgb.Dataset(X, y, categorical_feature=[39, 40]), num_boost_round=500)
+    t0 = time.perf_counter()
+    text = b.model_to_string()
+    raw = walk(text, Xt := data(rng, 5000, 39, [5000, 11], 0.02, 0.0))
+    assert time.perf_counter() - t0 < 60  # built (and the kernel compiled) in seconds, not lleaves' minutes
+    np.testing.assert_array_equal(raw, b.predict(Xt, raw_score=True))
