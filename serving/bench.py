@@ -1,8 +1,8 @@
 """`tickwise bench scorer`: full cycles over a 5,000-symbol cross-section against real Redis (and Kafka).
 
 A cycle is: finalize the minute's ticks into bars -> step the feature engine -> predict with a 500-tree /
-63-leaf LightGBM model (compiled with lleaves when available) -> MSET packed float32 rows to Redis -> publish
-the signals batch. Ticks are simulated for the measured minutes only.
+63-leaf model trained as ``direction_model`` is (categorical ids; the model runtime's first choice serves it) ->
+publish the signals batch -> MSET packed float32 rows to Redis. Ticks are simulated for the measured minutes only.
 
 The measured day is not the engine's first: earlier simulated sessions are folded by the batch path first and the
 scorer starts from the state that leaves, as `tickwise serve` restores the lake's ``engine_state``. So the cycles
@@ -61,25 +61,19 @@ def fresh_store(url: str, version: str, bars: pa.Table) -> RedisOnlineStore:
     return store
 
 
-def bench_model(engine: FeatureEngine, bars: pa.Table, trees: int, leaves: int) -> LoadedModel:
-    """A model of the benchmark's size trained on real engine features (so trees route like production)."""
+def bench_model(engine: FeatureEngine, bars: pa.Table, trees: int, leaves: int, depth: int = 8) -> LoadedModel:
+    """A model of the benchmark's size trained as ``direction_model`` is (:data:`modeling.train.DEFAULT_LGBM`,
+    ``symbol_id`` and ``sector_id`` categorical, the sweep's deeper trees) on real engine features, so trees route
+    like production's."""
+    from modeling.train import CATEGORICAL, DEFAULT_LGBM
+
     feats, st = fold(engine, bars)
     X = np.column_stack([feats.column(n).to_numpy(zero_copy_only=False).astype(np.float32) for n in engine.names])
     rng = np.random.default_rng(0)
     y = (X[:, engine.names.index("roc_1")] + rng.normal(0, 0.002, len(X)) > 0).astype(int)
-    params = {
-        "objective": "binary",
-        "num_leaves": leaves,
-        "min_data_in_leaf": 20,
-        "learning_rate": 0.05,
-        "num_threads": 1,
-        "verbose": -1,
-        "seed": 1,
-        "max_depth": -1,
-    }
-    # ids as plain numbers here: lleaves did not finish compiling 500 x 63 trees with a 5,000-level categorical in
-    # 10 minutes on this machine (about 3 minutes without); the compile is cached by checksum either way
-    b = lgb.train(params, lgb.Dataset(X, y, feature_name=engine.names), num_boost_round=trees)
+    params = {**DEFAULT_LGBM, "num_leaves": leaves, "max_depth": depth, "min_data_in_leaf": 50, "num_threads": 2}
+    ds = lgb.Dataset(X, y, feature_name=engine.names, categorical_feature=list(CATEGORICAL))
+    b = lgb.train(params, ds, num_boost_round=trees)
     text = b.model_to_string()
     table = {"symbol_id": list(st.symbols), "sector_id": engine.sectors}  # as training keeps them: translated
     return LoadedModel(
@@ -130,10 +124,7 @@ def run(
     log(f"model: {loaded.trees} trees x {leaves} leaves trained in {time.perf_counter() - t0:.0f} s")
     t0 = time.perf_counter()
     runtime = ModelRuntime(loaded, compile_trees=True)
-    log(
-        f"inference: {'lleaves (compiled, cached by checksum)' if runtime.compiled else 'LightGBM'} "
-        f"ready in {time.perf_counter() - t0:.0f} s"
-    )
+    log(f"inference: {runtime.runtime}, ready in {time.perf_counter() - t0:.1f} s")
     t0 = time.perf_counter()
     state = engine.new_state()
     for earlier in days[:-1]:  # the batch path's sessions before the measured one, each continuing the last
@@ -187,6 +178,7 @@ def run(
             "trees": loaded.trees,
             "leaves": leaves,
             "compiled": runtime.compiled,
+            "runtime": runtime.runtime,
             "ticks_per_minute": int(n_ticks / (warmup_minutes + cycles)),
             "polls_per_minute": polls_per_minute,
             "ingest_batch_p50_ms": float(np.percentile(ingest_ms, 50)) if ingest_ms else 0.0,

@@ -79,8 +79,8 @@ def _model(engine: FeatureEngine, bars: pa.Table, trees: int, leaves: int, log) 
         return None
     t0 = time.perf_counter()
     runtime = ModelRuntime(bench_model(engine, bars, trees, leaves), compile_trees=True)
-    log(f"model: {trees} trees x {leaves} leaves, {'compiled' if runtime.compiled else 'LightGBM'}, ready in "
-        f"{time.perf_counter() - t0:.0f} s")  # fmt: skip
+    log(f"model: {trees} trees x {leaves} leaves trained as direction_model is (categorical ids); runtime "
+        f"{runtime.runtime}, ready in {time.perf_counter() - t0:.0f} s")  # fmt: skip
     return runtime
 
 
@@ -156,7 +156,7 @@ def run(
     return _report(
         bootstrap, prefix, lateness_ms / max(speed, 1e-9), cycles, writer, lags, n_ticks, published, consumed_s,
         dict(symbols=symbols, minutes=minutes, speed=speed, lateness_ms=lateness_ms, batch_ms=batch_ms,
-             trees=trees, leaves=leaves, compiled=bool(model and model.compiled), dead_letters=loop.dead_letters,
+             trees=trees, leaves=leaves, runtime=model.runtime if model else "fallback", dead_letters=loop.dead_letters,
              publish_s=publish_s, store_rows_written=store.rows_written),
     )  # fmt: skip
 

@@ -25,12 +25,18 @@ class Metrics:
         )
         self.total = Histogram("tickwise_cycle_ms", "Whole cycle latency (ms)", buckets=BUCKETS, registry=self.registry)
         self.signals = Counter("tickwise_signals_total", "Signals served", ["source"], registry=self.registry)
+        self.runtime = Counter(
+            "tickwise_cycles_by_runtime_total", "Cycles by what computed p_up (forest, lleaves, lightgbm, fallback, "
+            "breaker)", ["runtime"], registry=self.registry,
+        )  # fmt: skip
 
     def observe(self, c: CycleResult) -> None:
         for s in STAGES:
             self.stage.labels(s).observe(c.timings_ms.get(s, 0.0))
         self.total.observe(sum(c.timings_ms.get(s, 0.0) for s in STAGES))
         self.signals.labels(c.source).inc(len(c.symbols))
+        if c.symbols:
+            self.runtime.labels(c.runtime or c.source).inc()
 
 
 def serve_http(

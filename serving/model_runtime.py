@@ -1,9 +1,13 @@
-"""The champion at run time: the compiled forest over binned features (:mod:`serving.forest`), else lleaves
-(compiled trees, cached by model checksum), else LightGBM's own predict; the engine's categorical codes translated
-to the model's (:mod:`features.codes`) before it sees them. ``runtime`` says which one serves (``/health``)."""
+"""The champion at run time, the fastest runtime that is ready: lleaves (native code per tree, cached by the
+model's checksum) when its compiled library is in the cache; else the compiled forest over binned features
+(:mod:`serving.forest`, built in a second) while lleaves compiles in a child process (a minute or two for a
+production-sized model; the child keeps it off the scorer's GIL) and takes over once it is ready; else LightGBM's
+own predict. The engine's categorical codes are translated to the model's (:mod:`features.codes`) first.
+``runtime`` says which one serves (``/health``, ``tickwise_cycles_by_runtime_total``)."""
 
 import logging
 import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,6 +36,7 @@ class ModelRuntime:
         cache_dir: str | None = None,
         prefer: tuple[str, ...] = RUNTIMES,
         threads: int | None = None,
+        background: bool = True,
     ):
         self.loaded = loaded
         self.version = loaded.version
@@ -45,13 +50,18 @@ class ModelRuntime:
         self.runtime = "lightgbm"
         self._lleaves = None
         self._forest: Forest | None = None
+        self._upgrade: threading.Thread | None = None
+        cache = Path(cache_dir or os.environ.get("TICKWISE_MODEL_CACHE", ".cache/models"))
         t0 = time.perf_counter()
-        for name in prefer if compile_trees else ("lightgbm",):
-            if name == "forest" and self._build_forest():
+        wanted = [n for n in prefer if n in RUNTIMES] if compile_trees else ["lightgbm"]
+        lleaves_ready = "lleaves" in wanted and (cache / f"{loaded.checksum}.so").exists()
+        for name in wanted:
+            if name == "forest" and not lleaves_ready and self._build_forest():
+                if "lleaves" in wanted and background:
+                    self._upgrade = threading.Thread(target=self._compile_aside, args=(cache,), daemon=True)
+                    self._upgrade.start()
                 break
-            if name == "lleaves" and self._compile(
-                Path(cache_dir or os.environ.get("TICKWISE_MODEL_CACHE", ".cache/models"))
-            ):
+            if name == "lleaves" and self._compile(cache):
                 break
             if name == "lightgbm":
                 break
@@ -76,6 +86,36 @@ class ModelRuntime:
         self._forest, self.runtime = f, "forest"
         return True
 
+    def _compile_aside(self, cache: Path) -> None:
+        """lleaves' compile in a child process (it would hold this process's GIL for a minute or more), then the
+        swap: the next prediction uses it."""
+        import multiprocessing as mp
+
+        t0 = time.perf_counter()
+        cache.mkdir(parents=True, exist_ok=True)
+        proc = mp.get_context("spawn").Process(
+            target=_compile_to,
+            args=(self.loaded.booster.model_to_string(), str(cache), self.loaded.checksum),
+            daemon=True,  # a scorer that exits does not wait for it
+        )
+        proc.start()
+        proc.join()
+        if proc.exitcode != 0:
+            log.warning(
+                "model %s: lleaves' compile failed (exit %s); the forest keeps serving", self.version, proc.exitcode
+            )
+            return
+        if self._compile(cache):
+            log.info(
+                "model %s: lleaves ready after %.0f s; it serves from now on", self.version, time.perf_counter() - t0
+            )
+
+    def wait_upgrade(self, timeout_s: float | None = None) -> str:
+        """Wait for a background compile to finish (tests, benchmarks); the runtime serving after it."""
+        if self._upgrade is not None:
+            self._upgrade.join(timeout_s)
+        return self.runtime
+
     def _compile(self, cache: Path) -> bool:
         try:
             import lleaves
@@ -89,7 +129,7 @@ class ModelRuntime:
             txt.write_text(self.loaded.booster.model_to_string())
         model = lleaves.Model(model_file=str(txt))
         model.compile(cache=str(so))
-        self._lleaves, self.runtime = model, "lleaves"
+        self._lleaves, self.runtime = model, "lleaves"  # predict() reads _lleaves first: the swap is one store
         return True
 
     def bind_codes(self, engine_codes: dict[str, list[str]]) -> list[str]:
@@ -115,10 +155,11 @@ class ModelRuntime:
         X = np.array(np.asarray(X, dtype=np.float32), dtype=np.float64, order="C")  # a copy: recoded in place
         if self._tables:
             codes.recode(X, self.feature_names, self._tables)
+        lleaves_model = self._lleaves
+        if lleaves_model is not None:
+            return self._split(lambda part: lleaves_model.predict(part, n_jobs=1), X)
         if self._forest is not None:
             return self._forest.transform(self._walk(X))
-        if self._lleaves is not None:
-            return self._split(lambda part: self._lleaves.predict(part, n_jobs=1), X)  # type: ignore[union-attr]
         return self.loaded.booster.predict(X, num_threads=1)
 
     def _walk(self, X: np.ndarray) -> np.ndarray:
@@ -146,6 +187,17 @@ class ModelRuntime:
         # lleaves' own n_jobs builds a new pool per call (STACK.md), this one is built once
         parts = [_pool().submit(fn, c) for c in np.array_split(X, chunks)]
         return np.concatenate([f.result() for f in parts])
+
+
+def _compile_to(text: str, cache: str, checksum: str) -> None:
+    """In a child process, at the lowest priority (the scorer keeps the cores it needs): compile ``text`` with
+    lleaves into ``cache/<checksum>.so``."""
+    import lleaves
+
+    os.nice(19)
+    txt = Path(cache) / f"{checksum}.txt"
+    txt.write_text(text)
+    lleaves.Model(model_file=str(txt)).compile(cache=str(Path(cache) / f"{checksum}.so"))
 
 
 _THREADS = max(1, min(2, os.cpu_count() or 1))

@@ -31,13 +31,18 @@ class ChampionWatcher:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def check_once(self) -> str | None:
-        """Offer a newer champion to the scorer; returns the version offered, if any."""
+    def check_once(self, quiet_wait_s: float = 0.0) -> str | None:
+        """Offer a newer champion to the scorer; returns the version offered, if any. The model is built right
+        after a cycle (waiting up to ``quiet_wait_s`` for one), so its build — Python, holding the GIL for a
+        fraction of a second — runs in the quiet part of a minute, never beside a cycle."""
         current = self.scorer.model.version if self.scorer.model else None
         v = registry.version_of("champion", self.uri)
         if v is None or v == current:
             return None
-        model = ModelRuntime(registry.load(v, self.uri), compile_trees=self.compile)
+        loaded = registry.load(v, self.uri)
+        self.scorer.cycled.clear()
+        self.scorer.cycled.wait(quiet_wait_s)
+        model = ModelRuntime(loaded, compile_trees=self.compile)
         try:
             self.scorer.offer_model(model)
         except ModelRefused as e:
@@ -53,7 +58,7 @@ class ChampionWatcher:
         failing = False
         while not self._stop.wait(self.every):
             try:
-                self.check_once()
+                self.check_once(quiet_wait_s=70.0)
             except (MlflowException, OSError) as e:
                 log.warning("champion check failed: %s", e)
                 if not failing:

@@ -9,6 +9,7 @@ loop around the step (:mod:`serving.loop`) sends it on: signals, online store, s
 
 import datetime as dt
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -43,6 +44,7 @@ class CycleResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
     rows: np.ndarray = field(default_factory=lambda: np.empty((0, 0), np.float32))
     alerts: list[str] = field(default_factory=list)
+    runtime: str = ""  # what computed p_up: the model runtime's name, or the fallback
 
     def signals(self) -> pa.Table:
         """The minute's signals (contract ``signals`` schema)."""
@@ -92,6 +94,7 @@ class Scorer:
         self.fallback = MomentumFallback(engine.names)
         self.last_minute = 0
         self.generation = 0  # counts cycles begun: a checkpoint copy taken across one is void (serving.checkpoint)
+        self.cycled = threading.Event()  # set after each cycle: a hot reload builds its model right after one
         self.model: ModelRuntime | None = None
         self._pending: ModelRuntime | None = None
         self.counters = {"cycles": 0, "fallback_cycles": 0, "breaker_cycles": 0}
@@ -206,7 +209,9 @@ class Scorer:
         self.counters["fallback_cycles"] += source == "fallback"
         self.counters["breaker_cycles"] += source == "breaker"
         version = self.model.version if self.model is not None and source != "fallback" else "none"
-        return CycleResult(ts, syms, p, source, version, timings, rows.astype(np.float32), alerts)
+        runtime = self.model.runtime if self.model is not None and source == "model" else source
+        self.cycled.set()
+        return CycleResult(ts, syms, p, source, version, timings, rows.astype(np.float32), alerts, runtime)
 
     def _score(self, rows: np.ndarray, alerts: list[str]) -> tuple[np.ndarray, str]:
         if len(rows) == 0:

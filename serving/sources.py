@@ -181,7 +181,11 @@ class KafkaTickSource(Source):
         self._pos: dict[str, int] = {}
         self._seek_to: dict[str, int] = {}
         kafka_io.ensure_topics(bootstrap, list(topics))
-        self.consumer = kafka_io.consumer(bootstrap, group=group, max_poll_records=max_poll_records)
+        # a scorer that dies gives its partitions up after 10 s, not the client's default 45
+        self.consumer = kafka_io.consumer(
+            bootstrap, group=group, max_poll_records=max_poll_records, session_timeout_ms=10_000,
+            heartbeat_interval_ms=2_000,
+        )  # fmt: skip
         source = self
 
         class _Listener(ConsumerRebalanceListener):

@@ -138,3 +138,35 @@ def bench_ingest(
     console.print(f"target >= 500,000 ticks/s: {'met' if met else 'NOT met'}; goal 1,000,000: "
                   f"{'met' if res['ticks_per_second'] >= 1e6 else 'not met'}")  # fmt: skip
     write_json(json_path, res)
+
+
+def bench_inference(
+    rows: int = typer.Option(5000, min=1, help="Rows per prediction (the cross-section)."),
+    trees: int = typer.Option(500, min=1, help="Trees."),
+    leaves: int = typer.Option(63, min=2, help="Leaves per tree."),
+    max_depth: int = typer.Option(8, help="Trees' max depth (-1: unbounded, leaf-wise)."),
+    categorical: bool = typer.Option(
+        True, "--categorical/--numeric-ids", help="symbol_id and sector_id as LightGBM categoricals, as trained."
+    ),
+    calls: int = typer.Option(200, min=10, help="Timed predictions per runtime."),
+    lleaves_limit_s: float = typer.Option(600.0, min=1, help="Give up lleaves' compile after this many seconds."),
+    json_path: str = JSON_OPTION,
+) -> None:
+    """Each inference runtime (the compiled forest, lleaves, LightGBM) on the production-shaped model, in one run:
+    build seconds, p50/p99 ms, ns per tree and row, and the largest difference from LightGBM's predict."""
+    from serving.bench_inference import run
+
+    res = run(rows, trees, leaves, max_depth, categorical, calls, lleaves_limit_s, log=console.print)
+    t = Table(title=f"inference: {rows:,} rows, {res['trees']} trees x {leaves} leaves, categorical {categorical}")
+    for c in ("runtime", "build s", "p50 ms", "p99 ms", "ns/tree·row", "max |diff|"):
+        t.add_column(c, justify="right")
+    for r in res["runtimes"]:
+        if r.get("p50_ms") is None:
+            t.add_row(r["runtime"], r.get("note", "-"), "-", "-", "-", "-")
+            continue
+        t.add_row(r["runtime"], f"{r['build_s']:.1f}", f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}",
+                  f"{r['ns_per_tree_row']:.1f}", f"{r['max_abs_diff']:.0e}")  # fmt: skip
+    console.print(t)
+    console.print(f"target p99 <= 5 ms, build <= 60 s: {'met' if res['p99_ms'] <= 5 and res['build_s'] <= 60 else 'NOT met'}"
+                  f" ({res['runtime']}: p99 {res['p99_ms']:.1f} ms, build {res['build_s']:.1f} s)")  # fmt: skip
+    write_json(json_path, res)

@@ -97,7 +97,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     from tickwise.cli_bench_scorer import bench_scorer
 
     bench_app.command("scorer")(bench_scorer)
-    from tickwise.cli_bench_scorer import bench_e2e, bench_ingest
+    from tickwise.cli_bench_scorer import bench_e2e, bench_inference, bench_ingest
 
     bench_app.command("e2e")(bench_e2e)
     bench_app.command("ingest")(bench_ingest)
+    bench_app.command("inference")(bench_inference)
