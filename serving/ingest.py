@@ -106,25 +106,23 @@ class TickAssembler:
     expected: set[tuple[str, int]] | None = None
     idle_partition_s: float = 5.0
     ticks: int = 0  # ticks accepted
-    _last_seen: dict[tuple[str, int], float] = field(default_factory=dict)
     # when the first record arrived since the partitions were (re)assigned: an owned partition that has not
     # reported holds the watermark back for ``idle_partition_s`` from then (not from start-up: joining a group
     # can take longer than that, and then the first poll's partitions would make the others' ticks late)
     _started: float | None = None
     _universe: pa.Array | None = None
-    _caught_up: set[tuple[str, int]] = field(default_factory=set)
+    _silent: dict[tuple[str, int], float] = field(default_factory=dict)  # seconds others delivered without it
+    _last_poll: float | None = None
     updates: list[Update] = field(default_factory=list)  # taken by the loop (take_updates) before its cycles
 
     def __post_init__(self) -> None:
         if self.universe is not None:
             self._universe = pa.array(sorted(self.universe), pa.string())
 
-    def process(
-        self, records: list[Record], caught_up: set[tuple[str, int]] | None = None
-    ) -> tuple[list[Closed], list[DeadLetter]]:
+    def process(self, records: list[Record]) -> tuple[list[Closed], list[DeadLetter]]:
         """Decode, screen and fold a batch of records, then advance the watermark: the minutes it closed and the
-        dead letters. ``caught_up``: the partitions the source has read to their end (see :meth:`_slowest`)."""
-        self._caught_up = caught_up or set()
+        dead letters."""
+        self._count_silence(records)
         dead: list[DeadLetter] = []
         if records and self._started is None:
             self._started = time.monotonic()
@@ -180,11 +178,9 @@ class TickAssembler:
         tick_pk = np.repeat(np.array([which[pk] for pk in pks], np.int64), sizes)[kept]
         top = np.full(len(which), -1, np.int64)
         np.maximum.at(top, tick_pk, cols["ts"][kept])
-        now = time.monotonic()
         for pk, i in which.items():
             if top[i] >= 0:
                 self.partition_max[pk] = max(self.partition_max.get(pk, 0), int(top[i]))
-                self._last_seen[pk] = now
         return self._dead(d, items, sizes)
 
     def _update(self, kind: str, d: tick_codec.Decoded, items: list, sizes: np.ndarray) -> list[DeadLetter]:
@@ -228,24 +224,32 @@ class TickAssembler:
         """The owned partitions changed: the ones that have not reported get their grace period again."""
         self._started = None
 
+    def _count_silence(self, records: list[Record]) -> None:
+        """A partition is idle once the others have delivered for ``idle_partition_s`` without it. Time counts only
+        while some partition delivers (at most 0.2 s a poll): when nothing arrives at all (the broker restarting,
+        the feed stalled) no partition grows idle, so the first to come back cannot make the others' backlog
+        late."""
+        now = time.monotonic()
+        step = min(now - self._last_poll, 0.2) if self._last_poll is not None else 0.0
+        self._last_poll = now
+        if not records:
+            return
+        seen = {(r.topic, r.partition) for r in records}
+        for pk in set(self.partition_max) | (self.expected or set()):
+            self._silent[pk] = 0.0 if pk in seen else self._silent.get(pk, 0.0) + step
+
     def _slowest(self) -> int:
-        """Event time every live partition has reached (0 = not yet known). A partition read to its end does not
-        hold the others back: its next tick is not yet sent, so it will be at least as new as the newest tick any
-        partition has (give or take the producers' skew, which the lateness covers). Sparse partitions (a quiet
-        second of a few names) would otherwise keep every minute waiting for their next tick."""
+        """Event time every live partition has reached (0 = not yet known)."""
         now = time.monotonic()
         live = set(self.partition_max) if self.expected is None else set(self.expected)
         waiting = [p for p in live if p not in self.partition_max]
         if waiting and (self._started is None or now - self._started < self.idle_partition_s):
             return 0  # an owned partition has not reported yet: its first ticks may be earlier than the others'
-        # a partition silent for a while (no symbol of it trades) must not hold everyone back
-        known = [p for p in live if p in self.partition_max]
-        if known and all(p in self._caught_up for p in known):
-            return max(self.partition_max[p] for p in known)
+        # a partition that stays silent while the others deliver (no symbol of it trades) must not hold them back
         active = [
             self.partition_max[p]
-            for p in known
-            if p not in self._caught_up and now - self._last_seen.get(p, now) < self.idle_partition_s
+            for p in live
+            if p in self.partition_max and self._silent.get(p, 0.0) < self.idle_partition_s
         ] or list(self.partition_max.values())
         return min(active) if active else 0
 

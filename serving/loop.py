@@ -59,8 +59,7 @@ class ScoringLoop:
     # ---- the loop -------------------------------------------------------------------------------------------
     def poll_once(self, timeout_ms: int = 50) -> list[CycleResult]:
         poll = self.source.poll(timeout_ms)
-        busy = poll.records or poll.caught_up  # a partition found read to its end can let the watermark move too
-        closed, dead = self.assembler.process(poll.records, poll.caught_up) if busy else ([], [])
+        closed, dead = self.assembler.process(poll.records)
         closed = poll.closed + closed
         if poll.watermark is not None:
             closed += self.assembler.flush(poll.watermark)

@@ -34,8 +34,6 @@ class Poll:
     records: list[Record] = field(default_factory=list)
     watermark: int | None = None
     closed: list[Closed] = field(default_factory=list)
-    # partitions read to their end (as of the broker's last word): their silence means no ticks, not a delay
-    caught_up: set[tuple[str, int]] = field(default_factory=set)
 
 
 class Source(ABC):
@@ -215,17 +213,7 @@ class KafkaTickSource(Source):
         for r in records:
             k = f"{r.topic}:{r.partition}"
             self._pos[k] = max(self._pos.get(k, 0), r.offset + 1)
-        return Poll(records, caught_up=self._caught_up())
-
-    def _caught_up(self) -> set[tuple[str, int]]:
-        """The owned partitions whose every record the broker had at its last fetch response has been read."""
-        out = set()
-        for tp in self.consumer.assignment():
-            hw = self.consumer.highwater(tp)
-            pos = self._pos.get(f"{tp.topic}:{tp.partition}")
-            if hw is not None and (hw == 0 or (pos is not None and pos >= hw)):
-                out.add((tp.topic, tp.partition))
-        return out
+        return Poll(records)
 
     def position(self) -> dict[str, int]:
         return dict(self._pos)
