@@ -25,7 +25,7 @@ from features.context import CONTEXT_BOUNDS, CONTEXT_FEATURES
 from features.fused.driver import DAY_NS, EPOCH_ORDINAL
 from features.fused.step import StepScratch, compiled_step, prepare_next
 from features.growth import append_symbols
-from features.kernels import FFD_D, default_kernels
+from features.kernels import FALLBACK_INPUTS, FFD_D, default_kernels
 from features.reference_step import reference_step
 from features.spec import FeatureSpec, Kernel
 from features.state import EngineState, StateMismatch, Symbols
@@ -47,11 +47,14 @@ class FeatureEngine:
         compiled: bool = True,
         step_threads: int | None = None,
         ffd_d: float | None = None,
+        fallback_inputs: dict[str, str] | None = None,
     ):
         """``step_threads``: threads the compiled online step uses (1 or 2; default 2 where the machine has two
         cores): a helper thread takes chunks of the minute's symbols (:mod:`features.fused.split`), with the same
         bits as one. The batch fold always runs on one core. ``ffd_d``: FFD's differencing order in the default
-        kernels (:data:`FFD_D` if not given; not with ``kernels``)."""
+        kernels (:data:`FFD_D` if not given; not with ``kernels``). ``fallback_inputs``: the columns serving's
+        momentum fallback reads, by role (``momentum``: a 5-bar return, ``volatility``: a 1-bar volatility);
+        :data:`FALLBACK_INPUTS` for the default kernels."""
         if kernels is not None and ffd_d is not None:
             raise ValueError("give either kernels or ffd_d (which sets FFD's d in the default kernels), not both")
         if step_threads is None:
@@ -72,6 +75,7 @@ class FeatureEngine:
         self.mkt_vol_col = kernel_names.index("mkt_vol") if "mkt_vol" in kernel_names else -1
         self.names = [s.name for s in self.specs] + list(CONTEXT_FEATURES)
         self.warmup = np.array([s.warmup for s in self.specs])
+        self.fallback_inputs = dict(FALLBACK_INPUTS if fallback_inputs is None else fallback_inputs)
         self.bounds = {s.name: (s.lo, s.hi) for s in self.specs} | dict(CONTEXT_BOUNDS)
         self._reference(reference)
         self._actions(corporate_actions)

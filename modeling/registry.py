@@ -4,33 +4,19 @@ A new version gets alias ``challenger``; ``champion`` moves only through :func:`
 calls after the blocking ``champion_gate`` check passes. Serving imports this module (never labels or CV).
 """
 
-import hashlib
 import json
 import logging
 import math
 import os
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import lightgbm as lgb
 
+from modeling.loaded import LoadedModel, checksum
+
 MODEL_NAME = "direction_model"
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class LoadedModel:
-    booster: lgb.Booster
-    version: str
-    feature_set_version: str
-    feature_names: list[str]
-    checksum: str
-    trees: int
-    leaves: int
-    # the categorical code tables of the training data (features.codes); None for a version registered before
-    # models kept them
-    codes: dict[str, list[str]] | None = None
 
 
 def _mlflow(tracking_uri: str | None):  # type: ignore[no-untyped-def]
@@ -38,10 +24,6 @@ def _mlflow(tracking_uri: str | None):  # type: ignore[no-untyped-def]
 
     mlflow.set_tracking_uri(tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db"))
     return mlflow
-
-
-def checksum(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def register(

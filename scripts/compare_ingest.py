@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-OLD_DRIVER = r'''
+OLD_DRIVER = r"""
 import json, sys, time
 import numpy as np, pyarrow as pa, pyarrow.parquet as pq
 from features.engine import FeatureEngine
@@ -46,7 +46,7 @@ for i in range(0, len(records), 2000):
     proc.process(records[i : i + 2000])
 took = time.perf_counter() - t0
 print(json.dumps({"ticks": len(records), "seconds": took, "ticks_per_second": len(records) / took}))
-'''
+"""
 
 
 def main() -> int:
@@ -58,7 +58,7 @@ def main() -> int:
     a = p.parse_args()
     import pyarrow.parquet as pq
 
-    from serving.bench_ingest import run, stream
+    from tickwise.tools.bench_ingest import run, stream
 
     with tempfile.TemporaryDirectory() as tmp:
         trades, quotes = stream(a.symbols, a.minutes, a.ticks_per_second)

@@ -102,8 +102,8 @@ def main() -> None:
     )
     from rich.console import Console as _C
 
-    from serving.runtime import run_serve
-    from serving.settings import ServeSettings
+    from serving.app.runtime import run_serve
+    from serving.app.settings import ServeSettings
 
     serve = run_serve(
         ServeSettings(

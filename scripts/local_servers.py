@@ -132,7 +132,7 @@ class KafkaBroker:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
             try:
-                self.proc.wait(60)
+                self.proc.wait(20)  # a clean shutdown that takes longer is stuck (seen here): killed, as ops would
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)

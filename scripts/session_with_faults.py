@@ -40,10 +40,11 @@ from marketdata.pipeline import simulate_to_lake  # noqa: E402
 from marketdata.schemas import NS_PER_MIN  # noqa: E402
 from marketdata.simulator import SimConfig  # noqa: E402
 from scripts.local_servers import KafkaBroker, RedisServer, env_for  # noqa: E402
-from serving import kafka_io, tick_codec  # noqa: E402
-from serving.replay import replay_day  # noqa: E402
-from serving.scorer import Scorer  # noqa: E402
-from serving.sinks import from_ipc  # noqa: E402
+from serving.app.replay import replay_day  # noqa: E402
+from serving.feed import tick_codec  # noqa: E402
+from serving.io import kafka_io  # noqa: E402
+from serving.io.sinks import from_ipc  # noqa: E402
+from serving.step.scorer import Scorer  # noqa: E402
 
 TICKWISE = str(ROOT / ".venv" / "bin" / "tickwise")
 
@@ -125,7 +126,7 @@ class Scenario:
         time.sleep(30)
         self.redis.start()
         self.mark("redis back (empty)")
-        at(float(self.rng.uniform(0.45, 0.55)))
+        at(float(self.rng.uniform(0.38, 0.45)))
         assert self.scorer is not None
         self.scorer.send_signal(signal.SIGKILL)
         self.scorer.wait()
@@ -133,7 +134,7 @@ class Scenario:
         time.sleep(2)
         self.start_scorer()
         self.mark("scorer started again")
-        at(0.75)
+        at(0.6)  # early enough that minutes follow it even when the broker takes half a minute to stop
         self.mark("broker restarting")
         self.broker.restart()
         self.mark("broker back")

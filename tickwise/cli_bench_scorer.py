@@ -36,7 +36,7 @@ def bench_scorer(
 
     The measured session follows --history-days earlier ones whose engine state the scorer starts from, so the
     cycles see the steady state: every feature window filled, FFD's included."""
-    from serving.bench import run
+    from tickwise.tools.bench_scorer import run
 
     res = run(
         symbols, cycles, redis_url, bootstrap or None, trees, leaves, history_days=history_days, log=console.print
@@ -85,7 +85,7 @@ def bench_e2e(
     publisher in its own process at a realistic rate, the real broker, the Kafka scorer loop with the Redis store
     and the Redis checkpoint. Prints processing p50/p99/max (the lateness wait taken out), the sustained tick rate,
     the consumer lag and the checkpoint's size and write time."""
-    from serving.bench_e2e import run
+    from tickwise.tools.bench_e2e import run
 
     res = run(
         symbols, minutes, bootstrap, redis_url, ticks_per_second, speed, lateness_ms, batch_ms, trees, leaves,
@@ -126,7 +126,7 @@ def bench_ingest(
 ) -> None:
     """Ticks decoded, screened and folded into the partial bars, one process, one core, on a realistic stream
     batched as feed adapters send it. Target >= 500,000 ticks/s (goal 1,000,000)."""
-    from serving.bench_ingest import run
+    from tickwise.tools.bench_ingest import run
 
     res = run(symbols, minutes, ticks_per_second, batch_ms, log=console.print)
     console.print(
@@ -154,7 +154,7 @@ def bench_inference(
 ) -> None:
     """Each inference runtime (the compiled forest, lleaves, LightGBM) on the production-shaped model, in one run:
     build seconds, p50/p99 ms, ns per tree and row, and the largest difference from LightGBM's predict."""
-    from serving.bench_inference import run
+    from tickwise.tools.bench_inference import run
 
     res = run(rows, trees, leaves, max_depth, categorical, calls, lleaves_limit_s, log=console.print)
     t = Table(title=f"inference: {rows:,} rows, {res['trees']} trees x {leaves} leaves, categorical {categorical}")

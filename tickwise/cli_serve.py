@@ -31,8 +31,8 @@ def publish(
     """Replay a day of lake ticks into ticks.trades / ticks.quotes (halts: ticks.status) as a feed adapter would:
     batched by partition, paced, printing what went out each second."""
     from marketdata.lake import Lake
-    from serving import kafka_io
-    from serving.publish import Sent, publish_day
+    from serving.io import kafka_io
+    from tickwise.tools.publish import Sent, publish_day
 
     lk = Lake(lake)
     day = dt.date.fromisoformat(date) if date else lk.dates("trades")[-1]
@@ -69,8 +69,8 @@ def serve(
     idle_exit: float = typer.Option(None, help="Kafka mode: exit after this many idle seconds."),
 ) -> None:
     """Score the live cross-section each minute with the MLflow champion; serve features and signals."""
-    from serving.runtime import run_serve
-    from serving.settings import ServeSettings
+    from serving.app.runtime import run_serve
+    from serving.app.settings import ServeSettings
 
     flags = {
         k: v

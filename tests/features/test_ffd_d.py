@@ -17,7 +17,7 @@ from marketdata.pipeline import simulate_to_lake
 from marketdata.schemas import CORPORATE_ACTIONS, TS
 from marketdata.simulator import SimConfig
 from orchestration.settings import TickwiseSettings
-from serving.settings import ServeSettings
+from serving.app.settings import ServeSettings
 from tests.cli.test_cli import run
 from tests.orchestration.test_label_price import materialize
 

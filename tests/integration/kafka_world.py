@@ -1,21 +1,21 @@
-"""A scorer loop on the real broker and Redis, wired as `tickwise serve --mode kafka` wires it (serving.runtime),
+"""A scorer loop on the real broker and Redis, wired as `tickwise serve --mode kafka` wires it (serving.app.runtime),
 on the topics of one test."""
 
 import numpy as np
 import pyarrow as pa
 
-from serving import kafka_io
-from serving.checkpoint import CheckpointWriter
-from serving.checkpoint_store import RedisCheckpointStore
-from serving.ingest import TickAssembler
-from serving.loop import ScoringLoop
-from serving.model_runtime import ModelRuntime
-from serving.online_store import RedisOnlineStore
-from serving.outputs import KafkaDeadLetters, Outputs
-from serving.safety import CircuitBreaker
-from serving.scorer import Scorer
-from serving.sinks import KafkaSignalSink, from_ipc
-from serving.sources import KafkaTickSource
+from serving.app.loop import ScoringLoop
+from serving.inference.model_runtime import ModelRuntime
+from serving.io import kafka_io
+from serving.io.checkpoint import CheckpointWriter
+from serving.io.checkpoint_store import RedisCheckpointStore
+from serving.io.online_store import RedisOnlineStore
+from serving.io.outputs import KafkaDeadLetters, Outputs
+from serving.io.sinks import KafkaSignalSink, from_ipc
+from serving.io.sources import KafkaTickSource
+from serving.step.ingest import TickAssembler
+from serving.step.safety import CircuitBreaker
+from serving.step.scorer import Scorer
 
 
 def make_loop(engine, model, bootstrap, redis_url, prefix, group, signals, dlq, universe=None, lateness_ns=0):

@@ -15,16 +15,16 @@ import pytest
 
 from features.engine import FeatureEngine
 from marketdata.simulator import MarketSimulator, SimConfig
-from serving import checkpoint
-from serving.checkpoint import CheckpointWriter
-from serving.checkpoint_store import RedisCheckpointStore
-from serving.ingest import Closed, TickAssembler
-from serving.loop import ScoringLoop
-from serving.online_store import InProcessOnlineStore, RedisOnlineStore
-from serving.outputs import ListDeadLetters, Outputs
-from serving.scorer import Scorer
-from serving.sinks import ListSink
-from serving.sources import ListSource, Poll
+from serving.app.loop import ScoringLoop
+from serving.io import checkpoint
+from serving.io.checkpoint import CheckpointWriter
+from serving.io.checkpoint_store import RedisCheckpointStore
+from serving.io.online_store import InProcessOnlineStore, RedisOnlineStore
+from serving.io.outputs import ListDeadLetters, Outputs
+from serving.io.sinks import ListSink
+from serving.io.sources import ListSource, Poll
+from serving.step.ingest import Closed, TickAssembler
+from serving.step.scorer import Scorer
 
 pytestmark = pytest.mark.integration
 

@@ -13,12 +13,13 @@ from features.engine import FeatureEngine
 from marketdata.lake import Lake
 from marketdata.pipeline import simulate_to_lake
 from marketdata.simulator import SimConfig
-from serving import checkpoint, kafka_io, tick_codec
-from serving.checkpoint_store import RedisCheckpointStore
-from serving.online_store import RedisOnlineStore
-from serving.publish import publish_day
+from serving.feed import tick_codec
+from serving.io import checkpoint, kafka_io
+from serving.io.checkpoint_store import RedisCheckpointStore
+from serving.io.online_store import RedisOnlineStore
 from tests.integration.kafka_world import assert_equal_offline, last_minute, make_loop, read_signals
 from tests.serving.helpers import offline_predictions, trained_model
+from tickwise.tools.publish import publish_day
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -71,8 +72,11 @@ def test_kafka_day_equals_offline_and_dead_letters_are_coordinates(world, kafka_
     whole = [x for x in letters if "index" not in x]
     single = sorted((x["index"], x["reason"]) for x in letters if "index" in x)
     assert len(whole) == 1 and whole[0]["reason"].startswith("not an Arrow IPC tick batch")
-    late = "event time behind watermark"  # the day's first ticks, sent again after the whole day
-    assert single == [(0, late), (1, "missing field 'ts'"), (2, late)]
+    # the day's first ticks, sent again after the whole day: late once the watermark passed their minute, a repeat
+    # of a (symbol, seq) held while it is open (a replay of a filled topic reads the partitions unevenly)
+    again = {"event time behind watermark", "duplicate (symbol, seq)"}
+    assert [i for i, _ in single] == [0, 1, 2] and single[1][1] == "missing field 'ts'"
+    assert single[0][1] in again and single[2][1] in again
     assert all(x["offset"] >= 0 and x["partition"] >= 0 for x in letters)
     # features served from Redis, packed float32, newest row per symbol
     row = loop.outputs.store.read(["SPY"])["SPY"]
@@ -113,7 +117,10 @@ def test_the_checkpoint_is_small_and_restores_the_state_exactly(world, kafka_boo
             assert loop.writer.flush(timeout_s=30)  # each capture written before the next poll
     st = loop.writer.stats
     assert st["written"] >= 8 and 2 <= st["bases"] < st["written"] and st["failed"] == 0
-    assert loop.writer.last_bytes < 200_000  # a delta of 16 names' state
+    # a delta of 16 names' engine state, beside the aggregator's open minutes (as many as the partitions read ahead
+    # of the slowest one hold: a replay of a filled topic interleaves them as the broker serves them)
+    agg, _ = loop.assembler.state()
+    assert loop.writer.last_bytes < 200_000 + len(checkpoint.encode(agg, {}, None))
     arrays, meta = checkpoint.load(RedisCheckpointStore(redis_url, f"g{tag}"))
     step, _ = loop.scorer.state()
     assert meta["minute"] == loop.writer.last_minute == loop.scorer.last_minute

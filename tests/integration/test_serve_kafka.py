@@ -7,14 +7,14 @@ import pyarrow as pa
 import pytest
 from rich.console import Console
 
-import serving.runtime as runtime
+import serving.app.runtime as runtime
 from marketdata.lake import Lake
 from marketdata.pipeline import simulate_to_lake
 from marketdata.simulator import SimConfig
-from serving import kafka_io
-from serving.outputs import ShadowLog
-from serving.publish import publish_day
-from serving.settings import ServeSettings
+from serving.app.settings import ServeSettings
+from serving.io import kafka_io
+from serving.io.outputs import ShadowLog
+from tickwise.tools.publish import publish_day
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -8,8 +8,8 @@ import pytest
 
 from marketdata.aggregate import aggregate
 from marketdata.schemas import NS_PER_MIN
-from serving import kafka_io
-from serving.online_store import InProcessOnlineStore, RedisOnlineStore
+from serving.io import kafka_io
+from serving.io.online_store import InProcessOnlineStore, RedisOnlineStore
 
 pytestmark = pytest.mark.integration
 
@@ -34,8 +34,8 @@ def test_ticks_through_kafka_aggregate_to_the_batch_bars(kafka_bootstrap, tick_d
     decodes and aggregates them live, with a watermark, finalizes exactly the bars the batch path computes from the
     same ticks."""
     from marketdata.lake import Lake
-    from serving.ingest import Record, TickAssembler
-    from serving.publish import publish_day
+    from serving.step.ingest import Record, TickAssembler
+    from tickwise.tools.publish import publish_day
 
     day, trades, quotes = tick_day
     trades = trades.slice(0, 30_000)
@@ -71,8 +71,8 @@ def test_ticks_through_kafka_aggregate_to_the_batch_bars(kafka_bootstrap, tick_d
 def test_the_signal_sink_creates_its_topic_before_the_first_send_and_skips_minutes_already_on_it(kafka_bootstrap):
     """Else the first send finds no topic: the client logs an ERROR and the broker auto-creates it on its defaults.
     A sink started again (a restarted scorer) leaves the minutes already on the topic alone."""
-    from serving.scorer import CycleResult
-    from serving.sinks import KafkaSignalSink, from_ipc
+    from serving.io.sinks import KafkaSignalSink, from_ipc
+    from serving.step.scorer import CycleResult
 
     topic = f"signals.{uuid.uuid4().hex[:6]}"
     admin = kafka_io.KafkaAdminClient(bootstrap_servers=kafka_bootstrap, api_version=kafka_io.API_VERSION)

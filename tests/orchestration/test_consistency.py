@@ -11,8 +11,8 @@ from marketdata.pipeline import simulate_to_lake
 from marketdata.simulator import SimConfig
 from orchestration.definitions import build_definitions
 from orchestration.settings import TickwiseSettings
-from serving.runtime import run_serve
-from serving.settings import ServeSettings
+from serving.app.runtime import run_serve
+from serving.app.settings import ServeSettings
 from tests.webhook import Webhook
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}

@@ -9,7 +9,7 @@ from features.batch import fold
 from features.engine import FeatureEngine
 from modeling.dataset import build_dataset
 from modeling.labels import LabelConfig
-from modeling.registry import LoadedModel, checksum
+from modeling.loaded import LoadedModel, checksum
 from modeling.train import fit_lgbm
 
 

@@ -5,7 +5,7 @@ import socket
 import time
 
 from monitoring.alerts import AlertSink
-from serving.alerting import LiveAlerts
+from serving.app.alerting import LiveAlerts
 from tests.webhook import Webhook
 
 

@@ -11,13 +11,13 @@ from marketdata.lake import Lake
 from marketdata.pipeline import simulate_to_lake
 from marketdata.simulator import SimConfig
 from modeling import registry
-from serving.alerting import LiveAlerts
-from serving.http_api import Metrics, serve_http
-from serving.model_runtime import ModelRuntime
-from serving.reload import ChampionWatcher
-from serving.replay import replay_loop
-from serving.runtime import health
-from serving.scorer import Scorer
+from serving.app.alerting import LiveAlerts
+from serving.app.http_api import Metrics, serve_http
+from serving.app.reload import ChampionWatcher
+from serving.app.replay import replay_loop
+from serving.app.runtime import health
+from serving.inference.model_runtime import ModelRuntime
+from serving.step.scorer import Scorer
 from tests.serving.helpers import trained_model
 
 

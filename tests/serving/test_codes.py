@@ -11,10 +11,10 @@ from features.engine import FeatureEngine
 from marketdata.lake import Lake
 from marketdata.pipeline import simulate_to_lake
 from marketdata.simulator import SimConfig
-from modeling.registry import LoadedModel, checksum
-from serving.model_runtime import ModelRuntime
-from serving.replay import replay_day
-from serving.scorer import Scorer
+from modeling.loaded import LoadedModel, checksum
+from serving.app.replay import replay_day
+from serving.inference.model_runtime import ModelRuntime
+from serving.step.scorer import Scorer
 from tests.serving.helpers import signals_of
 
 

@@ -10,9 +10,9 @@ from features.state_io import dumps, loads
 from marketdata.lake import Lake
 from marketdata.pipeline import simulate_to_lake
 from marketdata.simulator import SimConfig
-from serving.feature_health import usual_shares
-from serving.replay import replay_day
-from serving.runtime import restore_engine_state
+from serving.app.replay import replay_day
+from serving.app.runtime import restore_engine_state
+from serving.step.feature_health import usual_shares
 from tests.serving.test_scorer import make_scorer
 
 

@@ -14,14 +14,14 @@ from features.engine import FeatureEngine
 from marketdata.lake import Lake
 from marketdata.pipeline import simulate_to_lake
 from marketdata.simulator import SimConfig
-from serving import tick_codec
-from serving.ingest import Record, TickAssembler
-from serving.loop import ScoringLoop
-from serving.online_store import InProcessOnlineStore
-from serving.outputs import ListDeadLetters, Outputs
-from serving.scorer import Scorer
-from serving.sinks import ListSink
-from serving.sources import LakeTickSource, ListSource, Poll
+from serving.app.loop import ScoringLoop
+from serving.feed import tick_codec
+from serving.io.online_store import InProcessOnlineStore
+from serving.io.outputs import ListDeadLetters, Outputs
+from serving.io.sinks import ListSink
+from serving.io.sources import LakeTickSource, ListSource, Poll
+from serving.step.ingest import Record, TickAssembler
+from serving.step.scorer import Scorer
 
 M = 60_000_000_000
 

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from serving import tick_codec
-from serving.parsers import parse_alpaca, parse_polygon
-from serving.tick_codec import BadTick
+from serving.feed import tick_codec
+from serving.feed.parsers import parse_alpaca, parse_polygon
+from serving.feed.tick_codec import BadTick
 
 POLYGON = json.dumps(
     [

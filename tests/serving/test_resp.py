@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from serving.online_store import HEADER, pack
-from serving.resp import KeyTable, mset
+from serving.io.online_store import HEADER, pack
+from serving.io.resp import KeyTable, mset
 
 
 def resp_mset(keys: list[str], values: list[bytes]) -> bytes:

@@ -10,10 +10,10 @@ from features.engine import FeatureEngine
 from marketdata.lake import Lake
 from marketdata.pipeline import simulate_to_lake
 from marketdata.simulator import SimConfig
-from serving.model_runtime import ModelRuntime
-from serving.replay import replay_day
-from serving.safety import CircuitBreaker
-from serving.scorer import ModelRefused, Scorer
+from serving.app.replay import replay_day
+from serving.inference.model_runtime import ModelRuntime
+from serving.step.safety import CircuitBreaker
+from serving.step.scorer import ModelRefused, Scorer
 from tests.serving.helpers import offline_predictions, signals_of, trained_model
 
 
@@ -139,12 +139,25 @@ def test_a_feature_set_without_the_fallbacks_inputs_fails_at_start_naming_them()
         Scorer(FeatureEngine(kernels=kernels))
 
 
+def test_the_fallback_reads_the_columns_its_feature_set_declares():
+    from features.kernels import default_kernels
+
+    engine = FeatureEngine(kernels=default_kernels(), fallback_inputs={"momentum": "roc_1", "volatility": "rv_ewm_5"})
+    scorer = Scorer(engine)
+    rows = np.zeros((1, len(engine.names)))
+    rows[0, engine.names.index("roc_1")], rows[0, engine.names.index("rv_ewm_5")] = 0.01, 0.002
+    rows[0, engine.names.index("roc_5")] = -0.05  # the default's input: must not be read
+    assert scorer.fallback(rows)[0] > 0.5
+    with pytest.raises(ValueError, match="volatility"):
+        Scorer(FeatureEngine(kernels=default_kernels(), fallback_inputs={"momentum": "roc_1"}))
+
+
 def test_live_start_takes_the_batch_state_from_before_the_session(world, tmp_path):
     """Kafka mode without a checkpoint: the state `features_1m` left after the last earlier session, never the
     session's own or a later one, and a cold engine (said so) when the lake has none."""
     from features.batch import fold
     from features.state_io import dumps
-    from serving.runtime import start_live
+    from serving.app.runtime import start_live
 
     lake, engine, _, _ = world
     d1, d2 = lake.dates("bars_1m")[:2]
@@ -164,7 +177,7 @@ def test_live_start_takes_the_batch_state_from_before_the_session(world, tmp_pat
 
 def test_a_lost_quote_feed_alerts_within_minutes_and_when_it_is_back(tmp_path):
     """The spread features keep a symbol's last usable quote, so a feed lost leaves them stale, not missing: the
-    scorer watches the bars' two-sided quotes beside the features (serving.feature_health)."""
+    scorer watches the bars' two-sided quotes beside the features (serving.step.feature_health)."""
     lake = Lake(str(tmp_path / "lake"))
     simulate_to_lake(SimConfig(symbols=40, days=1, seed=8), lake)
     day = lake.dates("bars_1m")[0]

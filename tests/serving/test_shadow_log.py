@@ -7,8 +7,8 @@ import numpy as np
 
 from features.engine import FeatureEngine
 from marketdata.lake import Lake
-from serving.outputs import ShadowLog
-from serving.scorer import CycleResult
+from serving.io.outputs import ShadowLog
+from serving.step.scorer import CycleResult
 
 DAY = dt.date(2026, 3, 2)
 T0 = 1_772_461_860_000_000_000  # 2026-03-02 14:31 UTC
@@ -75,7 +75,7 @@ def test_a_negative_flush_interval_fails_at_start_up_naming_the_field(monkeypatc
     import pydantic
     import pytest
 
-    from serving.settings import ServeSettings
+    from serving.app.settings import ServeSettings
 
     monkeypatch.setenv("TICKWISE_SHADOW_FLUSH_MINUTES", "-1")
     with pytest.raises(pydantic.ValidationError, match="shadow_flush_minutes"):
