@@ -189,8 +189,7 @@ def build_loop(s: ServeSettings, scorer: Scorer, alerts: LiveAlerts, day: dt.dat
         assembler = TickAssembler(universe, lateness_ns=s.lateness_ms * 1_000_000, kinds=kinds)
 
         def owned(mine: set[tuple[str, int]], every: set[tuple[str, int]]) -> None:
-            assembler.expected = mine
-            assembler.reassigned()
+            assembler.assign(mine)
             if mine != every:
                 log.error(
                     "this scorer owns %d of %d tick partitions: the rest are another member's", len(mine), len(every)

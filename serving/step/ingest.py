@@ -221,8 +221,10 @@ class TickAssembler:
         wm = (slowest - self.lateness_ns) // NS_PER_MIN * NS_PER_MIN
         return self.flush(wm) if slowest else []
 
-    def reassigned(self) -> None:
-        """The owned partitions changed: the ones that have not reported get their grace period again."""
+    def assign(self, partitions: set[tuple[str, int]]) -> None:
+        """The partitions this process owns now (a source's rebalance listener says): the ones that have not
+        reported get their grace period again."""
+        self.expected = set(partitions)
         self._started = None
 
     def _count_silence(self, records: list[Record]) -> None:

@@ -30,8 +30,7 @@ def make_loop(engine, model, bootstrap, redis_url, prefix, group, signals, dlq, 
     assembler = TickAssembler(universe, lateness_ns=lateness_ns, kinds=kinds)
 
     def owned(mine, every):
-        assembler.expected = mine
-        assembler.reassigned()
+        assembler.assign(mine)
 
     source = KafkaTickSource(bootstrap, group, tuple(kinds), on_assign=owned)
     sink = KafkaSignalSink(bootstrap, signals)

@@ -53,7 +53,7 @@ def test_ticks_through_kafka_aggregate_to_the_batch_bars(kafka_bootstrap, tick_d
     )  # fmt: skip
     kinds = {f"{prefix}.trades": "trades", f"{prefix}.quotes": "quotes"}
     assembler = TickAssembler(kinds=kinds, lateness_ns=2_000_000_000)
-    assembler.expected = {(t, p) for t in kinds for p in range(3)}  # as the source's rebalance listener says
+    assembler.assign({(t, p) for t in kinds for p in range(3)})  # as the source's rebalance listener says
     closed, dead = [], []
     for msg in cons:
         got = assembler.process([Record(msg.topic, msg.partition, msg.offset, msg.key, msg.value)])

@@ -114,8 +114,7 @@ def run(
     assembler = TickAssembler(lateness_ns=lateness_ms * 1_000_000, kinds=kinds)
 
     def owned(mine: set, every: set) -> None:
-        assembler.expected = mine
-        assembler.reassigned()
+        assembler.assign(mine)
 
     source = KafkaTickSource(bootstrap, f"{prefix}-g", tuple(kinds), on_assign=owned)
     sink = KafkaSignalSink(bootstrap, f"{prefix}.signals")

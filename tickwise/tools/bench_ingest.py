@@ -78,11 +78,11 @@ def run(
         f"{len(recs):,} messages, built in {time.perf_counter() - t0:.0f} s")  # fmt: skip
     del trades, quotes
     asm = TickAssembler(lateness_ns=2_000_000_000, clock=lambda: 2**62)  # the replayed day is not "far future"
-    asm.expected = {(f"ticks.{k}", p) for k in ("trades", "quotes") for p in range(partitions)}
+    asm.assign({(f"ticks.{k}", p) for k in ("trades", "quotes") for p in range(partitions)})
     polls = [recs[i : i + poll_records] for i in range(0, len(recs), poll_records)]
     asm.process(polls[0][:10])  # the compiled fold's first call (numba's cache load) is not the stream's cost
     asm = TickAssembler(lateness_ns=2_000_000_000, clock=lambda: 2**62)
-    asm.expected = {(f"ticks.{k}", p) for k in ("trades", "quotes") for p in range(partitions)}
+    asm.assign({(f"ticks.{k}", p) for k in ("trades", "quotes") for p in range(partitions)})
     cpu0, t0 = time.process_time(), time.perf_counter()
     per_poll, closed, dead = [], 0, 0
     for p in polls:
