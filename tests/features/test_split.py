@@ -123,12 +123,23 @@ def test_step_threads_is_checked():
 
 
 def test_a_forked_child_starts_its_own_helper():
-    """Without the fork hook the child would get the parent's helper, whose thread does not exist there."""
-    import multiprocessing as mp
+    """Without the fork hook the child would get the parent's helper, whose thread does not exist there. Run in a
+    fresh interpreter: forking the test runner, whose earlier tests left threads holding locks, can hang the child
+    before it reaches the hook."""
+    import subprocess
+    import sys
 
-    Helper.get()
-    with mp.get_context("fork").Pool(1) as pool:
-        assert pool.apply(_child_helper_alive)
+    code = (
+        "import multiprocessing as mp\n"
+        "from features.fused.split import Helper\n"
+        "from tests.features.test_split import _child_helper_alive\n"
+        "Helper.get()\n"
+        "with mp.get_context('fork').Pool(1) as pool:\n"
+        "    print(pool.apply(_child_helper_alive))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "True"
 
 
 def _child_helper_alive() -> bool:
