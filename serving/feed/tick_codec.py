@@ -85,7 +85,10 @@ def encode(kind: str, table: pa.Table) -> bytes:
     batch = pa.Table.from_arrays(cols, schema=WIRE[kind])
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, WIRE[kind]) as w:
-        w.write_table(batch)
+        if batch.num_rows:
+            w.write_table(batch)
+        else:  # an empty batch still carries one: a feed's word that a quiet partition has nothing new
+            w.write_batch(pa.RecordBatch.from_arrays([c.combine_chunks() for c in batch.columns], schema=WIRE[kind]))
     return sink.getvalue().to_pybytes()
 
 

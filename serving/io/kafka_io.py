@@ -87,3 +87,18 @@ def partition_of(symbols: list[str], partitions: int) -> np.ndarray:
     """The partition Kafka's default partitioner gives each symbol as a key, so a message of one symbol keyed by
     it and a batch sent to a partition explicitly put that symbol's ticks in the same place."""
     return np.array([(murmur2(s.encode()) & 0x7FFFFFFF) % partitions for s in symbols], np.int64)
+
+
+THROUGH = "tickwise-through"  # header: the event time (ns, 8 bytes big-endian) a partition has been sent up to
+
+
+def through_header(ns: int) -> list[tuple[str, bytes]]:
+    return [(THROUGH, int(ns).to_bytes(8, "big", signed=True))]
+
+
+def through_of(headers: list[tuple[str, bytes]] | None) -> int:
+    """The ``tickwise-through`` header's event time, 0 without one."""
+    for k, v in headers or ():
+        if k == THROUGH and len(v) == 8:
+            return int.from_bytes(v, "big", signed=True)
+    return 0

@@ -211,7 +211,7 @@ class KafkaTickSource(Source):
     def poll(self, timeout_ms: int) -> Poll:
         batch = self.consumer.poll(timeout_ms=timeout_ms)
         msgs = [m for ms in batch.values() for m in ms]
-        records = [Record(m.topic, m.partition, m.offset, m.key, m.value) for m in msgs]
+        records = [Record(m.topic, m.partition, m.offset, m.key, m.value, kafka_io.through_of(m.headers)) for m in msgs]
         if msgs:
             self.last_timestamp_ms = max(m.timestamp for m in msgs)  # producer CreateTime: how far behind we read
         for r in records:

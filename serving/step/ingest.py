@@ -46,6 +46,9 @@ class Record:
     offset: int
     key: bytes | None
     value: bytes
+    # the feed's word that every tick of this partition before this event time (ns) has been sent (0: none); a
+    # quiet partition's adapter sends it with an empty batch, so the minute it has nothing for is not held back
+    through: int = 0
 
 
 @dataclass
@@ -142,6 +145,10 @@ class TickAssembler:
         for kind, items in parts.items():
             if items:
                 dead += self._fold(kind, items)
+        for r in records:
+            if r.through and self.kinds.get(r.topic) in CLOCKS:
+                pk = (r.topic, r.partition)
+                self.partition_max[pk] = max(self.partition_max.get(pk, 0), r.through)
         for d in dead:
             self.counts[d.reason] += 1
         return self._advance(), dead
