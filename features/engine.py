@@ -52,9 +52,8 @@ class FeatureEngine:
         """``step_threads``: threads the compiled online step uses (1 or 2; default 2 where the machine has two
         cores): a helper thread takes chunks of the minute's symbols (:mod:`features.fused.split`), with the same
         bits as one. The batch fold always runs on one core. ``ffd_d``: FFD's differencing order in the default
-        kernels (:data:`FFD_D` if not given; not with ``kernels``). ``fallback_inputs``: the columns serving's
-        momentum fallback reads, by role (``momentum``: a 5-bar return, ``volatility``: a 1-bar volatility);
-        :data:`FALLBACK_INPUTS` for the default kernels."""
+        kernels (:data:`FFD_D` if not given; not with ``kernels``). ``fallback_inputs``: serving's fallback
+        columns by role (:data:`FALLBACK_INPUTS` for the default kernels)."""
         if kernels is not None and ffd_d is not None:
             raise ValueError("give either kernels or ffd_d (which sets FFD's d in the default kernels), not both")
         if step_threads is None:
@@ -104,20 +103,13 @@ class FeatureEngine:
 
     def _actions(self, ca: pa.Table | None) -> None:
         self.actions: dict[int, list[tuple[str, float, float]]] = {}
-        if ca is None:
-            return
-        for s, d, r, div in zip(
-            ca.column("symbol").to_pylist(),
-            ca.column("ex_date").to_pylist(),
-            ca.column("split_ratio").to_pylist(),
-            ca.column("cash_dividend").to_pylist(),
-            strict=True,
-        ):
-            self.actions.setdefault(d.toordinal(), []).append((s, float(r), float(div)))
+        if ca is not None:
+            cols = [ca.column(c).to_pylist() for c in ("symbol", "ex_date", "split_ratio", "cash_dividend")]
+            for row in zip(*cols, strict=True):
+                self.announce(*row)
 
     def announce(self, symbol: str, ex_date: dt.date, split_ratio: float, cash_dividend: float) -> bool:
-        """A corporate action learned while running: applied before its ex-date's first bar, as one read at start
-        is. False if the engine knew it already."""
+        """A corporate action (read at start or learned live), applied before its ex-date's first bar; False if known."""
         entry = (symbol, float(split_ratio), float(cash_dividend))
         known = self.actions.setdefault(ex_date.toordinal(), [])
         if entry in known:

@@ -1,6 +1,7 @@
 """Plain kafka-python clients with the settings this project measured (STACK.md)."""
 
 import numpy as np
+import pyarrow as pa
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
@@ -81,6 +82,12 @@ def ensure_topics(bootstrap: str, names: list[str], partitions: int = 4, configs
                 pass  # another process created it between the listing and the call: the goal is reached
     finally:
         admin.close()
+
+
+def partitions_of_rows(symbols: pa.ChunkedArray, partitions: int) -> np.ndarray:
+    """Each row's partition from a table's symbol column, hashed once per distinct name."""
+    enc = symbols.combine_chunks().dictionary_encode()
+    return partition_of(enc.dictionary.to_pylist(), partitions)[enc.indices.to_numpy(zero_copy_only=False)]
 
 
 def partition_of(symbols: list[str], partitions: int) -> np.ndarray:

@@ -110,10 +110,7 @@ class LakeTickSource(ListSource):
         hi = (max(int(v.max()) for v in ns.values() if len(v)) // NS_PER_MIN + 1) * NS_PER_MIN
         edges = np.arange(lo, hi + 1, NS_PER_MIN)
         cuts = {k: np.searchsorted(v, edges) for k, v in ns.items()}
-        parts = {}
-        for k, t in sorted_.items():  # hashed once per name, not per tick
-            enc = t.column("symbol").combine_chunks().dictionary_encode()
-            parts[k] = kafka_io.partition_of(enc.dictionary.to_pylist(), partitions)[enc.indices.to_numpy()]
+        parts = {k: kafka_io.partitions_of_rows(t.column("symbol"), partitions) for k, t in sorted_.items()}
         for m in range(len(edges) - 1):
             recs = []
             for kind, t in sorted_.items():

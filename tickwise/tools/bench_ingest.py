@@ -38,10 +38,7 @@ def records(trades: pa.Table, quotes: pa.Table, batch_ms: float, partitions: int
     step = int(batch_ms * 1e6)
     tabs = {"trades": trades, "quotes": quotes}
     ns = {k: t.column("ts").cast(pa.int64()).to_numpy() for k, t in tabs.items()}
-    parts = {}
-    for k, t in tabs.items():
-        enc = t.column("symbol").combine_chunks().dictionary_encode()
-        parts[k] = kafka_io.partition_of(enc.dictionary.to_pylist(), partitions)[enc.indices.to_numpy()]
+    parts = {k: kafka_io.partitions_of_rows(t.column("symbol"), partitions) for k, t in tabs.items()}
     lo = min(int(v[0]) for v in ns.values())
     edges = np.arange(lo, max(int(v[-1]) for v in ns.values()) + step + 1, step)
     cuts = {k: np.searchsorted(v, edges) for k, v in ns.items()}

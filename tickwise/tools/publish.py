@@ -52,7 +52,7 @@ def publish_day(
     if _has(lake, "halts", day):
         prod.send(topics["status"], tick_codec.encode("status", tick_codec.halts_to_status(lake.read("halts", [day]))))
     ns = {k: t.column("ts").cast(pa.int64()).to_numpy() for k, t in tables.items()}
-    parts = {k: _partitions(t, n_parts[k]) for k, t in tables.items()}
+    parts = {k: kafka_io.partitions_of_rows(t.column("symbol"), n_parts[k]) for k, t in tables.items()}
     step = int(batch_ms * 1e6 * speed) if speed > 0 else 1_000_000_000
     t0_evt = min(int(v[0]) for v in ns.values() if len(v))
     edges = np.arange(t0_evt, max(int(v[-1]) for v in ns.values() if len(v)) + step + 1, step)
@@ -91,10 +91,3 @@ def publish_day(
 
 def _has(lake: Lake, kind: str, day: dt.date) -> bool:
     return lake.exists(kind) and day in lake.dates(kind)
-
-
-def _partitions(table: pa.Table, n: int) -> np.ndarray:
-    """Each row's partition, from its symbol (one hash per distinct symbol)."""
-    enc = table.column("symbol").combine_chunks().dictionary_encode()
-    per = kafka_io.partition_of(enc.dictionary.to_pylist(), n)
-    return per[enc.indices.to_numpy(zero_copy_only=False)]
