@@ -2,6 +2,7 @@
 summed in tree order), on numerical and categorical splits, NaN, zero and unseen categories, any tree shape."""
 
 import time
+from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
@@ -10,9 +11,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from modeling.loaded import LoadedModel, checksum
-from serving.inference import forest_walk
+from serving.inference import blockwalk, forest_walk
 from serving.inference.forest import Unsupported, build
 from serving.inference.model_runtime import ModelRuntime
+
+NATIVE = blockwalk.cpu_supports()  # the block walk needs AVX-512 (F, BW); the numba walk runs anywhere
 
 
 def walk(text: str, X: np.ndarray) -> np.ndarray:
@@ -22,6 +25,12 @@ def walk(text: str, X: np.ndarray) -> np.ndarray:
     tables = forest_walk.perfect_tables(f, int(d.max(initial=0))) if perfect else forest_walk.general_tables(f, d)
     out = np.empty(len(X))
     forest_walk.kernel(perfect)(f.codes(X), out, 0, len(X), *tables)
+    if NATIVE:  # the block walk gives the same floats, from any first block
+        blocks, native = blockwalk.BlockForest(f, Path(".cache/models")), np.full(len(X), np.nan)
+        X = np.ascontiguousarray(X, np.float64)
+        blocks.raw(X, native, 0, 64 * (len(X) // 128))
+        blocks.raw(X, native, 64 * (len(X) // 128))
+        np.testing.assert_array_equal(native, out)
     return out
 
 
@@ -37,7 +46,7 @@ def data(rng: np.random.Generator, n: int, n_num: int, cats: list[int], nan: flo
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 2**31 - 1),
-    leaves=st.sampled_from([2, 3, 7, 31, 63]),
+    leaves=st.sampled_from([2, 3, 7, 31, 63, 127]),  # 127: more than the 64 leaves the block walk permutes
     depth=st.sampled_from([-1, 3, 8]),
     cats=st.lists(st.sampled_from([3, 11, 300]), max_size=2),
     nan=st.sampled_from([0.0, 0.1]),
@@ -46,6 +55,7 @@ def data(rng: np.random.Generator, n: int, n_num: int, cats: list[int], nan: flo
 )
 # a split at exactly -1e-35 (LightGBM's zero threshold): predict reads such a value as 0.0, not as itself
 @example(seed=186, leaves=2, depth=-1, cats=[3], nan=0.0, zeros=0.2, zero_as_missing=False)
+@example(seed=7, leaves=127, depth=-1, cats=[300], nan=0.1, zeros=0.2, zero_as_missing=True)  # gathered leaves
 def test_random_models_and_rows_match_lightgbm(seed, leaves, depth, cats, nan, zeros, zero_as_missing):
     rng = np.random.default_rng(seed)
     n_num = 4
@@ -72,11 +82,13 @@ def test_the_runtime_serves_the_forest_and_matches_lightgbm_probabilities(tmp_pa
                   lgb.Dataset(X, y, categorical_feature=[6, 7]), num_boost_round=40)  # fmt: skip
     text = b.model_to_string()
     loaded = LoadedModel(b, "1", "fs", b.feature_name(), checksum(text), b.num_trees(), 31, None)
-    rt = ModelRuntime(loaded, cache_dir=str(tmp_path), background=False)  # no lleaves library cached for it
-    assert rt.runtime == "forest" and rt.compiled
     Xt = data(rng, 5000, 6, [5100, 12], 0.05, 0.05)
     want = b.predict(Xt.astype(np.float32).astype(np.float64))
-    np.testing.assert_allclose(rt.predict(Xt), want, rtol=0, atol=1e-12)  # 2 threads split the rows
+    for prefer, serves in ((("blockwalk", "forest", "lleaves"), "blockwalk" if NATIVE else "forest"),
+                           (("forest", "lleaves"), "forest")):  # fmt: skip
+        rt = ModelRuntime(loaded, cache_dir=str(tmp_path), background=False, prefer=prefer)  # no lleaves cached
+        assert rt.runtime == serves and rt.compiled
+        np.testing.assert_allclose(rt.predict(Xt), want, rtol=0, atol=1e-12)  # 2 threads split the rows
     slow = ModelRuntime(LoadedModel(b, "1", "fs", b.feature_name(), checksum(text), 40, 31, None), compile_trees=False)
     assert slow.runtime == "lightgbm" and not slow.compiled
 
@@ -91,6 +103,24 @@ def test_a_model_the_forest_cannot_hold_falls_back(tmp_path):
     rt = ModelRuntime(LoadedModel(b, "1", "fs", b.feature_name(), checksum(text), 9, 31, None),
                       prefer=("forest", "lightgbm"))  # fmt: skip
     assert rt.runtime == "lightgbm"
+
+
+@pytest.mark.skipif(not NATIVE, reason="the block walk needs AVX-512")
+def test_a_feature_with_more_bins_than_a_byte_holds_is_walked_by_the_numba_forest(tmp_path):
+    rng = np.random.default_rng(5)
+    X = data(rng, 4000, 3, [], 0.0, 0.0)
+    y = (X[:, 0] + rng.normal(0, 0.3, len(X)) > 0).astype(int)
+    b = lgb.train({"objective": "binary", "num_leaves": 63, "max_bin": 1023, "min_data_in_leaf": 2, "verbose": -1,
+                   "num_threads": 1}, lgb.Dataset(X, y), num_boost_round=60)  # fmt: skip
+    text = b.model_to_string()
+    with pytest.raises(Unsupported, match="more than 254 thresholds"):
+        blockwalk.BlockForest(build(text), tmp_path)
+    rt = ModelRuntime(LoadedModel(b, "1", "fs", b.feature_name(), checksum(text), 60, 63, None),
+                      cache_dir=str(tmp_path), background=False, prefer=("blockwalk", "forest"))  # fmt: skip
+    assert rt.runtime == "forest"
+    np.testing.assert_allclose(
+        rt.predict(X[:500]), b.predict(X[:500].astype(np.float32).astype(np.float64)), atol=1e-12
+    )
 
 
 @pytest.mark.slow

@@ -86,7 +86,7 @@ def run(
     loaded = LoadedModel(booster, "bench", "bench", names, checksum(text), booster.num_trees(), leaves, None)
     want = booster.predict(X.astype(np.float32).astype(np.float64), num_threads=1)
     results = []
-    for name in ("forest", "lleaves", "lightgbm"):
+    for name in ("blockwalk", "forest", "lleaves", "lightgbm"):
         row: dict = {"runtime": name}
         t0 = time.perf_counter()
         if name == "lleaves":
