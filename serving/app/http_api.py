@@ -26,7 +26,7 @@ class Metrics:
         self.total = Histogram("tickwise_cycle_ms", "Whole cycle latency (ms)", buckets=BUCKETS, registry=self.registry)
         self.signals = Counter("tickwise_signals_total", "Signals served", ["source"], registry=self.registry)
         self.runtime = Counter(
-            "tickwise_cycles_by_runtime_total", "Cycles by what computed p_up (forest, lleaves, lightgbm, fallback, "
+            "tickwise_cycles_by_runtime_total", "Cycles by what computed p_up (blockwalk, forest, lleaves, lightgbm, fallback, "
             "breaker)", ["runtime"], registry=self.registry,
         )  # fmt: skip
 
