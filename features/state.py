@@ -44,6 +44,14 @@ class EngineState:
             self._index = {s: i for i, s in enumerate(self.symbols)}
         return self._index
 
+    def table(self) -> SymbolTable:
+        """The registry's names for lookups from Arrow buffers, in step with ``symbols`` (built on first use: a
+        scorer builds it between minutes, not in its first cycle)."""
+        if self._table is None:
+            self._table = SymbolTable()
+        self._table.sync(self.symbols)
+        return self._table
+
     def rows(self, symbols: Symbols) -> np.ndarray | None:
         """Registry rows of ``symbols``, or None if any is not registered. An Arrow column is looked up from its
         buffers (:mod:`features.symtab`), a sequence of strings through :meth:`index`."""
@@ -52,8 +60,5 @@ class EngineState:
                 return np.fromiter(map(self.index().__getitem__, symbols), np.int64, len(symbols))
             except KeyError:
                 return None
-        if self._table is None:
-            self._table = SymbolTable()
-        self._table.sync(self.symbols)
-        rows, missing = self._table.rows(symbols)
+        rows, missing = self.table().rows(symbols)
         return None if missing else rows

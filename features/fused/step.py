@@ -68,9 +68,9 @@ class StepScratch:
 def prepare_next(engine: "FeatureEngine", st: "EngineState") -> None:
     """Between minutes: every symbol's FFD partial sums of the next window but its newest position
     (:func:`features.fused.ffd.ffd_prepare`), so the next step only adds the newest term; the next step's
-    :func:`fixed_args`; then a read of the memory the next step reads (:func:`warm`). The step gives the same bits
-    without any of it (it then sums the whole window itself, and builds its arguments); anything that moves the
-    rings first voids the sums."""
+    :func:`fixed_args`; the symbol lookup table brought up to date; then a read of the memory the next step reads
+    (:func:`warm`). The step gives the same bits without any of it (it then sums the whole window itself, and
+    builds its arguments); anything that moves the rings first voids the sums."""
     params = engine.fused
     if params is None or not st.symbols:
         return
@@ -82,6 +82,7 @@ def prepare_next(engine: "FeatureEngine", st: "EngineState") -> None:
         ffd_prepare(ffd["buf"], ptr, params.ffd_wr, ffd["_pre"])
         ffd["_pre_ptr"][...] = ptr
     fixed_args(engine, st)  # the next step's arguments that do not depend on its bars
+    st.table()  # a newly restored state's: encoding 5,000 names would cost its first step ~2 ms
     warm(engine, st)
 
 

@@ -154,7 +154,9 @@ def health(scorer: Scorer, store: OnlineStore, loop: ScoringLoop, alerts: LiveAl
         "breaker": scorer.breaker.tripped,
         "model_version": m.version if m else None,
         "compiled": bool(m and m.compiled),
-        "inference_runtime": m.runtime if m else None,  # blockwalk, forest, lleaves or lightgbm (serving.inference.model_runtime)
+        "inference_runtime": m.runtime
+        if m
+        else None,  # blockwalk, forest, lleaves or lightgbm (serving.inference.model_runtime)
         "feature_set_version": scorer.engine.version,
         "store_healthy": store_ok,
         "store_outages": getattr(store, "outages", 0),

@@ -101,6 +101,7 @@ class KafkaSignalSink(SignalSink):
         self.alert = alert or (lambda m: log.warning("ALERT %s", m))
         self.skip_through = last_minute_on(bootstrap, topic)  # published before a restart: not again
         self.producer = kafka_io.signal_producer(bootstrap)
+        self.producer.partitions_for(topic)  # the topic's metadata now, not on the first minute's send
         self.queue: queue.Queue[tuple[int, pa.Table]] = queue.Queue()
         self.delivered = self.skip_through  # every minute up to this one is on the topic
         self.failures = 0
