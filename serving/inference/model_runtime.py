@@ -177,7 +177,7 @@ class ModelRuntime:
         return self.loaded.booster.predict(X, num_threads=1)
 
     def _walk(self, X: np.ndarray) -> np.ndarray:
-        """Raw scores: each thread bins its half of the rows, then walks it (both compiled, without the GIL)."""
+        """Raw scores: chunks of rows binned and walked (compiled, without the GIL) by this thread and a helper."""
         out = np.empty(len(X))
         blocks = self._blocks
 
@@ -190,11 +190,8 @@ class ModelRuntime:
 
         if self.threads < 2 or len(X) < 2000:
             part(0, len(X))
-            return out
-        mid = -(-len(X) // 2 // blockwalk.BLOCK) * blockwalk.BLOCK  # a block boundary
-        helper = _pool().submit(part, mid, len(X))
-        part(0, mid)
-        helper.result()
+        else:
+            shared(part, len(X), CHUNK)
         return out
 
     def _split(self, fn, X: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -216,6 +213,44 @@ def _compile_to(text: str, cache: str, checksum: str) -> None:
     txt = Path(cache) / f"{checksum}.txt"
     txt.write_text(text)
     lleaves.Model(model_file=str(txt)).compile(cache=str(Path(cache) / f"{checksum}.so"))
+
+
+CHUNK = 8 * blockwalk.BLOCK  # rows a thread claims at a time: ten claims for 5,000 rows
+
+
+def shared(part, n: int, chunk: int) -> None:  # type: ignore[no-untyped-def]
+    """``part(lo, hi)`` over ``[0, n)`` in chunks claimed by this thread and a pool thread. The caller waits only
+    for chunks the helper claimed: a helper the scheduler has not woken yet (the other core busy with the broker)
+    finds nothing left, and the caller has done it all in the time one thread takes."""
+    lock = threading.Condition()
+    state: dict = {"next": 0, "helper": 0, "error": None}  # the next row; chunks the helper walks; its error
+
+    def work(helper: bool) -> None:
+        while True:
+            with lock:
+                lo = state["next"]
+                if lo >= n or state["error"] is not None:
+                    return
+                state["next"] = lo + chunk
+                state["helper"] += helper
+            try:
+                part(lo, min(n, lo + chunk))
+            except BaseException as e:  # raised again by the caller below, never lost in the pool
+                if not helper:
+                    raise
+                state["error"] = e
+            finally:
+                if helper:
+                    with lock:
+                        state["helper"] -= 1
+                        lock.notify_all()
+
+    _pool().submit(work, True)
+    work(False)
+    with lock:
+        lock.wait_for(lambda: state["helper"] == 0)
+    if state["error"] is not None:
+        raise state["error"]
 
 
 _THREADS = max(1, min(2, os.cpu_count() or 1))

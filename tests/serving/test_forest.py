@@ -1,6 +1,7 @@
 """The compiled forest over binned features predicts what LightGBM predicts: the same raw score bit for bit (leaves
 summed in tree order), on numerical and categorical splits, NaN, zero and unseen categories, any tree shape."""
 
+import threading
 import time
 from pathlib import Path
 
@@ -123,6 +124,26 @@ def test_a_feature_with_more_bins_than_a_byte_holds_is_walked_by_the_numba_fores
     )
 
 
+@pytest.mark.parametrize("cc, why", [("no-such-compiler", "no C compiler"), ("false", "compiling blockwalk.c failed")])
+def test_without_a_working_c_compiler_the_numba_forest_serves_and_says_why(cc, why, tmp_path, monkeypatch, caplog):
+    rng = np.random.default_rng(6)
+    X = data(rng, 2000, 3, [40], 0.05, 0.0)
+    y = (X[:, 0] + rng.normal(0, 0.5, len(X)) > 0).astype(int)
+    b = lgb.train({"objective": "binary", "num_leaves": 15, "verbose": -1, "num_threads": 1},
+                  lgb.Dataset(X, y, categorical_feature=[3]), num_boost_round=20)  # fmt: skip
+    text = b.model_to_string()
+    monkeypatch.setattr(blockwalk, "_LIB", None)  # as in a fresh process
+    monkeypatch.setattr(blockwalk, "cpu_supports", lambda: True)
+    monkeypatch.setenv("CC", str(tmp_path / cc) if cc.startswith("no-") else cc)
+    rt = ModelRuntime(LoadedModel(b, "1", "fs", b.feature_name(), checksum(text), 20, 15, None),
+                      cache_dir=str(tmp_path), background=False, prefer=("blockwalk", "forest"))  # fmt: skip
+    assert rt.runtime == "forest"
+    assert why in caplog.text
+    np.testing.assert_allclose(
+        rt.predict(X[:300]), b.predict(X[:300].astype(np.float32).astype(np.float64)), atol=1e-12
+    )
+
+
 @pytest.mark.slow
 def test_a_production_sized_model_with_a_5000_level_symbol_builds_in_seconds_and_matches():
     rng = np.random.default_rng(1)
@@ -136,3 +157,39 @@ def test_a_production_sized_model_with_a_5000_level_symbol_builds_in_seconds_and
     raw = walk(text, Xt := data(rng, 5000, 39, [5000, 11], 0.02, 0.0))
     assert time.perf_counter() - t0 < 60  # built (and the kernel compiled) in seconds, not lleaves' minutes
     np.testing.assert_array_equal(raw, b.predict(Xt, raw_score=True))
+
+
+def test_rows_shared_with_a_helper_are_walked_once_and_its_errors_reach_the_caller():
+    from serving.inference import model_runtime
+
+    seen: list[tuple[int, int]] = []
+    model_runtime.shared(lambda lo, hi: seen.append((lo, hi)), 5000, 512)
+    assert sorted(seen) == [(lo, min(5000, lo + 512)) for lo in range(0, 5000, 512)]
+
+    started = threading.Event()
+
+    def part(lo: int, hi: int) -> None:
+        if threading.current_thread() is threading.main_thread():
+            assert started.wait(5)
+        else:
+            started.set()
+            raise ValueError("the helper failed")
+
+    with pytest.raises(ValueError, match="the helper failed"):
+        model_runtime.shared(part, 5000, 512)
+
+
+def test_the_caller_does_not_wait_for_a_helper_that_has_not_started():
+    from serving.inference import model_runtime
+
+    release = threading.Event()
+    busy = [model_runtime._pool().submit(release.wait, 10) for _ in range(model_runtime._THREADS)]
+    try:
+        seen: list[int] = []
+        t0 = time.perf_counter()
+        model_runtime.shared(lambda lo, hi: seen.append(lo), 5000, 512)
+        assert time.perf_counter() - t0 < 2 and len(seen) == 10  # all done here, none waited for
+    finally:
+        release.set()
+        for f in busy:
+            f.result()
