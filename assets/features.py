@@ -12,7 +12,7 @@ from features.batch import fold
 from features.engine import FFD_D, FeatureEngine
 from features.state_io import dumps, loads
 from marketdata.lake import Lake
-from orchestration.io_manager import Written
+from orchestration.io_manager import written
 from orchestration.resources import LakeResource
 
 CHECKS = ["no_nan_after_warmup", "values_within_bounds", "feature_set_version_recorded"]
@@ -62,8 +62,8 @@ def build_feature_assets(partitions: dg.TimeWindowPartitionsDefinition, ffd_d: f
             versions.append(checks.version_recorded(_written_metadata(lk, day), engine))
             rows[key] = feats.num_rows
             context.log.info(f"features_1m {key}: {feats.num_rows:,} rows written, state saved")
-        info = {"rows": sum(rows.values()), "features": len(engine.names), "feature_set_version": engine.version}
-        yield dg.Output(Written(rows), metadata=info)
+        info = {"features": len(engine.names), "feature_set_version": engine.version}
+        yield dg.Output(written(context, rows), metadata=info)
         recorded = next((v for v in versions if not v.passed), versions[-1])
         for o in (tally.nan_after_warmup(), tally.within_bounds(), recorded):
             yield dg.AssetCheckResult(check_name=o.name, asset_key="features_1m", passed=o.passed, metadata=o.metadata)

@@ -9,7 +9,7 @@ from assets.bar_checks import CHECK_NAMES, BarTally
 from marketdata.aggregate import aggregate
 from marketdata.rejects import AGGREGATOR, quarantine, replace_rejects
 from marketdata.validate import align
-from orchestration.io_manager import Written, write_day
+from orchestration.io_manager import write_day, written
 from orchestration.resources import LakeResource, MarketSourceResource
 
 SINGLE_RUN = dg.BackfillPolicy.single_run()
@@ -35,7 +35,7 @@ def build_market_data_assets(partitions: dg.PartitionsDefinition) -> list:
         def raw(  # type: ignore[no-untyped-def]
             context: dg.AssetExecutionContext, market_source: MarketSourceResource, lake: LakeResource
         ):
-            lk, rows, aside = lake.lake(), {}, 0
+            lk, rows, aside = lake.lake(), {}, {}
             for d in _days(context):  # a day at a time: a range of any length holds one day of ticks
                 # a row that breaks the contract is set aside in rejects with its reason (source landing:<kind>),
                 # never failing the day nor landing; its rejects are written once the day's rows have
@@ -44,11 +44,9 @@ def build_market_data_assets(partitions: dg.PartitionsDefinition) -> list:
                 )
                 rows[d] = write_day(lk, kind, d, q.kept)
                 q.write(lk)
-                aside += q.rejects.num_rows
-            info = {kind: sum(rows.values()), "set_aside": aside} | (
-                {"source_has_ticks": market_source.has(kind)} if kind == "trades" else {}
-            )
-            return dg.Output(Written(rows), metadata=info)
+                aside[d] = q.rejects.num_rows
+            info = {"source_has_ticks": market_source.has(kind)} if kind == "trades" else {}
+            return dg.Output(written(context, rows, set_aside=aside), metadata=info)
 
         return raw
 
@@ -73,7 +71,7 @@ def build_market_data_assets(partitions: dg.PartitionsDefinition) -> list:
 
         A day at a time: read its ticks from the lake, aggregate, write the bars and the refused ticks (``rejects``,
         each with its reason), add to the checks' sums."""
-        lk, rows, rejects, tally = lake.lake(), {}, 0, BarTally()
+        lk, rows, rejects, tally = lake.lake(), {}, {}, BarTally()
         for d in _days(context):
             date = dt.date.fromisoformat(d)
             trades = lk.read("trades", [date])
@@ -81,13 +79,13 @@ def build_market_data_assets(partitions: dg.PartitionsDefinition) -> list:
                 quotes = lk.read("quotes", [date]) if date in lk.dates("quotes") else None
                 bars, rej = aggregate(trades, quotes, market_source.read_day("halts", date))
                 # the aggregator's rows of the day, replaced on a re-run (never stale; an ingest's stay)
-                rejects += replace_rejects(lk, date, rej, AGGREGATOR)
+                rejects[d] = replace_rejects(lk, date, rej, AGGREGATOR)
             else:  # bars-only source (vendor minute bars)
                 bars = market_source.read_day("bars_1m", date)
             del trades
             rows[d] = write_day(lk, "bars_1m", d, bars)
             tally.add(bars.to_pandas())
-        yield dg.Output(Written(rows), metadata={"bars": sum(rows.values()), "rejected_ticks": rejects})
+        yield dg.Output(written(context, rows, rejected_ticks=rejects))
         for c in tally.outcomes():
             yield dg.AssetCheckResult(
                 check_name=c.name,

@@ -20,7 +20,7 @@ from modeling.metrics import ic_by_minute, ic_edge
 from modeling.train import Dataset, fit_lgbm, fit_logistic, importance, predict_logistic
 from modeling.walkforward import WalkForwardConfig, evaluate, plot_oos
 from monitoring.report import html_report
-from orchestration.io_manager import Written, write_day
+from orchestration.io_manager import write_day, written
 from orchestration.resources import LakeResource, MLflowResource
 
 M = 60_000_000_000
@@ -71,17 +71,14 @@ def build_model_assets(
     def triple_barrier_labels(context: dg.AssetExecutionContext, lake: LakeResource):  # type: ignore[no-untyped-def]
         """Directional triple-barrier labels per session (only prices after t; sigma known at t), a day at a time:
         a range of any length holds one day. Taken on the ``label_price`` setting's price, which each file records."""
-        lk, rows, up = lake.lake(), {}, 0
+        lk, rows, up = lake.lake(), {}, {}
         for key in context.partition_keys:
             bars = lk.read("bars_1m", [dt.date.fromisoformat(key)])
             if bars.num_rows:
                 labels = make_labels(bars, LabelConfig(price=label_price))
                 rows[key] = write_day(lk, "labels", key, labels, {LABEL_PRICE_KEY: label_price})
-                up += int(np.sum(labels.column("label").to_numpy()))
-        n = sum(rows.values())
-        return dg.Output(
-            Written(rows), metadata={"labels": n, "up_share": up / n if n else 0.0, "label_price": label_price}
-        )
+                up[key] = round(float(np.mean(labels.column("label").to_numpy())), 4) if labels.num_rows else 0.0
+        return dg.Output(written(context, rows, up_share=up), metadata={"label_price": label_price})
 
     @dg.asset(
         partitions_def=partitions,

@@ -2,8 +2,9 @@
 
 Partitioned assets return ``{partition_key: table}`` (one entry per partition of the run, so a single-run
 backfill over a range works); unpartitioned assets return a table. An asset that writes its partitions itself as
-it goes, to hold one day at a time, returns :class:`Written`. The dataset name is the asset's ``dataset``
-metadata, else the asset name.
+it goes, to hold one day at a time, returns :func:`written`'s :class:`Written`. The dataset name is the asset's
+``dataset`` metadata, else the asset name. Each partition's materialization reports its own rows
+(``dagster/row_count``), never the run's total.
 """
 
 import datetime as dt
@@ -27,6 +28,16 @@ class Written:
     rows: dict[str, int]
 
 
+def written(context: dg.AssetExecutionContext, rows: dict[str, int], **per_day: dict[str, object]) -> Written:
+    """What an asset that wrote its own partitions returns: each partition's materialization gets its own
+    ``dagster/row_count`` and its entry of each ``per_day`` mapping (a single-run backfill over a range records one
+    materialization per partition, and the run-level metadata is the same on all of them)."""
+    for key, n in rows.items():
+        md = {"dagster/row_count": n} | {k: v[key] for k, v in per_day.items() if key in v}
+        context.add_asset_metadata(md, partition_key=key)
+    return Written(rows)
+
+
 class LakeIOManager(dg.ConfigurableIOManager):
     """Reads and writes contract datasets under ``root``."""
 
@@ -35,16 +46,16 @@ class LakeIOManager(dg.ConfigurableIOManager):
     def handle_output(self, context: dg.OutputContext, obj: pa.Table | dict[str, pa.Table] | Written) -> None:
         lake = Lake(self.root)
         ds = _dataset(context)
-        if isinstance(obj, Written):
-            rows = sum(obj.rows.values())
-        elif isinstance(obj, dict):
+        md: dict[str, object] = {"path": lake.path(ds)}
+        if isinstance(obj, dict):
             for key, table in obj.items():
                 write_day(lake, ds, key, table)
-            rows = sum(t.num_rows for t in obj.values())
-        else:
+            if len(obj) == 1:  # several: their materializations would all carry one count (see written())
+                md["dagster/row_count"] = next(iter(obj.values())).num_rows
+        elif not isinstance(obj, Written):  # Written: the asset recorded each partition's rows
             lake.write(ds, obj, source=f"asset {context.asset_key.to_user_string()}")
-            rows = obj.num_rows
-        context.add_output_metadata({"rows": rows, "path": lake.path(ds)})
+            md["dagster/row_count"] = obj.num_rows
+        context.add_output_metadata(md)
 
     def load_input(self, context: dg.InputContext) -> pa.Table | dict[str, pa.Table]:
         lake = Lake(self.root)

@@ -70,9 +70,21 @@ def test_materialize_range_in_one_run_with_checks(tmp_path, landing):
         assert result.success
         checks = result.get_asset_check_evaluations()
         assert len(checks) == 6 and all(c.passed for c in checks)
+        counted = {
+            (node, m.partition): m.metadata["dagster/row_count"].value
+            for node in ("raw_trades", "raw_quotes", "bars_1m")
+            for m in result.asset_materializations_for_node(node)
+        }
     lake = Lake(str(tmp_path / "lake"))
     assert lake.dates("bars_1m") == [dt.date(2026, 3, 2), dt.date(2026, 3, 3)]
     assert lake.read("bars_1m").num_rows > 10_000
+    days = {"2026-03-02": dt.date(2026, 3, 2), "2026-03-03": dt.date(2026, 3, 3)}
+    # a single run over the range records each day with that day's own rows (the UI's per-partition row count)
+    assert counted == {
+        (node, key): lake.read(ds, [day]).num_rows
+        for node, ds in (("raw_trades", "trades"), ("raw_quotes", "quotes"), ("bars_1m", "bars_1m"))
+        for key, day in days.items()
+    }
 
 
 def test_refused_ticks_land_in_rejects_with_their_reasons(tmp_path, landing):
@@ -106,7 +118,10 @@ def test_refused_ticks_land_in_rejects_with_their_reasons(tmp_path, landing):
             },
         )
         assert r.success
-        assert r.asset_materializations_for_node("bars_1m")[0].metadata["rejected_ticks"].value == 1
+        refused = {
+            m.partition: m.metadata["rejected_ticks"].value for m in r.asset_materializations_for_node("bars_1m")
+        }
+        assert refused == {"2026-03-02": 0, "2026-03-03": 1}  # each day its own
         rejects = Lake(s.lake).read("rejects")
         assert rejects.num_rows == 1
         row = rejects.to_pylist()[0]
@@ -235,9 +250,11 @@ def test_features_range_in_one_run_goes_day_by_day_and_equals_one_continuous_run
         assert len(evals) == 3 and all(c.passed for c in evals), evals
         mat = r.asset_materializations_for_node("features_1m")
         assert {m.partition for m in mat} == {"2026-03-02", "2026-03-03"}
-        rows = mat[0].metadata["rows"].value
+        rows = {m.partition: m.metadata["dagster/row_count"].value for m in mat}
     _assert_equals_one_continuous_fold(s.lake)
-    assert rows == sum(Lake(s.lake).read("features_1m", [dt.date(2026, 3, d)]).num_rows for d in (2, 3))
+    # each day's materialization counts that day's rows, not the run's (the two days differ)
+    lake = Lake(s.lake)
+    assert rows == {f"2026-03-0{d}": lake.read("features_1m", [dt.date(2026, 3, d)]).num_rows for d in (2, 3)}
 
 
 def test_a_landing_row_that_breaks_the_contract_is_set_aside_not_fatal(tmp_path, landing):
