@@ -103,11 +103,11 @@ def run_bar_checks(bars: pd.DataFrame) -> list[CheckOutcome]:
     return BarTally().add(bars).outcomes()
 
 
-CHECK_NAMES = [
-    "ohlc_consistent",
-    "positive_prices",
-    "nonnegative_volume",
-    "unique_keys",
-    "bars_per_session",
-    "halted_share",
-]
+CHECK_NAMES = {  # each check and what it asserts (shown as its description in Dagster)
+    "ohlc_consistent": "Every bar's high is at least its open and close, and its low at most both.",
+    "positive_prices": "Every bar's low price is above zero.",
+    "nonnegative_volume": "No bar has a negative volume.",
+    "unique_keys": "At most one bar per (symbol, minute).",
+    "bars_per_session": f"No symbol has more than {MAX_BARS_PER_SESSION} bars in a session.",
+    "halted_share": f"At most {MAX_HALTED_SHARE:.0%} of the bars are flagged halted.",
+}

@@ -15,7 +15,11 @@ from marketdata.lake import Lake
 from orchestration.io_manager import written
 from orchestration.resources import LakeResource
 
-CHECKS = ["no_nan_after_warmup", "values_within_bounds", "feature_set_version_recorded"]
+CHECKS = {  # each check and what it asserts (shown as its description in Dagster)
+    "no_nan_after_warmup": "Once its window has filled, no feature is missing (bar those whose inputs may be absent).",
+    "values_within_bounds": "Every feature stays within the bounds its definition declares.",
+    "feature_set_version_recorded": "Each day's file records the feature-set version that computed it.",
+}
 
 
 def _state_path(lake: LakeResource, key: str) -> str:
@@ -33,7 +37,7 @@ def build_feature_assets(partitions: dg.TimeWindowPartitionsDefinition, ffd_d: f
             "bars_1m",
             dg.AssetDep("features_1m", partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)),
         ],
-        check_specs=[dg.AssetCheckSpec(n, asset="features_1m") for n in CHECKS],
+        check_specs=[dg.AssetCheckSpec(n, asset="features_1m", description=d) for n, d in CHECKS.items()],
     )
     def features_1m(
         context: dg.AssetExecutionContext, lake: LakeResource, reference: pa.Table, corporate_actions: pa.Table
@@ -107,7 +111,14 @@ def build_consistency_check(  # type: ignore[no-untyped-def]
         group_name="serving",
         io_manager_key="json_io_manager",
         deps=["features_1m"],
-        check_specs=[dg.AssetCheckSpec("online_offline_consistency", asset="online_offline_consistency")],
+        kinds={"redis"},
+        check_specs=[
+            dg.AssetCheckSpec(
+                "online_offline_consistency",
+                asset="online_offline_consistency",
+                description="The features the scorer served (its shadow log) equal features_1m, row for row.",
+            )
+        ],
     )
     def online_offline_consistency(context: dg.AssetExecutionContext, lake: LakeResource):  # type: ignore[no-untyped-def]
         """Served feature rows (the scorer's shadow log) vs the offline features_1m, per feature (expect zero)."""

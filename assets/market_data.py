@@ -62,7 +62,7 @@ def build_market_data_assets(partitions: dg.PartitionsDefinition) -> list:
         group_name="market_data",
         kinds={"parquet"},
         deps=["raw_trades", "raw_quotes"],
-        check_specs=[dg.AssetCheckSpec(n, asset="bars_1m") for n in CHECK_NAMES],
+        check_specs=[dg.AssetCheckSpec(n, asset="bars_1m", description=d) for n, d in CHECK_NAMES.items()],
     )
     def bars_1m(  # type: ignore[no-untyped-def]
         context: dg.AssetExecutionContext, market_source: MarketSourceResource, lake: LakeResource

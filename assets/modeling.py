@@ -84,6 +84,7 @@ def build_model_assets(
         partitions_def=partitions,
         group_name="modeling",
         io_manager_key="json_io_manager",
+        kinds={"python"},
         ins={
             "features_1m": dg.AssetIn(partition_mapping=window),
             "triple_barrier_labels": dg.AssetIn(partition_mapping=window),
@@ -150,6 +151,7 @@ def build_model_assets(
         partitions_def=partitions,
         group_name="modeling",
         io_manager_key="json_io_manager",
+        kinds={"lightgbm", "mlflow"},
         check_specs=[
             dg.AssetCheckSpec(
                 "champion_gate",
@@ -214,14 +216,16 @@ def build_model_assets(
             check_name="champion_gate", passed=gate.passed, metadata=gate.metadata, asset_key="direction_model"
         )
 
-    @dg.asset(partitions_def=partitions, group_name="modeling", io_manager_key="json_io_manager")
+    @dg.asset(partitions_def=partitions, group_name="modeling", io_manager_key="json_io_manager", kinds={"mlflow"})
     def champion_model(context: dg.AssetExecutionContext, mlflow: MLflowResource, direction_model: dict) -> dict:
         """The champion alias moved to the gated challenger (runs only when champion_gate passed)."""
         registry.promote(direction_model["version"], mlflow.tracking_uri)
         context.add_output_metadata({"champion_version": direction_model["version"]})
         return {"version": direction_model["version"]}
 
-    @dg.asset(partitions_def=partitions, group_name="modeling", io_manager_key="json_io_manager")
+    @dg.asset(
+        partitions_def=partitions, group_name="modeling", io_manager_key="json_io_manager", kinds={"lightgbm", "mlflow"}
+    )
     def model_evaluation(
         context: dg.AssetExecutionContext,
         config: TrainConfig,

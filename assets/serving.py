@@ -21,7 +21,13 @@ class PaperConfig(dg.Config):
 
 
 def build_serving_assets(partitions: dg.TimeWindowPartitionsDefinition) -> list:
-    @dg.asset(partitions_def=partitions, group_name="serving", io_manager_key="json_io_manager", deps=["bars_1m"])
+    @dg.asset(
+        partitions_def=partitions,
+        group_name="serving",
+        io_manager_key="json_io_manager",
+        deps=["bars_1m"],
+        kinds={"pandas"},
+    )
     def paper_trading_report(context: dg.AssetExecutionContext, config: PaperConfig, lake: LakeResource) -> dict:
         """Top-k long / bottom-k short on the served p_up for `horizon` minutes, half spread + fee per side, on the
         NBBO mid when the bars carry quotes (whatever the labels were made on; else the close)."""

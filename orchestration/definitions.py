@@ -25,6 +25,18 @@ from orchestration.resources import (
 from orchestration.settings import TickwiseSettings
 from sensors.drift import build_adversarial_drift_sensor, build_psi_alert_sensor, run_failure_alert_sensor
 
+OWNERS = {  # who answers for each group's assets (shown on every asset page)
+    "market_data": "team:data-platform",
+    "features": "team:data-platform",
+    "modeling": "team:quant-research",
+    "monitoring": "team:quant-research",
+    "serving": "team:serving",
+}
+
+
+def _owned(spec: dg.AssetSpec) -> dg.AssetSpec:
+    return spec.replace_attributes(owners=[OWNERS[spec.group_name or ""]]) if not spec.owners else spec
+
 
 def build_definitions(settings: TickwiseSettings | None = None) -> dg.Definitions:
     """Assemble assets, checks, jobs and resources for the deployment the settings name."""
@@ -57,7 +69,7 @@ def build_definitions(settings: TickwiseSettings | None = None) -> dg.Definition
         description="Daily drift report (PSI, adversarial validation, served signals).",
     )
     return dg.Definitions(
-        assets=assets,
+        assets=dg.map_asset_specs(_owned, assets),
         jobs=[market_job, retrain, consistency, drift_job, psi_alert_job],
         schedules=[
             build_retrain_schedule(retrain, partitions, s.retrain_cron),

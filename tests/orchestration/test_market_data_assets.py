@@ -37,6 +37,19 @@ def test_definitions_load(tmp_path, landing):
     assert {"raw_trades", "raw_quotes", "bars_1m", "corporate_actions", "reference"} <= keys
 
 
+def test_every_asset_names_its_owner_and_kind_and_every_check_says_what_it_asserts(tmp_path, landing):
+    defs = build_definitions(settings(tmp_path, landing))
+    specs = list(defs.resolve_all_asset_specs())
+    assert len(specs) >= 14
+    for spec in specs:
+        assert spec.owners and all(o.startswith("team:") for o in spec.owners), spec.key
+        assert spec.kinds, spec.key
+    graph = defs.resolve_asset_graph()
+    assert len(graph.asset_check_keys) >= 11
+    for key in graph.asset_check_keys:
+        assert (graph.get_check_spec(key).description or "").strip(), key
+
+
 def test_partitions_are_trading_days(tmp_path, landing):
     defs = build_definitions(settings(tmp_path, landing))
     pdef = defs.resolve_assets_def("bars_1m").partitions_def
