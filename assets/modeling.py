@@ -266,7 +266,7 @@ def build_model_assets(
                 "importance": png_md(imp, "importance"),
                 "diagnostics": png_md(diag, "calibration and IC per session"),
                 "report": dg.MetadataValue.path(page),
-                "mlflow_run": run_id,
+                "mlflow_run": mlflow.run_link(run_id),
                 **{k: float(v) for k, v in m.items()},
             }
         )

@@ -133,7 +133,7 @@ def build_monitoring_assets(
             {"kind": "drift", "partition": context.partition_key, "report": s["html"]},
             mlflow.tracking_uri,
         )
-        md["mlflow_run"] = run_id
+        md["mlflow_run"] = mlflow.run_link(run_id)
         context.add_output_metadata(md)
         return s
 

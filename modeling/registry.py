@@ -188,3 +188,12 @@ def log_evaluation(
         for path in plots.values():
             mlflow.log_artifact(path, artifact_path="plots")
         return run.info.run_id
+
+
+def run_url(ui_url: str, run_id: str, tracking_uri: str | None = None) -> str:
+    """The MLflow UI's page of a run (``ui_url``: where ``mlflow ui`` serves the same tracking store)."""
+    from mlflow import MlflowClient
+
+    _mlflow(tracking_uri)
+    experiment = MlflowClient().get_run(run_id).info.experiment_id
+    return f"{ui_url.rstrip('/')}/#/experiments/{experiment}/runs/{run_id}"

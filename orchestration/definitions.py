@@ -94,7 +94,7 @@ def _resources(s: TickwiseSettings) -> dict:
             "lake": LakeResource(root=lake),
             "market_source": MarketSourceResource(landing=landing),
             "json_io_manager": JsonIOManager(root=lake),
-            "mlflow": MLflowResource(tracking_uri=uri),
+            "mlflow": MLflowResource(tracking_uri=uri, ui_url=s.mlflow_ui_url),
             "redis": RedisResource(url=dg.EnvVar("TICKWISE_REDIS_URL")),
             "kafka": KafkaResource(bootstrap_servers=dg.EnvVar("TICKWISE_KAFKA_BOOTSTRAP")),
             # the webhook is optional: the log always gets the alert
@@ -109,7 +109,7 @@ def _resources(s: TickwiseSettings) -> dict:
         "lake": LakeResource(root=s.lake),
         "market_source": MarketSourceResource(landing=s.landing),
         "json_io_manager": JsonIOManager(root=s.lake),
-        "mlflow": MLflowResource(tracking_uri=s.mlflow_tracking_uri),
+        "mlflow": MLflowResource(tracking_uri=s.mlflow_tracking_uri, ui_url=s.mlflow_ui_url),
         "redis": RedisResource(url=s.redis_url),
         "kafka": KafkaResource(bootstrap_servers=s.kafka_bootstrap),
         "alert_sink": AlertSinkResource(webhook_url=s.alert_webhook_url),

@@ -43,9 +43,17 @@ def _empty(dataset: str) -> pa.Table:
 
 
 class MLflowResource(dg.ConfigurableResource):
-    """MLflow tracking/registry location (sqlite file by default; any tracking URI in production)."""
+    """MLflow tracking/registry location (sqlite file by default; any tracking URI in production), and where its UI
+    serves, for links from asset metadata."""
 
     tracking_uri: str
+    ui_url: str = "http://127.0.0.1:5000"
+
+    def run_link(self, run_id: str) -> dg.MetadataValue:
+        """A run as a link to its page in the MLflow UI."""
+        from modeling import registry
+
+        return dg.MetadataValue.url(registry.run_url(self.ui_url, run_id, self.tracking_uri))
 
 
 class RedisResource(dg.ConfigurableResource):

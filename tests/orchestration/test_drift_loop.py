@@ -3,6 +3,7 @@ and adversarial_drift_sensor -> exactly one weekly_retrain_job run, which promot
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import dagster as dg
@@ -69,6 +70,10 @@ def _report(defs, instance, key):
         instance=instance, partition_key=key, run_config=QUIET
     )
     assert r.success
+    (mat,) = r.asset_materializations_for_node("drift_report")
+    link = mat.metadata["mlflow_run"]  # a link to the run's page in the MLflow UI, not a bare id
+    assert isinstance(link, dg.UrlMetadataValue), link
+    assert re.fullmatch(r"http://127\.0\.0\.1:5000/#/experiments/\d+/runs/[0-9a-f]{32}", link.url), link.url
     return r.output_for_node("drift_report")
 
 
