@@ -1,5 +1,6 @@
 """What a lake holds: each dataset's days, rows, symbols, size, feature-set versions and missing sessions, and the
-rejects by source and reason (``tickwise lake``).
+rejects by source and reason (``tickwise lake``). A dataset is a contract dataset or a feature set; the lake's other
+folders (reports, the pipeline's own outputs and states) are listed apart, by size.
 
 Row counts and versions come from the Parquet footers, so a large lake is summarized without reading its data;
 only the last day's symbols and the rejects are read.
@@ -14,6 +15,7 @@ import pyarrow.parquet as pq
 
 from marketdata.calendar import is_session
 from marketdata.lake import Lake
+from marketdata.schemas import SCHEMAS
 
 VERSION_KEY = b"tickwise.feature_set_version"
 DAILY = ("trades", "quotes", "bars_1m", "features_1m", "features_served", "labels")  # one partition every session
@@ -80,13 +82,31 @@ def _symbols(lake: Lake, files: list[pafs.FileInfo]) -> int | None:
     return len(names) if files else None
 
 
-def inventory(lake: Lake) -> list[dict]:
-    """:func:`describe` for every dataset directory under the lake's root, by name."""
+def is_dataset(name: str) -> bool:
+    """A contract dataset (:data:`marketdata.schemas.SCHEMAS`) or a feature set (``features_*``)."""
+    return name in SCHEMAS or name.startswith("features")
+
+
+def _folders(lake: Lake) -> list[str]:
     info = lake.fs.get_file_info(pafs.FileSelector(lake.base, allow_not_found=True))
     names = sorted(i.base_name for i in info if i.type == pafs.FileType.Directory and not i.base_name.startswith("."))
     if not names:
         raise FileNotFoundError(f"{lake.root}: no datasets (an empty or missing lake)")
-    return [describe(lake, n) for n in names]
+    return names
+
+
+def inventory(lake: Lake) -> list[dict]:
+    """:func:`describe` for every dataset under the lake's root, by name."""
+    return [describe(lake, n) for n in _folders(lake) if is_dataset(n)]
+
+
+def other_folders(lake: Lake) -> list[dict]:
+    """The lake's folders that are not datasets (reports, ``_assets``, engine states, ...): ``folder`` and ``bytes``."""
+    return [
+        {"folder": n, "bytes": sum(f.size for f in _files(lake, lake.path(n)))}
+        for n in _folders(lake)
+        if not is_dataset(n)
+    ]
 
 
 def rejects_by_reason(lake: Lake) -> list[dict]:

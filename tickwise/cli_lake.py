@@ -32,18 +32,19 @@ def lake_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the inventory as JSON instead of tables."),
 ) -> None:
     """What the lake holds: each dataset's days (and the NYSE sessions missing between its first and last), rows,
-    symbols on its last day, size on disk and feature-set versions; then the rejects by source and reason.
+    symbols on its last day, size on disk and feature-set versions; then the rejects by source and reason, and the
+    lake's other folders (reports, the pipeline's own outputs and states) by size.
 
     Rows and versions are read from the Parquet footers, so a large lake is summarized without reading its data. A
     dataset whose files carry more than one feature-set version mixes definitions: recompute it from its first
     partition."""
-    from marketdata.inventory import inventory, rejects_by_reason
+    from marketdata.inventory import inventory, other_folders, rejects_by_reason
     from marketdata.lake import Lake
 
     lk = Lake(lake)
-    sets, rejects = inventory(lk), rejects_by_reason(lk)
+    sets, rejects, others = inventory(lk), rejects_by_reason(lk), other_folders(lk)
     if as_json:
-        print(json.dumps({"lake": lake, "datasets": sets, "rejects": rejects}, indent=2))
+        print(json.dumps({"lake": lake, "datasets": sets, "rejects": rejects, "other_folders": others}, indent=2))
         return
     t = Table(title=f"lake {lake}", box=box.SIMPLE_HEAD, padding=(0, 1))
     for c in ("dataset", "days", "gaps", "span", "rows", "symbols", "size"):
@@ -75,6 +76,11 @@ def lake_cmd(
         for row in rejects:
             r.add_row(row["source"], row["reason"], f"{row['rows']:,}")
         console.print(r)
+    else:
+        console.print("rejects: none (no row has been set aside)")
+    if others:
+        said = ", ".join(f"{o['folder']} ({_size(o['bytes'])})" for o in others)
+        console.print(f"other folders (not datasets): {said}")
 
 
 def register(app: typer.Typer) -> None:

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
-from marketdata.inventory import describe, inventory, rejects_by_reason
+from marketdata.inventory import describe, inventory, other_folders, rejects_by_reason
 from marketdata.lake import Lake
 from marketdata.pipeline import simulate_to_lake
 from marketdata.simulator import SimConfig
@@ -70,3 +70,18 @@ def test_the_command_prints_tables_and_json(lake):
 def test_an_empty_lake_is_an_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no datasets"):
         inventory(Lake(str(tmp_path / "nothing")))
+
+
+def test_reports_and_the_pipelines_own_folders_are_listed_apart_and_no_rejects_says_so(tmp_path):
+    root = tmp_path / "lake"
+    lk = Lake(str(root))
+    simulate_to_lake(SimConfig(symbols=13, days=1, seed=1), lk)
+    for folder in ("_assets", "reports/evaluation/date=2026-03-02", "engine_state/date=2026-03-02"):
+        (root / folder).mkdir(parents=True)
+        (root / folder / "part.bin").write_bytes(b"0" * 100)
+    assert not {"_assets", "reports", "engine_state"} & {d["dataset"] for d in inventory(lk)}
+    assert other_folders(lk) == [{"folder": n, "bytes": 100} for n in ("_assets", "engine_state", "reports")]
+    r = CliRunner().invoke(app, ["lake", "--lake", lk.root])
+    assert r.exit_code == 0, r.output
+    assert "rejects: none" in r.output
+    assert "other folders (not datasets): _assets (100 B), engine_state (100 B), reports (100 B)" in r.output
