@@ -7,8 +7,19 @@ import logging
 import sys
 
 import typer
+from typer.core import TyperOption
 
 from tickwise import cli_audit, cli_data, cli_features, cli_lake, cli_model, cli_serve
+
+_type_of = TyperOption.display_type_rich
+
+
+def _flag_without_type(self: TyperOption, ctx) -> str | None:  # type: ignore[no-untyped-def]
+    """A flag takes no value: its help row shows none (typer 0.29 prints ``<bool>`` beside every flag)."""
+    return None if self.is_flag and not self.count else _type_of(self, ctx)
+
+
+TyperOption.display_type_rich = _flag_without_type  # type: ignore[method-assign]
 
 app = typer.Typer(
     help="tickwise — short-horizon equity direction signals: simulate or ingest market data, build bars and "

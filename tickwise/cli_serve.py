@@ -55,20 +55,48 @@ def publish(
     console.print(f"published {n:,} ticks of {day} to {bootstrap} in {took:.1f} s ({n / max(took, 1e-9):,.0f} ticks/s)")
 
 
+def _now() -> dict:
+    """The scorer's settings as the environment sets them now, for ``--help`` (a bad value there: the defaults)."""
+    from serving.app.settings import ServeSettings
+
+    try:
+        return ServeSettings().model_dump()
+    except ValidationError:
+        return {k: f.default for k, f in ServeSettings.model_fields.items()}
+
+
+_NOW = _now()
+
+
+def _default(key: str) -> str:
+    return f"(now {_NOW[key] if _NOW[key] is not None else 'none'}; env TICKWISE_{key.upper()})"
+
+
 def serve(
-    mode: str = typer.Option(None, help="'inprocess' (lake replay, embedded) or 'kafka'."),
-    lake: str = typer.Option(None, help="Lake (reference, corporate actions; the replay source in-process)."),
+    mode: str = typer.Option(None, help=f"'inprocess' (lake replay, embedded) or 'kafka'. {_default('mode')}"),
+    lake: str = typer.Option(
+        None, help=f"Lake (reference, corporate actions; the replay source in-process). {_default('lake')}"
+    ),
     date: str = typer.Option(
         None,
         help="In-process: the day to replay (default: the last). Kafka mode: the session about to be scored "
         "(default: today in New York); without a checkpoint, the engine starts from the lake's state before it.",
     ),
-    kafka_bootstrap: str = typer.Option(None, help="Kafka bootstrap servers."),
-    redis_url: str = typer.Option(None, help="Redis URL for features/signals/checkpoints (default: in-process)."),
-    http_port: int = typer.Option(None, help="HTTP API port (0 = off)."),
-    idle_exit: float = typer.Option(None, help="Kafka mode: exit after this many idle seconds."),
+    kafka_bootstrap: str = typer.Option(None, help=f"Kafka bootstrap servers. {_default('kafka_bootstrap')}"),
+    redis_url: str = typer.Option(
+        None, help=f"Redis URL for features, signals and checkpoints (none: in-process). {_default('redis_url')}"
+    ),
+    http_port: int = typer.Option(None, help=f"HTTP API port (0 = off). {_default('http_port')}"),
+    idle_exit: float = typer.Option(None, help="Kafka mode: exit after this many idle seconds (default: never)."),
 ) -> None:
-    """Score the live cross-section each minute with the MLflow champion; serve features and signals."""
+    """Score the live cross-section each minute with the MLflow champion; serve features and signals.
+
+    The champion is the registered model `direction_model` with the alias `champion`, read from
+    TICKWISE_MLFLOW_TRACKING_URI (now: {uri}) and reloaded when the alias moves. Each minute's features and
+    signals go to Redis (--redis-url), the signals also to the Kafka topic `signals` in kafka mode. The HTTP API
+    (--http-port) serves GET /signals, /signals/{{symbol}}, /health and /metrics (Prometheus). Every flag has a
+    TICKWISE_* variable; a flag wins over it.
+    """
     from serving.app.runtime import run_serve
     from serving.app.settings import ServeSettings
 
@@ -89,6 +117,9 @@ def serve(
         first = e.errors()[0]
         raise ValueError(f"bad serve setting {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
     run_serve(settings, date, idle_exit, console)
+
+
+serve.__doc__ = (serve.__doc__ or "").format(uri=_NOW["mlflow_tracking_uri"])
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:

@@ -39,6 +39,7 @@ COMMANDS = [
     ["lake"],
     ["audit-features"],
     ["walkforward"],
+    ["serve"],
 ]
 
 
@@ -50,6 +51,16 @@ def run(*args: str) -> subprocess.CompletedProcess:
 def test_every_command_has_help(cmd):
     r = run(*cmd, "--help")
     assert r.returncode == 0 and "Usage" in r.stdout and len(r.stdout) > 200
+    assert "<bool>" not in r.stdout  # a flag takes no value
+
+
+def test_serve_help_shows_the_settings_in_force_and_the_endpoints(monkeypatch):
+    monkeypatch.setenv("TICKWISE_HTTP_PORT", "9911")
+    monkeypatch.setenv("COLUMNS", "200")
+    out = run("serve", "--help").stdout
+    assert "(now 9911; env TICKWISE_HTTP_PORT)" in out and "(now inprocess; env TICKWISE_MODE)" in out
+    assert "direction_model" in out and "TICKWISE_MLFLOW_TRACKING_URI" in out
+    assert all(p in out for p in ("/signals", "/health", "/metrics"))
 
 
 def test_error_is_one_line_without_traceback(tmp_path):
