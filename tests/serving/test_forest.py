@@ -1,6 +1,8 @@
 """The compiled forest over binned features predicts what LightGBM predicts: the same raw score bit for bit (leaves
 summed in tree order), on numerical and categorical splits, NaN, zero and unseen categories, any tree shape."""
 
+import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -16,7 +18,8 @@ from serving.inference import blockwalk, forest_walk
 from serving.inference.forest import Unsupported, build
 from serving.inference.model_runtime import ModelRuntime
 
-NATIVE = blockwalk.cpu_supports()  # the block walk needs AVX-512 (F, BW); the numba walk runs anywhere
+# the block walk needs AVX-512 (F, BW) and a C compiler; the numba walk runs anywhere
+NATIVE = blockwalk.cpu_supports() and shutil.which(os.environ.get("CC", "cc")) is not None
 
 
 def walk(text: str, X: np.ndarray) -> np.ndarray:
