@@ -14,7 +14,7 @@ tree) raises :class:`~serving.inference.forest.Unsupported`; a machine without A
 :class:`Unavailable`. Either way the model runtime takes the next runtime.
 
 The C source is compiled once per machine into the model cache (``cc``, about a second) and loaded with ctypes,
-which releases the GIL during the call: two threads walk half the blocks each.
+which releases the GIL during the call: two threads share the blocks (:func:`serving.inference.model_runtime.shared`).
 """
 
 import ctypes
