@@ -1,10 +1,11 @@
 """The champion at run time, the fastest runtime that is ready: the block walk (:mod:`serving.inference.blockwalk`,
 AVX-512 over 64 rows at once, built in a second) where the CPU and a C compiler allow it; else lleaves (native code
-per tree, cached by the model's checksum) when its compiled library is in the cache; else the compiled forest over binned features
-(:mod:`serving.inference.forest`, built in a second) while lleaves compiles in a child process (a minute or two for a
-production-sized model; the child keeps it off the scorer's GIL) and takes over once it is ready; else LightGBM's
-own predict. The engine's categorical codes are translated to the model's (:mod:`features.codes`) first.
-``runtime`` says which one serves (``/health``, ``tickwise_cycles_by_runtime_total``)."""
+per tree, cached by the model's checksum) when its compiled library is in the cache; else the compiled forest over
+binned features (:mod:`serving.inference.forest`, built in a second) while lleaves compiles in a child process (a
+minute or two for a production-sized model; the child keeps it off the scorer's GIL) and takes over once it is
+ready; else LightGBM's own predict. The engine's categorical codes are translated to the model's
+(:mod:`features.codes`) first. ``runtime`` says which one serves (``/health``, ``tickwise_cycles_by_runtime_total``).
+Two threads share a cross-section's rows in claims (:func:`shared`)."""
 
 import logging
 import os
@@ -195,13 +196,17 @@ class ModelRuntime:
         return out
 
     def _split(self, fn, X: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
-        chunks = min(self.threads, max(1, len(X) // 1000))
-        if chunks == 1:
+        """``fn`` (lleaves' predict) over chunks of the rows shared by two threads, as :meth:`_walk` shares them
+        (lleaves' own n_jobs builds a new pool per call, STACK.md; this pool is built once)."""
+        if self.threads < 2 or len(X) < 2000:
             return fn(X)
-        # rows are independent: split them over a persistent pool (the native call releases the GIL);
-        # lleaves' own n_jobs builds a new pool per call (STACK.md), this one is built once
-        parts = [_pool().submit(fn, c) for c in np.array_split(X, chunks)]
-        return np.concatenate([f.result() for f in parts])
+        out = np.empty(len(X))
+
+        def part(lo: int, hi: int) -> None:
+            out[lo:hi] = fn(X[lo:hi])
+
+        shared(part, len(X), CHUNK)
+        return out
 
 
 def _compile_to(text: str, cache: str, checksum: str) -> None:
