@@ -169,18 +169,16 @@ def decode(kind: str, value: bytes) -> Decoded:
 
 
 def halts_to_status(halts: pa.Table) -> pa.Table:
-    """A ``halts`` table (intervals) as the status rows a feed would have sent: halted at each start, resumed at
-    each end."""
+    """A ``halts`` table (intervals) as the status rows a feed would have sent, in time order: halted at each start,
+    resumed at each end (a start before an end at the same instant), so a symbol halted twice in a day reads as
+    two halts, not one from the first start to the last end."""
     n = halts.num_rows
+    ts = np.r_[_ns(halts.column("start")), _ns(halts.column("end"))]
+    halted = np.r_[np.ones(n, bool), np.zeros(n, bool)]
+    order = np.lexsort((~halted, ts))
+    symbols = pa.concat_arrays([halts.column("symbol").combine_chunks()] * 2) if n else pa.array([], pa.string())
     return pa.table(
-        {
-            "symbol": pa.concat_arrays([halts.column("symbol").combine_chunks()] * 2)
-            if n
-            else pa.array([], pa.string()),
-            "ts": np.r_[_ns(halts.column("start")), _ns(halts.column("end"))],
-            "halted": np.r_[np.ones(n, bool), np.zeros(n, bool)],
-        },
-        schema=WIRE["status"],
+        {"symbol": symbols.take(pa.array(order)), "ts": ts[order], "halted": halted[order]}, schema=WIRE["status"]
     )
 
 

@@ -141,3 +141,47 @@ def test_halts_arrive_as_trading_status_and_freeze_the_symbol_as_offline(market)
     want = np.column_stack([offline.column(n).to_numpy(zero_copy_only=False) for n in names]).astype(np.float32)
     np.testing.assert_array_equal(np.stack([got[k] for k in keys]), want)
     assert dt.date.today() is not None
+
+
+def test_a_symbol_halted_twice_in_a_day_reads_as_two_halts_on_the_status_feed():
+    """The day's halts replayed as status rows (as the lake replay and the publisher send them) mark the same
+    minutes as the intervals themselves: the second halt's start does not stretch the first one to its end."""
+    from marketdata.aggregate import BarAggregator
+    from marketdata.schemas import HALTS
+
+    t0 = np.datetime64("2026-03-02T14:30", "ns").astype(np.int64)
+    minute = 60_000_000_000
+    halts = pa.table(
+        {
+            "symbol": ["AAA", "AAA"],
+            "start": pa.array([t0 + 2 * minute + 15, t0 + 30 * minute], pa.int64()).cast(HALTS.field("start").type),
+            "end": pa.array([t0 + 4 * minute, t0 + 31 * minute], pa.int64()).cast(HALTS.field("end").type),
+            "reason": ["T1", "LUDP"],
+        },
+        schema=HALTS,
+    )
+    ts = t0 + np.arange(40) * minute + 1
+    trades = pa.table(
+        {"symbol": ["AAA"] * 40, "ts": pa.array(ts, pa.int64()), "seq": np.arange(40), "price": np.full(40, 10.0)}
+    )
+    cols = {
+        "ts": ts,
+        "seq": np.arange(40),
+        "price": np.full(40, 10.0),
+        "size": np.ones(40),
+        "correction": np.zeros(40, np.int64),
+    }
+
+    def halted_minutes(feed_status: bool) -> list[int]:
+        agg = BarAggregator()
+        if feed_status:
+            st = tick_codec.halts_to_status(halts)
+            agg.add_status(agg.codes(st.column("symbol")), st.column("ts").to_numpy(), st.column("halted").to_numpy())
+        else:
+            agg.add_halts(halts)
+        agg.fold("trades", agg.codes(trades.column("symbol")), cols)
+        bars = agg.finalize(int(t0 + 41 * minute))
+        end = bars.filter(bars.column("halted")).column("ts").cast(pa.int64()).to_numpy()
+        return ((end - t0) // minute).tolist()
+
+    assert halted_minutes(True) == halted_minutes(False) == [3, 4, 31]
