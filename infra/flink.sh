@@ -79,20 +79,19 @@ start_jobmanager() {
 }
 
 start_taskmanager() {
-  local before; before=$(taskmanagers); before=${before:-0}
+  local id; id="tm-$(date +%s%N)"
   local p; mapfile -t p < <(resource_params GET_TM_RESOURCE_PARAMS)
-  local n; n=$(ls "$state" | grep -c '^taskmanager.*\.pid$' || true)
   # shellcheck disable=SC2086
   nohup java --add-opens=java.base/java.nio=ALL-UNNAMED ${p[0]} -Dlog4j2.configurationFile="$log4j" -cp "$lib/*" \
     org.apache.flink.runtime.taskexecutor.TaskManagerRunner --configDir "$state/conf" ${p[1]} \
-    >"$state/log/taskmanager-$n.out" 2>&1 &
-  echo $! > "$state/taskmanager-$n.pid"
+    -D "taskmanager.resource-id=$id" >"$state/log/$id.out" 2>&1 &
+  echo $! > "$state/taskmanager-$id.pid"
   for _ in $(seq 60); do
-    [ "$(taskmanagers)" -gt "$before" ] 2>/dev/null && { log "taskmanager $n up ($slots slots)"; return; }
-    kill -0 "$(cat "$state/taskmanager-$n.pid")" 2>/dev/null || { log "taskmanager exited; see $state/log/taskmanager-$n.out"; tail -20 "$state/log/taskmanager-$n.out" >&2; exit 1; }
+    curl -sf "http://127.0.0.1:$rest_port/taskmanagers" | grep -q "\"$id\"" && { log "taskmanager $id up ($slots slots)"; return; }
+    kill -0 "$(cat "$state/taskmanager-$id.pid")" 2>/dev/null || { log "taskmanager exited; see $state/log/$id.out"; tail -20 "$state/log/$id.out" >&2; exit 1; }
     sleep 0.5
   done
-  log "taskmanager did not register within 30 s; see $state/log/taskmanager-$n.out"; exit 1
+  log "taskmanager $id did not register within 30 s; see $state/log/$id.out"; exit 1
 }
 
 stop_pid() {

@@ -77,3 +77,11 @@ def kafka_bootstrap() -> str:
     host, port = boot.rsplit(":", 1)
     _need("Kafka", host, int(port))
     return boot
+
+
+@pytest.fixture(scope="session")
+def flink_url() -> str:
+    url = os.environ.get("TICKWISE_FLINK_URL", "http://127.0.0.1:18081")
+    u = urlparse(url)
+    _need("Flink", u.hostname or "127.0.0.1", u.port or 8081)
+    return url

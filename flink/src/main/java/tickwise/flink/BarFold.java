@@ -6,12 +6,17 @@ import java.util.List;
 import java.util.Map;
 import org.apache.flink.api.common.state.MapState;
 import org.apache.flink.api.common.state.MapStateDescriptor;
+import org.apache.flink.api.common.state.ListState;
+import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.TypeHint;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.runtime.state.FunctionInitializationContext;
+import org.apache.flink.runtime.state.FunctionSnapshotContext;
+import org.apache.flink.streaming.api.checkpoint.CheckpointedFunction;
 import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
 import org.apache.flink.util.Collector;
 import org.apache.flink.util.OutputTag;
@@ -32,8 +37,12 @@ import org.apache.flink.util.OutputTag;
  * print by (time, sequence), high, low, volume, VWAP from the notional summed in exact integer micro-dollars, the
  * count. A halt (status messages: halted at its start, resumed at its end) marks every bar whose window overlaps
  * it; a halted minute without trades is a flat bar at the symbol's last close (none before a first close).
+ *
+ * <p>Flink does not checkpoint watermarks: a restarted job's watermark starts over. The watermark this subtask had
+ * reached is therefore kept with each checkpoint and restored, so a tick that was late before a failure is still
+ * late after it (and never reopens a minute whose bar is out).
  */
-public class BarFold extends KeyedProcessFunction<String, Tick, Bar> {
+public class BarFold extends KeyedProcessFunction<String, Tick, Bar> implements CheckpointedFunction {
     public static final OutputTag<Reject> REJECTS = new OutputTag<>("rejects", TypeInformation.of(Reject.class));
 
     static final long NS_PER_MIN = 60_000_000_000L;
@@ -73,6 +82,19 @@ public class BarFold extends KeyedProcessFunction<String, Tick, Bar> {
     private transient MapState<Long, Long> quoteSeen;
     private transient ValueState<long[]> halts; // start, end pairs
     private transient ValueState<double[]> last; // last close, then the last quote's bid, ask, bid size, ask size
+    private transient ListState<Long> reached; // the watermark reached (ns), per subtask, in checkpoints
+    private long floor = Long.MIN_VALUE; // the watermark restored, and since raised by every timer fired
+
+    @Override
+    public void initializeState(FunctionInitializationContext ctx) throws Exception {
+        reached = ctx.getOperatorStateStore().getUnionListState(new ListStateDescriptor<>("watermark", Types.LONG));
+        for (Long w : reached.get()) floor = Math.max(floor, w);
+    }
+
+    @Override
+    public void snapshotState(FunctionSnapshotContext ctx) throws Exception {
+        reached.update(List.of(floor));
+    }
 
     @Override
     public void open(OpenContext ctx) {
@@ -102,7 +124,8 @@ public class BarFold extends KeyedProcessFunction<String, Tick, Bar> {
 
     @Override
     public void processElement(Tick t, Context ctx, Collector<Bar> out) throws Exception {
-        long w = watermarkNs(ctx.timerService().currentWatermark());
+        long w = Math.max(floor, watermarkNs(ctx.timerService().currentWatermark()));
+        floor = w;
         switch (t.kind) {
             case Tick.TRADE -> trade(t, w, ctx);
             case Tick.QUOTE -> quote(t, w, ctx);
@@ -217,6 +240,7 @@ public class BarFold extends KeyedProcessFunction<String, Tick, Bar> {
     @Override
     public void onTimer(long timestamp, OnTimerContext ctx, Collector<Bar> out) throws Exception {
         long e = (timestamp + 1) * NS_PER_MS;
+        if (timestamp != Long.MAX_VALUE) floor = Math.max(floor, e);
         double[] l = last.value();
         if (l == null) l = new double[] {Double.NaN, Double.NaN, Double.NaN, Double.NaN, Double.NaN};
         QuotePartial q = quotes.get(e);

@@ -14,7 +14,6 @@ import org.apache.flink.api.common.JobExecutionResult;
 import org.apache.flink.api.common.RuntimeExecutionMode;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
-import org.apache.flink.api.common.serialization.SerializationSchema;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.RestartStrategyOptions;
 import org.apache.flink.configuration.StateRecoveryOptions;
@@ -183,10 +182,7 @@ public final class BarsJob {
                 .uid("bars-topic").name("bars topic");
         rejects(bars).sinkTo(KafkaSink.<Reject>builder()
                         .setBootstrapServers(bootstrap)
-                        .setRecordSerializer(KafkaRecordSerializationSchema.<Reject>builder()
-                                .setTopic(a.get("dead-letter-topic"))
-                                .setValueSerializationSchema((SerializationSchema<Reject>) r -> deadLetter(r).getBytes(StandardCharsets.UTF_8))
-                                .build())
+                        .setRecordSerializer(new DeadLetterSerializer(a.get("dead-letter-topic")))
                         .setDeliveryGuarantee(DeliveryGuarantee.EXACTLY_ONCE)
                         .setTransactionalIdPrefix(txn + "-dead")
                         .setProperty("transaction.timeout.ms", "600000")
@@ -219,6 +215,21 @@ public final class BarsJob {
             h.add(new RecordHeader("subtasks", Integer.toString(b.subtasks).getBytes(StandardCharsets.UTF_8)));
             h.add(new RecordHeader("bars", Integer.toString(b.count).getBytes(StandardCharsets.UTF_8)));
             return new ProducerRecord<>(topic, parts[b.subtask % parts.length], null, null, b.payload, h);
+        }
+    }
+
+    /** A refused tick as the Python scorer's dead-letter record, keyed by its symbol. */
+    static class DeadLetterSerializer implements KafkaRecordSerializationSchema<Reject> {
+        private final String topic;
+
+        DeadLetterSerializer(String topic) {
+            this.topic = topic;
+        }
+
+        @Override
+        public ProducerRecord<byte[], byte[]> serialize(Reject r, KafkaSinkContext ctx, Long timestamp) {
+            byte[] key = r.symbol == null ? null : r.symbol.getBytes(StandardCharsets.UTF_8);
+            return new ProducerRecord<>(topic, null, null, key, deadLetter(r).getBytes(StandardCharsets.UTF_8));
         }
     }
 
