@@ -9,6 +9,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 export TICKWISE_REDIS_URL ?= redis://127.0.0.1:6390/0
 export TICKWISE_KAFKA_BOOTSTRAP ?= 127.0.0.1:19092
+export TICKWISE_FLINK_URL ?= http://127.0.0.1:18081
 
 .PHONY: setup dagster-home demo test lint dev services services-stop bench clean
 

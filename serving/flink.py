@@ -220,6 +220,18 @@ def _rest(rest: str, path: str, method: str = "GET", body: dict | None = None) -
     return json.loads(text) if text else {}
 
 
+def overview(rest: str) -> dict:
+    """TaskManagers, slots and jobs (id, name, state) of the cluster."""
+    o = _rest(rest, "/overview")
+    jobs = _rest(rest, "/jobs/overview").get("jobs", [])
+    return {
+        "taskmanagers": o["taskmanagers"],
+        "slots_total": o["slots-total"],
+        "slots_available": o["slots-available"],
+        "jobs": [{"id": j["jid"], "name": j["name"], "state": j["state"]} for j in jobs],
+    }
+
+
 def job_state(rest: str, job_id: str) -> str:
     """RUNNING, RESTARTING, FINISHED, CANCELED, FAILED..."""
     return str(_rest(rest, f"/jobs/{job_id}")["state"])

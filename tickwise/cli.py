@@ -9,7 +9,7 @@ import sys
 import typer
 from typer.core import TyperOption
 
-from tickwise import cli_audit, cli_data, cli_features, cli_lake, cli_model, cli_serve
+from tickwise import cli_audit, cli_data, cli_features, cli_flink, cli_lake, cli_model, cli_serve
 
 _type_of = TyperOption.display_type_rich
 
@@ -34,6 +34,7 @@ cli_model.register(app, cli_data.bench_app)
 cli_serve.register(app, cli_data.bench_app)
 cli_lake.register(app)
 cli_audit.register(app)
+cli_flink.register(app)
 
 _state = {"debug": False}
 
