@@ -134,6 +134,42 @@ def status_cmd(rest: str = _REST) -> None:
     print(json.dumps(flink.overview(rest), indent=2))
 
 
+def bench_flink(
+    symbols: int = typer.Option(5000, min=13, help="Symbols in the replayed stream."),
+    ticks_per_second: float = typer.Option(
+        50_000, min=100, help="The stream's average rate: the simulator's calibrated rates, scaled to it."
+    ),
+    parallelism: int = typer.Option(1, min=1, help="The Flink job's parallelism (task slots)."),
+    minutes: int = typer.Option(4, min=2, help="Market minutes to replay at real time, from the open."),
+    checkpoint_ms: int = typer.Option(1000, min=100, help="Checkpoint interval (bars commit at each)."),
+    json_path: str | None = typer.Option(None, "--json", help="Also write the figures to this JSON file."),
+    rest: str = _REST,
+    bootstrap: str = typer.Option(os.environ.get("TICKWISE_KAFKA_BOOTSTRAP", "127.0.0.1:19092"), help="Kafka."),
+) -> None:
+    """Ticks through Kafka -> the Flink job -> the bars topic at a real feed's pace, beside the in-process Python
+    path on the same stream: the sustained rate and a minute's last tick -> its whole cross-section of bars
+    (p50/p99, the lateness wait taken out; the session's first minute left out). Needs `make services`."""
+    from tickwise.tools.bench_flink import run
+
+    res = run(symbols, minutes, bootstrap, rest, ticks_per_second, parallelism, checkpoint_ms=checkpoint_ms)
+    py = res["python"]
+
+    def ms(x: float | None) -> str:
+        return "-" if x is None else f"{x:.0f}"
+
+    print(
+        f"{res['ticks']:,} ticks of {symbols:,} symbols at {res['ticks_per_second']:,.0f} ticks/s, "
+        f"{res['minutes_measured']} minutes measured\n"
+        f"  Flink (parallelism {parallelism}, checkpoint {checkpoint_ms} ms): last tick -> bars p50 "
+        f"{ms(res['bar_latency_p50_ms'])} ms, p99 {ms(res['bar_latency_p99_ms'])} ms, max "
+        f"{ms(res['bar_latency_max_ms'])} ms; {res['bars']:,} bars\n"
+        f"  Python in-process (the scorer's ingest): p50 {ms(py['bar_latency_p50_ms'])} ms, p99 "
+        f"{ms(py['bar_latency_p99_ms'])} ms, max {ms(py['bar_latency_max_ms'])} ms; {py['bars']:,} bars"
+    )
+    if json_path:
+        Path(json_path).write_text(json.dumps(res, indent=2))
+
+
 def register(app: typer.Typer) -> None:
     flink_app.command("bars")(bars_cmd)
     flink_app.command("submit")(submit_cmd)

@@ -133,3 +133,6 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     bench_app.command("e2e")(bench_e2e)
     bench_app.command("ingest")(bench_ingest)
     bench_app.command("inference")(bench_inference)
+    from tickwise.cli_flink import bench_flink
+
+    bench_app.command("flink")(bench_flink)
