@@ -148,7 +148,8 @@ def bench_flink(
 ) -> None:
     """Ticks through Kafka -> the Flink job -> the bars topic at a real feed's pace, beside the in-process Python
     path on the same stream: the sustained rate and a minute's last tick -> its whole cross-section of bars
-    (p50/p99, the lateness wait taken out; the session's first minute left out). Needs `make services`."""
+    (p50/p99, the lateness wait taken out; the session's first minute is left out, and its last never closes: no
+    later tick moves the watermark past it, so --minutes 4 measures 2). Needs `make services`."""
     from tickwise.tools.bench_flink import run
 
     res = run(symbols, minutes, bootstrap, rest, ticks_per_second, parallelism, checkpoint_ms=checkpoint_ms)
