@@ -54,6 +54,12 @@ def _reachable(host: str, port: int) -> bool:
         return False
 
 
+def _url(name: str, url: str, default_port: int) -> str:
+    u = urlparse(url)
+    _need(name, u.hostname or "127.0.0.1", u.port or default_port)
+    return url
+
+
 def _need(name: str, host: str, port: int) -> None:
     if _reachable(host, port):
         return
@@ -65,10 +71,7 @@ def _need(name: str, host: str, port: int) -> None:
 
 @pytest.fixture(scope="session")
 def redis_url() -> str:
-    url = os.environ.get("TICKWISE_REDIS_URL", "redis://127.0.0.1:6390/0")
-    u = urlparse(url)
-    _need("Redis", u.hostname or "127.0.0.1", u.port or 6379)
-    return url
+    return _url("Redis", os.environ.get("TICKWISE_REDIS_URL", "redis://127.0.0.1:6390/0"), 6379)
 
 
 @pytest.fixture(scope="session")
@@ -81,7 +84,4 @@ def kafka_bootstrap() -> str:
 
 @pytest.fixture(scope="session")
 def flink_url() -> str:
-    url = os.environ.get("TICKWISE_FLINK_URL", "http://127.0.0.1:18081")
-    u = urlparse(url)
-    _need("Flink", u.hostname or "127.0.0.1", u.port or 8081)
-    return url
+    return _url("Flink", os.environ.get("TICKWISE_FLINK_URL", "http://127.0.0.1:18081"), 8081)

@@ -98,9 +98,9 @@ def submit_cmd(
 
     Bars reach the bars topic in Kafka transactions committed at each checkpoint (read them `read_committed`), one
     message per minute and subtask whose headers say how far the subtask has got."""
-    from serving import flink
+    from serving import flink_cluster
 
-    job = flink.StreamJob(
+    job = flink_cluster.StreamJob(
         bootstrap,
         trades_topic,
         quotes_topic,
@@ -111,7 +111,7 @@ def submit_cmd(
         idle_ms=idle_ms,
         checkpoint_ms=checkpoint_ms,
     )
-    job_id = flink.submit(job, rest, parallelism=parallelism, savepoint=savepoint)
+    job_id = flink_cluster.submit(job, rest, parallelism=parallelism, savepoint=savepoint)
     print(job_id)
 
 
@@ -121,17 +121,17 @@ def stop_cmd(
     rest: str = _REST,
 ) -> None:
     """Stop the job with a savepoint; prints the savepoint's path (resume with `submit --savepoint PATH`)."""
-    from serving import flink
+    from serving import flink_cluster
 
     target = savepoint_dir if "://" in savepoint_dir else f"file://{Path(savepoint_dir).resolve()}"
-    print(flink.stop_with_savepoint(rest, job_id, target))
+    print(flink_cluster.stop_with_savepoint(rest, job_id, target))
 
 
 def status_cmd(rest: str = _REST) -> None:
     """The cluster's TaskManagers and slots, and its jobs with their state."""
-    from serving import flink
+    from serving import flink_cluster
 
-    print(json.dumps(flink.overview(rest), indent=2))
+    print(json.dumps(flink_cluster.overview(rest), indent=2))
 
 
 def bench_flink(

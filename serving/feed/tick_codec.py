@@ -73,8 +73,8 @@ class Decoded:
         return out
 
 
-def encode(kind: str, table: pa.Table) -> bytes:
-    """One message from a ``trades``/``quotes`` table (contract columns; ``ts`` a timestamp or int64 ns)."""
+def wire_table(kind: str, table: pa.Table) -> pa.Table:
+    """A table of ``kind`` (contract columns; ``ts`` a timestamp or int64 ns) in the payload's schema."""
     cols = []
     for f in WIRE[kind]:
         if f.name not in table.column_names and f.name in OPTIONAL:
@@ -82,7 +82,12 @@ def encode(kind: str, table: pa.Table) -> bytes:
             continue
         c = table.column(f.name)
         cols.append(c.cast(pa.int64()) if f.name == "ts" else c.cast(f.type))
-    batch = pa.Table.from_arrays(cols, schema=WIRE[kind])
+    return pa.Table.from_arrays(cols, schema=WIRE[kind])
+
+
+def encode(kind: str, table: pa.Table) -> bytes:
+    """One message from a ``trades``/``quotes`` table (contract columns; ``ts`` a timestamp or int64 ns)."""
+    batch = wire_table(kind, table)
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, WIRE[kind]) as w:
         if batch.num_rows:

@@ -56,6 +56,38 @@ def _publish(root: str, day: str, bootstrap: str, speed: float, prefix: str, bat
     q.put((n, time.monotonic() - t0))
 
 
+def start_publisher(
+    tmp: str,
+    day: dt.date,
+    trades: pa.Table,
+    quotes: pa.Table,
+    bootstrap: str,
+    speed: float,
+    prefix: str,
+    batch_ms: float,
+):  # type: ignore[no-untyped-def]
+    """Write the session's ticks into a lake under ``tmp`` and start the publisher process on it (not yet
+    running: call ``start()``); returns the process and the queue it reports ``(ticks sent, seconds)`` on."""
+    lake = Lake(tmp)
+    lake.write("trades", trades)
+    lake.write("quotes", quotes)
+    ctx = mp.get_context("spawn")
+    done = ctx.Queue()
+    pub = ctx.Process(target=_publish, args=(tmp, str(day), bootstrap, speed, prefix, batch_ms, done))
+    return pub, done
+
+
+def last_tick_ms(bootstrap: str, prefix: str) -> dict[int, int]:
+    """Per minute (its end, ns): the producer timestamp (ms) of the last tick message holding a tick of it."""
+    out: dict[int, int] = {}
+    for kind in ("trades", "quotes"):
+        for m in _read(bootstrap, f"{prefix}.{kind}"):
+            ts = tick_codec.read(kind, m.value).column("ts").to_numpy()
+            for end in np.unique((ts // NS_PER_MIN + 1) * NS_PER_MIN):
+                out[int(end)] = max(out.get(int(end), 0), m.timestamp)
+    return out
+
+
 def _read(bootstrap: str, topic: str) -> list:
     c = kafka_io.consumer(bootstrap, topic, group=None, consumer_timeout_ms=5000, max_poll_records=5000)
     out = list(c)
@@ -128,16 +160,11 @@ def run(
     loop = ScoringLoop(source, assembler, scorer, outputs, KafkaDeadLetters(bootstrap, f"{prefix}.dlq"), writer)
     lags: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
-        lake = Lake(tmp)
-        lake.write("trades", trades)
-        lake.write("quotes", quotes)
         n_ticks = trades.num_rows + quotes.num_rows
+        pub, done = start_publisher(tmp, day.date, trades, quotes, bootstrap, speed, prefix, batch_ms)
         del trades, quotes
         while not source.consumer.assignment():  # joined before the first tick flows, as a running scorer is
             loop.poll_once(100)
-        ctx = mp.get_context("spawn")
-        done = ctx.Queue()
-        pub = ctx.Process(target=_publish, args=(tmp, str(day.date), bootstrap, speed, prefix, batch_ms, done))
         log(f"publishing at {speed}x real time in {batch_ms:g} ms batches; scoring as `serve --mode kafka` does")
         t0 = time.monotonic()
         pub.start()
@@ -169,14 +196,9 @@ def _lag_s(source: KafkaTickSource) -> float | None:
 
 def _report(bootstrap, prefix, wait_ms, cycles, writer, lags, n_ticks, published, consumed_s, extra) -> dict:  # type: ignore[no-untyped-def]
     signals = _read(bootstrap, f"{prefix}.signals")
-    last_tick_ms: dict[int, int] = {}
-    for kind in ("trades", "quotes"):
-        for m in _read(bootstrap, f"{prefix}.{kind}"):
-            ts = tick_codec.read(kind, m.value).column("ts").to_numpy()
-            for end in np.unique((ts // NS_PER_MIN + 1) * NS_PER_MIN):
-                last_tick_ms[int(end)] = max(last_tick_ms.get(int(end), 0), m.timestamp)
-    matched = [s for s in signals if int(s.key) in last_tick_ms]
-    lat = np.array([s.timestamp - last_tick_ms[int(s.key)] for s in matched], float)
+    last = last_tick_ms(bootstrap, prefix)
+    matched = [s for s in signals if int(s.key) in last]
+    lat = np.array([s.timestamp - last[int(s.key)] for s in matched], float)
     by_ts = {c.ts: c for c in cycles}
     if not len(lat):
         raise RuntimeError("no signal could be matched to its ticks: did the scorer see the stream?")

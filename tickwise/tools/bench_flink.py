@@ -13,32 +13,18 @@ its end). The session's first minute is left out for both: it measures start-up.
 """
 
 import datetime as dt
-import multiprocessing as mp
 import tempfile
 import time
 import uuid
 
 import numpy as np
 
-from marketdata.lake import Lake
-from marketdata.schemas import NS_PER_MIN
-from serving.feed import tick_codec
 from serving.io import kafka_io
 from serving.io.sources import KafkaTickSource
 from serving.step.ingest import TickAssembler
-from tickwise.tools.bench_e2e import _publish, _read, _stream
+from tickwise.tools.bench_e2e import _stream, last_tick_ms, start_publisher
 
 PARTITIONS = 4
-
-
-def _last_tick_ms(bootstrap: str, prefix: str) -> dict[int, int]:
-    out: dict[int, int] = {}
-    for kind in ("trades", "quotes"):
-        for m in _read(bootstrap, f"{prefix}.{kind}"):
-            ts = tick_codec.read(kind, m.value).column("ts").to_numpy()
-            for end in np.unique((ts // NS_PER_MIN + 1) * NS_PER_MIN):
-                out[int(end)] = max(out.get(int(end), 0), m.timestamp)
-    return out
 
 
 def _percentiles(lat: dict[int, float], first: int) -> dict:
@@ -65,14 +51,14 @@ def run(
     batch_ms: float = 10.0,
     log=print,
 ) -> dict:  # type: ignore[no-untyped-def]
-    from serving import flink
+    from serving import flink_cluster
 
     _, _, day, trades, quotes = _stream(symbols, minutes, ticks_per_second, log)
     prefix = f"bf{uuid.uuid4().hex[:6]}"
     kinds = {f"{prefix}.{k}": k for k in ("trades", "quotes", "status")}
     kafka_io.ensure_topics(bootstrap, list(kinds), partitions=PARTITIONS)
     kafka_io.ensure_topics(bootstrap, [f"{prefix}.bars", f"{prefix}.dead"], partitions=PARTITIONS)
-    job = flink.StreamJob(
+    job = flink_cluster.StreamJob(
         bootstrap,
         f"{prefix}.trades",
         f"{prefix}.quotes",
@@ -84,8 +70,8 @@ def run(
         checkpoint_ms=checkpoint_ms,
         transactional_id=prefix,
     )
-    job_id = flink.submit(job, rest, parallelism=parallelism)
-    flink.wait_running(rest, job_id)
+    job_id = flink_cluster.submit(job, rest, parallelism=parallelism)
+    flink_cluster.wait_running(rest, job_id)
     log(f"Flink job {job_id} running at parallelism {parallelism}; the Python path on the same topics")
 
     assembler = TickAssembler(lateness_ns=lateness_ms * 1_000_000, kinds=kinds)
@@ -96,19 +82,15 @@ def run(
     py_closed: dict[int, float] = {}
     fl_meta: list[dict] = []
     fl_closed: dict[int, float] = {}
+    fl_open: set[int] = set()  # minutes with batches read, not yet whole
     n_bars = {"flink": 0, "python": 0}
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            lake = Lake(tmp)
-            lake.write("trades", trades)
-            lake.write("quotes", quotes)
             n_ticks = trades.num_rows + quotes.num_rows
+            pub, done = start_publisher(tmp, day.date, trades, quotes, bootstrap, 1.0, prefix, batch_ms)
             del trades, quotes
             while not source.consumer.assignment():
                 source.poll(100)
-            ctx = mp.get_context("spawn")
-            done = ctx.Queue()
-            pub = ctx.Process(target=_publish, args=(tmp, str(day.date), bootstrap, 1.0, prefix, batch_ms, done))
             log(f"publishing {n_ticks:,} ticks at real time in {batch_ms:g} ms batches")
             pub.start()
             t_end: float | None = None
@@ -122,21 +104,23 @@ def run(
                         ts = int(c.bars.column("ts").cast("int64").to_numpy().max())
                         py_closed.setdefault(ts, now)
                         n_bars["python"] += c.bars.num_rows
-                for ms in bars.poll(timeout_ms=5).values():
-                    for m in ms:
-                        fl_meta.append({k: int(v) for k, v in m.headers})
-                        n_bars["flink"] += fl_meta[-1]["bars"]
-                    through = flink.complete_through(fl_meta)
-                    if through is not None:
-                        for e in {x["minute"] for x in fl_meta if x["minute"] <= through}:
-                            fl_closed.setdefault(e, time.time())
+                got = [m for ms in bars.poll(timeout_ms=5).values() for m in ms]
+                for m in got:
+                    fl_meta.append({k: int(v) for k, v in m.headers})
+                    n_bars["flink"] += fl_meta[-1]["bars"]
+                    fl_open.add(fl_meta[-1]["minute"])
+                through = flink_cluster.complete_through(fl_meta) if got else None
+                if through is not None:
+                    for e in [e for e in fl_open if e <= through]:
+                        fl_closed.setdefault(e, time.time())
+                        fl_open.discard(e)
             pub.join()
             published, publish_s = done.get(timeout=10)
     finally:
         bars.close()
         source.close()
-        flink.cancel(rest, job_id)
-    last_tick = _last_tick_ms(bootstrap, prefix)
+        flink_cluster.cancel(rest, job_id)
+    last_tick = last_tick_ms(bootstrap, prefix)
     first = min(last_tick)
 
     def latency(closed: dict[int, float]) -> dict[int, float]:

@@ -172,21 +172,9 @@ public final class BarsJob {
         SingleOutputStreamOperator<Bar> bars = fold(ticks);
         String txn = a.get("transactional-id");
         bars.transform("bars by minute", TypeInformation.of(BarBatch.class), new MinuteBatcher()).uid("minute-batcher")
-                .sinkTo(KafkaSink.<BarBatch>builder()
-                        .setBootstrapServers(bootstrap)
-                        .setRecordSerializer(new BatchSerializer(a.get("bars-topic")))
-                        .setDeliveryGuarantee(DeliveryGuarantee.EXACTLY_ONCE)
-                        .setTransactionalIdPrefix(txn + "-bars")
-                        .setProperty("transaction.timeout.ms", "600000")
-                        .build())
+                .sinkTo(exactlyOnce(bootstrap, new BatchSerializer(a.get("bars-topic")), txn + "-bars"))
                 .uid("bars-topic").name("bars topic");
-        rejects(bars).sinkTo(KafkaSink.<Reject>builder()
-                        .setBootstrapServers(bootstrap)
-                        .setRecordSerializer(new DeadLetterSerializer(a.get("dead-letter-topic")))
-                        .setDeliveryGuarantee(DeliveryGuarantee.EXACTLY_ONCE)
-                        .setTransactionalIdPrefix(txn + "-dead")
-                        .setProperty("transaction.timeout.ms", "600000")
-                        .build())
+        rejects(bars).sinkTo(exactlyOnce(bootstrap, new DeadLetterSerializer(a.get("dead-letter-topic")), txn + "-dead"))
                 .uid("dead-letter-topic").name("dead-letter topic");
         if (a.containsKey("jobmanager")) {
             JobClient job = env.executeAsync("tickwise bars");
@@ -195,6 +183,17 @@ public final class BarsJob {
             JobExecutionResult r = env.execute("tickwise bars");
             System.out.println("{\"job_id\": \"" + r.getJobID() + "\"}");
         }
+    }
+
+    /** A Kafka sink writing in transactions committed at each checkpoint (consumers read it read_committed). */
+    static <T> KafkaSink<T> exactlyOnce(String bootstrap, KafkaRecordSerializationSchema<T> serializer, String txn) {
+        return KafkaSink.<T>builder()
+                .setBootstrapServers(bootstrap)
+                .setRecordSerializer(serializer)
+                .setDeliveryGuarantee(DeliveryGuarantee.EXACTLY_ONCE)
+                .setTransactionalIdPrefix(txn)
+                .setProperty("transaction.timeout.ms", "600000")
+                .build();
     }
 
     /** A minute's batch to the partition of its subtask, with the completion facts as headers. */
