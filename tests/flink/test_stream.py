@@ -1,8 +1,8 @@
-"""The streaming job on the session cluster from ``make services``, against the real broker: ticks on the tick topics
--> bars on the bars topic exactly once, late ticks dead-lettered with their reason, a TaskManager killed mid-session
-(SIGKILL) and the job recovered from its checkpoint on a new one, then stopped with a savepoint at parallelism 1
-and resumed at 2. The committed bars (``read_committed``) equal the Python aggregator's on the on-time ticks, bar
-for bar, none twice and none missing."""
+"""The streaming job on the session cluster from ``make services``, against the real broker: ticks on the tick
+topics -> bars on the bars topic exactly once, late ticks and malformed messages dead-lettered with their reason, a
+TaskManager killed mid-session (SIGKILL) and the job recovered from its checkpoint on a new one, then stopped with
+a savepoint at parallelism 1 and resumed at 2. The committed bars (``read_committed``) equal the Python
+aggregator's on the on-time ticks, bar for bar, none twice and none missing."""
 
 import json
 import os
@@ -95,6 +95,10 @@ def test_exactly_once_through_a_killed_taskmanager_and_a_rescale(flink_url, kafk
 
     job_id = flink_cluster.submit(job, flink_url, parallelism=1)
     flink_cluster.wait_running(flink_url, job_id)
+    # malformed messages: not Arrow at all, and a good message cut short
+    good = tick_codec.encode("trades", trades.slice(0, 5))
+    for bad in (b"not arrow", good[: len(good) - 40]):
+        prod.send(topics["trades"], bad, partition=1)
     publish(prod, topics, tables, t0, 0, 8)
     wait_for_bars(kafka_bootstrap, job.bars_topic, t0 + 7 * NS_PER_MIN)
 
@@ -139,3 +143,5 @@ def test_exactly_once_through_a_killed_taskmanager_and_a_rescale(flink_url, kafk
     assert sorted(d["index"] for d in late_dead) == list(range(25))
     assert {d["topic"] for d in late_dead} == {topics["trades"]}
     assert all(d["tick"]["seq"] >= 10**9 for d in late_dead)
+    whole = [d for d in dead if "value_b64" in d]
+    assert len(whole) == 2 and all(d["reason"].startswith("not an Arrow IPC tick batch") for d in whole), whole

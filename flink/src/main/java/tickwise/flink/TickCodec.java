@@ -3,11 +3,14 @@ package tickwise.flink;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.List;
 import java.util.Map;
+import org.apache.arrow.flatbuf.Message;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.memory.RootAllocator;
 import org.apache.arrow.vector.BigIntVector;
@@ -25,6 +28,7 @@ import org.apache.arrow.vector.types.pojo.ArrowType;
 import org.apache.arrow.vector.types.pojo.Field;
 import org.apache.arrow.vector.types.pojo.FieldType;
 import org.apache.arrow.vector.types.pojo.Schema;
+import org.apache.arrow.vector.util.ValueVectorUtility;
 
 /**
  * The project's Kafka payloads in Java: a message is one Arrow IPC stream of ticks of one kind
@@ -80,19 +84,71 @@ public final class TickCodec {
     /** Every tick of one message, refused ones as {@link Tick#BAD} with their reason. */
     public static List<Tick> decode(byte kind, byte[] value, String topic, int partition, long offset) throws BadPayload {
         List<Tick> out = new ArrayList<>();
-        try (ArrowStreamReader reader = new ArrowStreamReader(new ByteArrayInputStream(value), ALLOCATOR)) {
-            VectorSchemaRoot root = reader.getVectorSchemaRoot();
+        framed(value);
+        ArrowStreamReader reader = new ArrowStreamReader(new ByteArrayInputStream(value), ALLOCATOR);
+        try {
+            VectorSchemaRoot root = unreadable(() -> reader.getVectorSchemaRoot());
             check(kind, root.getSchema());
             int base = 0;
-            while (reader.loadNextBatch()) {
+            while (unreadable(() -> loadValid(reader, root))) {
                 rows(kind, root, base, topic, partition, offset, out);
                 base += root.getRowCount();
             }
+        } finally {
+            unreadable(() -> { reader.close(); return null; });
+        }
+        return out;
+    }
+
+    /** The next batch, its buffers checked (offsets, lengths, UTF-8) before any row is read, as pyarrow's
+     * ``validate(full=True)`` does on the Python side: a damaged body is refused, never read past its end. */
+    static boolean loadValid(ArrowStreamReader reader, VectorSchemaRoot root) throws IOException {
+        if (!reader.loadNextBatch()) return false;
+        for (FieldVector v : root.getFieldVectors()) ValueVectorUtility.validateFull(v);
+        return true;
+    }
+
+    /** Every length the stream's framing declares (each message's metadata and body) fits in the payload: bytes
+     * that are not an IPC stream must be refused before Arrow sizes a buffer from them (four ASCII letters read as a
+     * length ask for gigabytes). */
+    static void framed(byte[] value) throws BadPayload {
+        ByteBuffer b = ByteBuffer.wrap(value).order(ByteOrder.LITTLE_ENDIAN);
+        try {
+            while (true) {
+                if (b.remaining() < 4) throw new BadPayload("not an Arrow IPC tick batch: no end-of-stream marker");
+                int len = b.getInt();
+                if (len == -1) {
+                    if (b.remaining() < 4) throw new BadPayload("not an Arrow IPC tick batch: cut short");
+                    len = b.getInt();
+                }
+                if (len == 0) return;
+                if (len < 0 || len > b.remaining())
+                    throw new BadPayload("not an Arrow IPC tick batch: a message of " + len + " bytes in " + b.remaining());
+                Message m = Message.getRootAsMessage(b.slice(b.position(), len).order(ByteOrder.LITTLE_ENDIAN));
+                long body = m.bodyLength();
+                b.position(b.position() + len);
+                if (body < 0 || body > b.remaining())
+                    throw new BadPayload("not an Arrow IPC tick batch: a body of " + body + " bytes in " + b.remaining());
+                b.position(b.position() + (int) body);
+            }
+        } catch (RuntimeException e) {
+            throw new BadPayload("not an Arrow IPC tick batch: " + e);
+        }
+    }
+
+    interface Read<T> {
+        T get() throws IOException;
+    }
+
+    /** What Arrow says of bytes it cannot read (it throws runtime exceptions too) as the message's refusal; only
+     * the reading is guarded, so a fault in our own code is never dead-lettered as bad input. */
+    static <T> T unreadable(Read<T> read) throws BadPayload {
+        try {
+            return read.get();
         } catch (IOException | RuntimeException e) {
             String m = String.valueOf(e.getMessage()).lines().findFirst().orElse("");
             throw new BadPayload("not an Arrow IPC tick batch: " + m.substring(0, Math.min(120, m.length())));
         }
-        return out;
     }
 
     /** Refuses a schema that lacks a column of ``kind`` or has one of another type (``correction`` may lack). */
