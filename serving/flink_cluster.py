@@ -33,6 +33,7 @@ class StreamJob:
     group: str = "tickwise-flink-bars"
     lateness_ms: int = 2000
     idle_ms: int = 5000
+    startup_idle_ms: int = 30_000  # a partition that has not delivered yet holds the others this long
     checkpoint_ms: int = 1000
     transactional_id: str = "tickwise-bars"
 

@@ -92,6 +92,9 @@ def submit_cmd(
     dead_letter_topic: str = typer.Option("ticks.dead", "--dead-letter-topic", help="Refused ticks, with reasons."),
     lateness_ms: int = typer.Option(2000, "--lateness-ms", help="Watermark lag behind the slowest partition."),
     idle_ms: int = typer.Option(5000, "--idle-ms", help="A partition silent this long stops holding bars back."),
+    startup_idle_ms: int = typer.Option(
+        30_000, "--startup-idle-ms", help="A partition that has not delivered yet holds bars back this long."
+    ),
     checkpoint_ms: int = typer.Option(1000, "--checkpoint-ms", help="Checkpoint interval: bars commit at each."),
 ) -> None:
     """Deploy the streaming ticks -> bars job on the session cluster; prints its job id.
@@ -109,6 +112,7 @@ def submit_cmd(
         dead_letter_topic,
         lateness_ms=lateness_ms,
         idle_ms=idle_ms,
+        startup_idle_ms=startup_idle_ms,
         checkpoint_ms=checkpoint_ms,
     )
     job_id = flink_cluster.submit(job, rest, parallelism=parallelism, savepoint=savepoint)

@@ -56,7 +56,7 @@ public final class BarsJob {
             Map.entry("quotes-topic", "ticks.quotes"), Map.entry("status-topic", "ticks.status"),
             Map.entry("bars-topic", "bars.1m"), Map.entry("dead-letter-topic", "ticks.dead"),
             Map.entry("group", "tickwise-flink-bars"), Map.entry("lateness-ms", "2000"),
-            Map.entry("idle-ms", "5000"), Map.entry("checkpoint-ms", "1000"),
+            Map.entry("idle-ms", "5000"), Map.entry("startup-idle-ms", "30000"), Map.entry("checkpoint-ms", "1000"),
             Map.entry("max-future-ms", "3600000"), Map.entry("transactional-id", "tickwise-bars"));
 
     public static void main(String[] argv) throws Exception {
@@ -155,20 +155,20 @@ public final class BarsJob {
         env.setMaxParallelism(128);
         env.enableCheckpointing(Long.parseLong(a.get("checkpoint-ms")), CheckpointingMode.EXACTLY_ONCE);
 
-        Map<String, Byte> kinds = Map.of(a.get("trades-topic"), Tick.TRADE, a.get("quotes-topic"), Tick.QUOTE,
-                a.get("status-topic"), Tick.STATUS);
-        KafkaSource<Tick> src = KafkaSource.<Tick>builder()
-                .setBootstrapServers(bootstrap)
-                .setTopics(new ArrayList<>(kinds.keySet()))
-                .setGroupId(a.get("group"))
-                .setStartingOffsets(OffsetsInitializer.committedOffsets(OffsetResetStrategy.EARLIEST))
-                .setDeserializer(new TickDeserializer(kinds, Long.parseLong(a.get("max-future-ms")) * BarFold.NS_PER_MS))
-                .build();
-        WatermarkStrategy<Tick> wm = WatermarkStrategy.<Tick>forBoundedOutOfOrderness(
-                        Duration.ofMillis(Long.parseLong(a.get("lateness-ms"))))
-                .withTimestampAssigner((t, ts) -> t.kind == Tick.BAD ? Long.MIN_VALUE : Math.floorDiv(t.ts, BarFold.NS_PER_MS))
-                .withIdleness(Duration.ofMillis(Long.parseLong(a.get("idle-ms"))));
-        DataStream<Tick> ticks = env.fromSource(src, wm, "tick topics").uid("tick-topics");
+        long maxFuture = Long.parseLong(a.get("max-future-ms")) * BarFold.NS_PER_MS;
+        long lateness = Long.parseLong(a.get("lateness-ms"));
+        long idle = Long.parseLong(a.get("idle-ms"));
+        long startupIdle = Long.parseLong(a.get("startup-idle-ms"));
+        DataStream<Tick> ticks = env.fromSource(
+                        source(bootstrap, a.get("group"), Map.of(a.get("trades-topic"), Tick.TRADE, a.get("quotes-topic"), Tick.QUOTE), maxFuture),
+                        WatermarkStrategy.<Tick>forGenerator(c -> new TickWatermarks(lateness, idle, startupIdle))
+                                .withTimestampAssigner((t, ts) -> t.kind == Tick.BAD ? Long.MIN_VALUE : Math.floorDiv(t.ts, BarFold.NS_PER_MS)),
+                        "tick topics").uid("tick-topics");
+        DataStream<Tick> status = env.fromSource(
+                        source(bootstrap, a.get("group"), Map.of(a.get("status-topic"), Tick.STATUS), maxFuture),
+                        WatermarkStrategy.<Tick>forGenerator(c -> new TickWatermarks.Never()),
+                        "status topic").uid("status-topic");
+        ticks = ticks.union(status);
         SingleOutputStreamOperator<Bar> bars = fold(ticks);
         String txn = a.get("transactional-id");
         bars.transform("bars by minute", TypeInformation.of(BarBatch.class), new MinuteBatcher()).uid("minute-batcher")
@@ -183,6 +183,17 @@ public final class BarsJob {
             JobExecutionResult r = env.execute("tickwise bars");
             System.out.println("{\"job_id\": \"" + r.getJobID() + "\"}");
         }
+    }
+
+    /** The topics of ``kinds`` from the group's committed offsets (else the earliest), decoded tick by tick. */
+    static KafkaSource<Tick> source(String bootstrap, String group, Map<String, Byte> kinds, long maxFutureNs) {
+        return KafkaSource.<Tick>builder()
+                .setBootstrapServers(bootstrap)
+                .setTopics(new ArrayList<>(kinds.keySet()))
+                .setGroupId(group)
+                .setStartingOffsets(OffsetsInitializer.committedOffsets(OffsetResetStrategy.EARLIEST))
+                .setDeserializer(new TickDeserializer(kinds, maxFutureNs))
+                .build();
     }
 
     /** A Kafka sink writing in transactions committed at each checkpoint (consumers read it read_committed). */
