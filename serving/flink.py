@@ -143,6 +143,11 @@ def to_contract_bars(raw: pa.Table) -> pa.Table:
     return bars_table(names, rank, code, end, ohlc.reshape(len(end), 7), halted, nbbo.reshape(len(end), 4))
 
 
+def read_bar_batch(blob: bytes) -> pa.Table:
+    """One message of the bars topic (an Arrow IPC stream of :data:`BARS_WIRE`) as a ``bars_1m`` table."""
+    return to_contract_bars(pa.ipc.open_stream(pa.py_buffer(blob)).read_all())
+
+
 def _rejects_table(rows: list[dict]) -> pa.Table:
     return pa.table(
         {

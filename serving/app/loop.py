@@ -42,14 +42,18 @@ class ScoringLoop:
         self._committed: dict[str, int] = {}
 
     # ---- start ---------------------------------------------------------------------------------------------
-    def restore(self) -> int | None:
-        """Continue from the newest checkpoint, if the writer's store has one: its minute, else None."""
+    def restore(self, only_newer: bool = False) -> int | None:
+        """Continue from the newest checkpoint, if the writer's store has one: its minute, else None. With
+        ``only_newer`` (this member has just been given partitions: a standby taking over, or a rebalance), only
+        a checkpoint past the minute scored here replaces this state; otherwise reading goes on where it was."""
         if self.writer is None:
             return None
         got = checkpoint.load(self.writer.store)
         if got is None:
             return None
         arrays, meta = got
+        if only_newer and int(meta["minute"]) <= self.scorer.last_minute:
+            return None
         part = lambda p: {k[len(p) :]: v for k, v in arrays.items() if k.startswith(p)}  # noqa: E731
         self.scorer.restore(part("step/"), meta["step"])
         self.assembler.restore(part("agg/"), meta["agg"])

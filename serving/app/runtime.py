@@ -23,7 +23,7 @@ from serving.io.checkpoint_store import CheckpointStore, InProcessCheckpointStor
 from serving.io.online_store import InProcessOnlineStore, OnlineStore, RedisOnlineStore
 from serving.io.outputs import KafkaDeadLetters, ListDeadLetters, Outputs, ShadowLog
 from serving.io.sinks import KafkaSignalSink, ListSink
-from serving.io.sources import KafkaTickSource, LakeBarsSource, LakeTickSource, Source
+from serving.io.sources import KafkaBarsSource, KafkaTickSource, LakeBarsSource, LakeTickSource, Source
 from serving.step.feature_health import usual_shares
 from serving.step.ingest import KINDS, TickAssembler
 from serving.step.scorer import STAGES, CycleResult, Scorer
@@ -178,6 +178,7 @@ def build_loop(s: ServeSettings, scorer: Scorer, alerts: LiveAlerts, day: dt.dat
     shadow = ShadowLog(lake, engine, s.shadow_flush_minutes, metadata=lambda: engine.metadata(scorer.online.state))
     source: Source
     ckpt: CheckpointStore = InProcessCheckpointStore(s.group)  # a replay is a batch: it never resumes
+    built: list[ScoringLoop] = []  # the loop, once built (a takeover restores its newest checkpoint)
     if s.mode == "inprocess":
         restore_engine_state(scorer, lake, day)
         ticks = lake.exists("trades") and day in lake.dates("trades")
@@ -186,23 +187,36 @@ def build_loop(s: ServeSettings, scorer: Scorer, alerts: LiveAlerts, day: dt.dat
         sink, dead = ListSink(), ListDeadLetters()
     else:
         console.print(start_live(scorer, lake, day))
-        universe = set(lake.read("reference").column("symbol").to_pylist()) if lake.exists("reference") else None
-        kinds = {s.topic(t): k for t, k in KINDS.items()}
-        assembler = TickAssembler(universe, lateness_ns=s.lateness_ms * 1_000_000, kinds=kinds)
-
-        def owned(mine: set[tuple[str, int]], every: set[tuple[str, int]]) -> None:
-            assembler.assign(mine)
-            if mine != every:
-                log.error(
-                    "this scorer owns %d of %d tick partitions: the rest are another member's", len(mine), len(every)
-                )
-
-        source = KafkaTickSource(s.kafka_bootstrap, s.group, tuple(kinds), on_assign=owned)
         sink = KafkaSignalSink(s.kafka_bootstrap, s.topic("signals"), alert=alerts)
         dead = KafkaDeadLetters(s.kafka_bootstrap, s.topic("ticks.dlq"))
         if s.redis_url:
             ckpt = RedisCheckpointStore(s.redis_url, s.group)
-        console.print(f"consuming {'/'.join(kinds)} as group {s.group!r} on {s.kafka_bootstrap}")
+        kinds = {s.topic(t): k for t, k in KINDS.items()}
+        assembler = TickAssembler(universe(lake), lateness_ns=s.lateness_ms * 1_000_000, kinds=kinds)
+
+        def owned(mine: set[tuple[str, int]], every: set[tuple[str, int]]) -> None:
+            if s.source == "ticks":
+                assembler.assign(mine)
+            if mine and mine != every:
+                alerts(
+                    f"this scorer owns {len(mine)} of {len(every)} input partitions: the rest are another member's "
+                    "(the cross-section is split)"
+                )
+            if mine and built:
+                taken = built[0].restore(only_newer=True)  # a standby taking over: the newest checkpoint
+                sink.resume()  # and what the former owner published is not published again
+                if taken is not None:
+                    console.print(f"took over from the checkpoint after minute {taken}")
+
+        def revoked() -> None:  # what was scored here is on the topic before another member takes over
+            sink.wait_delivered(scorer.last_minute, 10.0)
+
+        if s.source == "bars":
+            source = KafkaBarsSource(s.kafka_bootstrap, s.group, s.bars_topic, on_assign=owned, on_revoke=revoked)
+            console.print(f"consuming Flink's bars from {s.bars_topic} as group {s.group!r} on {s.kafka_bootstrap}")
+        else:
+            source = KafkaTickSource(s.kafka_bootstrap, s.group, tuple(kinds), on_assign=owned, on_revoke=revoked)
+            console.print(f"consuming {'/'.join(kinds)} as group {s.group!r} on {s.kafka_bootstrap}")
     writer = CheckpointWriter(
         ckpt,
         base_every=s.checkpoint_base_every,
@@ -211,7 +225,13 @@ def build_loop(s: ServeSettings, scorer: Scorer, alerts: LiveAlerts, day: dt.dat
         ready=lambda minute: sink.wait_delivered(minute, 30.0),
     )
     outputs = Outputs(sink, store, alerts, shadow)
-    return ScoringLoop(source, assembler, scorer, outputs, dead, writer)
+    built.append(ScoringLoop(source, assembler, scorer, outputs, dead, writer))
+    return built[0]
+
+
+def universe(lake: Lake) -> set[str] | None:
+    """The symbols the reference knows (ticks of others are dead-lettered), None without a reference."""
+    return set(lake.read("reference").column("symbol").to_pylist()) if lake.exists("reference") else None
 
 
 def run_serve(s: ServeSettings, date: str | None, idle_exit: float | None, console: Any) -> dict:

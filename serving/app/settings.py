@@ -1,6 +1,6 @@
 """Settings of the live scorer, parsed once at start-up (a bad value fails naming the field)."""
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -9,6 +9,10 @@ class ServeSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="TICKWISE_", extra="ignore")
     mode: str = Field("inprocess", pattern="^(inprocess|kafka)$")
+    # what the Kafka mode reads: the tick topics (the ticks -> bars stage in this process) or the Flink job's bars
+    # topic (decision 036: the stage on Flink); `bars` implies the Kafka mode
+    source: str = Field("ticks", pattern="^(ticks|bars)$")
+    bars_topic: str = Field("bars.1m", min_length=1)
     lake: str = "data/lake"
     kafka_bootstrap: str = "127.0.0.1:19092"
     redis_url: str | None = None
@@ -38,6 +42,14 @@ class ServeSettings(BaseSettings):
     # ticks.dlq), so
     # several environments can share one broker; `tickwise stream publish` takes the same (TICKWISE_TOPIC_PREFIX)
     topic_prefix: str = Field("", pattern=r"^[A-Za-z0-9._-]*$")
+
+    @model_validator(mode="after")
+    def _bars_are_on_kafka(self) -> "ServeSettings":
+        if self.source == "bars":
+            if "mode" in self.model_fields_set and self.mode != "kafka":
+                raise ValueError("source 'bars' reads the Flink job's bars topic on Kafka: mode must be 'kafka'")
+            self.mode = "kafka"
+        return self
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

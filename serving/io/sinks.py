@@ -50,6 +50,10 @@ class SignalSink(ABC):
         """True once every minute up to ``minute`` is delivered (at once for sinks that deliver as they publish)."""
         return True
 
+    def resume(self) -> None:
+        """This member (re)gains the input: skip what another member has published meanwhile (if it can know)."""
+        return None
+
 
 class ListSink(SignalSink):
     def __init__(self) -> None:
@@ -97,7 +101,7 @@ class KafkaSignalSink(SignalSink):
         from serving.io import kafka_io
 
         kafka_io.ensure_topics(bootstrap, [topic])  # else the first send finds no topic and the client logs an ERROR
-        self.topic = topic
+        self.bootstrap, self.topic = bootstrap, topic
         self.alert = alert or (lambda m: log.warning("ALERT %s", m))
         self.skip_through = last_minute_on(bootstrap, topic)  # published before a restart: not again
         self.producer = kafka_io.signal_producer(bootstrap)
@@ -108,6 +112,15 @@ class KafkaSignalSink(SignalSink):
         self._cv = threading.Condition()
         self._failing = False
         threading.Thread(target=self._run, name="signal-publisher", daemon=True).start()
+
+    def resume(self) -> None:
+        """Another member may have published since this one started (a standby taking over): skip through the
+        newest minute on the topic now."""
+        on_topic = last_minute_on(self.bootstrap, self.topic)
+        with self._cv:
+            self.skip_through = max(self.skip_through, on_topic)
+            self.delivered = max(self.delivered, on_topic)
+            self._cv.notify_all()
 
     def publish(self, cycle: "CycleResult") -> None:
         if cycle.ts <= self.skip_through:

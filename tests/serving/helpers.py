@@ -37,3 +37,19 @@ def signals_of(cycles) -> pa.Table:
 
     served = [c.signals() for c in cycles if c.symbols]
     return pa.concat_tables(served) if served else SIGNALS.empty_table()
+
+
+def bar_batch(bars: pa.Table) -> bytes:
+    """``bars_1m`` rows as one message of the Flink job's bars topic (an Arrow IPC stream of its wire schema)."""
+    from serving.flink import BARS_WIRE
+    from serving.io.sinks import to_ipc
+
+    cols = {n: bars.column(n) for n in BARS_WIRE.names}
+    cols["ts"] = cols["ts"].cast(pa.int64())
+    return to_ipc(pa.table(cols).cast(BARS_WIRE))
+
+
+def bar_headers(minute: int, watermark: int, subtask: int, subtasks: int, n: int) -> list[tuple[str, bytes]]:
+    """The headers the Flink job puts on a batch (flink/.../BarsJob.java)."""
+    head = {"minute": minute, "watermark": watermark, "subtask": subtask, "subtasks": subtasks, "bars": n}
+    return [(k, str(v).encode()) for k, v in head.items()]
