@@ -47,6 +47,8 @@ class StreamJob:
 def submit(job: StreamJob, rest: str, parallelism: int = 1, savepoint: str | None = None) -> str:
     """Deploy the streaming job on the session cluster whose REST address is ``rest`` (``http://host:port``),
     resuming from ``savepoint`` if given; returns the job id."""
+    # one partition: the scorer group's one active member owns the whole cross-section (decision 036)
+    kafka_io.ensure_topics(job.bootstrap, [job.bars_topic], partitions=1)
     u = urlparse(rest)
     args = ["stream", *job.args(), "--jobmanager", f"{u.hostname}:{u.port}", "--parallelism", str(parallelism)]
     if savepoint:

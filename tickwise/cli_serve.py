@@ -74,6 +74,12 @@ def _default(key: str) -> str:
 
 def serve(
     mode: str = typer.Option(None, help=f"'inprocess' (lake replay, embedded) or 'kafka'. {_default('mode')}"),
+    source: str = typer.Option(
+        None,
+        help="Kafka mode's input: 'ticks' (the tick topics, bars built in this process) or 'bars' (the Flink job's "
+        f"bars topic, `tickwise flink submit`; implies --mode kafka). {_default('source')}",
+    ),
+    bars_topic: str = typer.Option(None, help=f"The Flink job's bars topic (--source bars). {_default('bars_topic')}"),
     lake: str = typer.Option(
         None, help=f"Lake (reference, corporate actions; the replay source in-process). {_default('lake')}"
     ),
@@ -104,6 +110,8 @@ def serve(
         k: v
         for k, v in {
             "mode": mode,
+            "source": source,
+            "bars_topic": bars_topic,
             "lake": lake,
             "kafka_bootstrap": kafka_bootstrap,
             "redis_url": redis_url,

@@ -195,6 +195,7 @@ def build_loop(s: ServeSettings, scorer: Scorer, alerts: LiveAlerts, day: dt.dat
         assembler = TickAssembler(universe(lake), lateness_ns=s.lateness_ms * 1_000_000, kinds=kinds)
 
         def owned(mine: set[tuple[str, int]], every: set[tuple[str, int]]) -> None:
+            console.print(f"this scorer owns {len(mine)} of the input's {len(every)} partitions")
             if s.source == "ticks":
                 assembler.assign(mine)
             if mine and mine != every:

@@ -2,7 +2,9 @@
 topics -> bars on the bars topic exactly once, late ticks and malformed messages dead-lettered with their reason, a
 TaskManager killed mid-session (SIGKILL) and the job recovered from its checkpoint on a new one, then stopped with
 a savepoint at parallelism 1 and resumed at 2. The committed bars (``read_committed``) equal the Python
-aggregator's on the on-time ticks, bar for bar, none twice and none missing."""
+aggregator's on the on-time ticks, bar for bar, none twice and none missing; and the scorer reading them
+(`serve --source bars`: :class:`serving.io.sources.KafkaBarsSource`) serves every minute once, with the same
+signals as the in-process path on the same ticks."""
 
 import json
 import os
@@ -16,13 +18,23 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from features.engine import FeatureEngine
 from marketdata.aggregate import aggregate
 from marketdata.schemas import NS_PER_MIN
 from marketdata.simulator import MarketSimulator, SimConfig
 from marketdata.ticks import ticks_for_day
 from serving import flink_cluster
+from serving.app.loop import ScoringLoop
 from serving.feed import tick_codec
+from serving.inference.model_runtime import ModelRuntime
 from serving.io import kafka_io
+from serving.io.online_store import InProcessOnlineStore
+from serving.io.outputs import ListDeadLetters, Outputs
+from serving.io.sinks import ListSink
+from serving.io.sources import KafkaBarsSource, ListSource, Poll
+from serving.step.ingest import Record, TickAssembler
+from serving.step.scorer import Scorer
+from tests.serving.helpers import signals_of, trained_model
 
 ROOT = Path(__file__).resolve().parents[2]
 STATE = ROOT / ".services" / "flink"
@@ -31,11 +43,51 @@ MINUTES = 24
 
 
 def session():
-    day = next(iter(MarketSimulator(SimConfig(symbols=20, days=1, seed=21)).days()))
+    sim = MarketSimulator(SimConfig(symbols=20, days=1, seed=21))
+    day = next(iter(sim.days()))
     trades, quotes = ticks_for_day(day, np.random.default_rng(2))
     t0 = int(trades.column("ts").cast(pa.int64()).to_numpy()[0]) // NS_PER_MIN * NS_PER_MIN
     end = pa.scalar(t0 + MINUTES * NS_PER_MIN, pa.int64()).cast(trades.schema.field("ts").type)
-    return t0, trades.filter(pc.less(trades.column("ts"), end)), quotes.filter(pc.less(quotes.column("ts"), end))
+    keep = lambda t: t.filter(pc.less(t.column("ts"), end))  # noqa: E731
+    return t0, keep(trades), keep(quotes), sim.reference()
+
+
+def scorer(reference: pa.Table, model) -> Scorer:  # type: ignore[no-untyped-def]
+    runtime = ModelRuntime(model, compile_trees=False)
+    return Scorer(FeatureEngine(reference), runtime, model_budget_ms=1e9)  # parity, not speed
+
+
+def in_process(reference, model, tables: dict[str, pa.Table], t0: int, through: int) -> list:  # type: ignore[no-untyped-def]
+    """The ticks minute by minute through the in-process path (the tick assembler, then the scorer)."""
+    polls, offset = [], 0
+    for m in range(MINUTES):
+        recs = []
+        for kind, t in tables.items():
+            ts = t.column("ts").cast(pa.int64()).to_numpy()
+            rows = t.filter(pa.array((ts >= t0 + m * NS_PER_MIN) & (ts < t0 + (m + 1) * NS_PER_MIN)))
+            recs.append(Record(f"ticks.{kind}", 0, offset, None, tick_codec.encode(kind, rows)))
+            offset += 1
+        polls.append(Poll(recs, t0 + (m + 1) * NS_PER_MIN))
+    s = scorer(reference, model)
+    out = Outputs(ListSink(), InProcessOnlineStore(s.engine.version), lambda m: None)
+    loop = ScoringLoop(ListSource(polls), TickAssembler(lateness_ns=0), s, out, ListDeadLetters())
+    cycles = []
+    while not loop.source.exhausted:
+        cycles += loop.poll_once()
+    return [c for c in cycles if c.ts <= through]
+
+
+def from_bars_topic(reference, model, bootstrap: str, topic: str, through: int) -> list:  # type: ignore[no-untyped-def]
+    """The scorer fed the Flink job's committed bars, until it has scored minute ``through``."""
+    s = scorer(reference, model)
+    out = Outputs(ListSink(), InProcessOnlineStore(s.engine.version), lambda m: None)
+    src = KafkaBarsSource(bootstrap, f"scorer-{uuid.uuid4().hex[:8]}", topic)
+    loop = ScoringLoop(src, TickAssembler(lateness_ns=0), s, out, ListDeadLetters())
+    cycles, deadline = [], time.monotonic() + 60
+    while s.last_minute < through and time.monotonic() < deadline:
+        cycles += loop.poll_once(200)
+    src.close()
+    return cycles
 
 
 def publish(prod, topics: dict[str, str], tables: dict[str, pa.Table], t0: int, lo: int, hi: int, parts=None) -> None:
@@ -90,7 +142,7 @@ def test_exactly_once_through_a_killed_taskmanager_and_a_rescale(flink_url, kafk
     )
     kafka_io.ensure_topics(kafka_bootstrap, [*topics.values()], partitions=PARTITIONS)
     kafka_io.ensure_topics(kafka_bootstrap, [job.bars_topic, job.dead_letter_topic], partitions=2)
-    t0, trades, quotes = session()
+    t0, trades, quotes, reference = session()
     tables = {"trades": trades, "quotes": quotes}
     prod = kafka_io.feed_producer(kafka_bootstrap)
 
@@ -150,3 +202,13 @@ def test_exactly_once_through_a_killed_taskmanager_and_a_rescale(flink_url, kafk
     assert all(d["tick"]["seq"] >= 10**9 for d in late_dead)
     whole = [d for d in dead if "value_b64" in d]
     assert len(whole) == 2 and all(d["reason"].startswith("not an Arrow IPC tick batch") for d in whole), whole
+
+    # the scorer on Flink's bars: every minute once, the same signals as the in-process path on the same ticks
+    model = trained_model(ref, FeatureEngine(reference), rounds=10)
+    served = from_bars_topic(reference, model, kafka_bootstrap, job.bars_topic, last)
+    assert [c.ts for c in served] == sorted({c.ts for c in served}), "a minute scored twice or out of order"
+    ref_cycles = in_process(reference, model, tables, t0, last)
+    assert [c.ts for c in served] == [c.ts for c in ref_cycles]
+    a, b = signals_of(served), signals_of(ref_cycles)
+    assert "model" in a.column("source").to_pylist()  # scored by the model (a degenerate minute: the breaker)
+    assert a.equals(b)
