@@ -9,7 +9,7 @@ import sys
 import typer
 from typer.core import TyperOption
 
-from tickwise import cli_audit, cli_data, cli_features, cli_flink, cli_lake, cli_model, cli_serve
+from tickwise import cli_audit, cli_data, cli_features, cli_feed, cli_flink, cli_lake, cli_model, cli_serve
 
 _type_of = TyperOption.display_type_rich
 
@@ -35,6 +35,7 @@ cli_serve.register(app, cli_data.bench_app)
 cli_lake.register(app)
 cli_audit.register(app)
 cli_flink.register(app)
+cli_feed.register(app)
 
 _state = {"debug": False}
 

@@ -53,3 +53,29 @@ def bar_headers(minute: int, watermark: int, subtask: int, subtasks: int, n: int
     """The headers the Flink job puts on a batch (flink/.../BarsJob.java)."""
     head = {"minute": minute, "watermark": watermark, "subtask": subtask, "subtasks": subtasks, "bars": n}
     return [(k, str(v).encode()) for k, v in head.items()]
+
+
+def read_now(bootstrap: str, topic: str, timeout_s: float = 10.0) -> list:
+    """Every message on ``topic`` now (to the end offsets read first), in partition order."""
+    import time
+
+    from kafka import TopicPartition
+
+    from serving.io import kafka_io
+
+    c = kafka_io.consumer(bootstrap, group=None)
+    try:
+        tps = [TopicPartition(topic, p) for p in c.partitions_for_topic(topic) or ()]
+        if not tps:
+            return []
+        ends = c.end_offsets(tps)
+        c.assign(tps)
+        c.seek_to_beginning()
+        got: dict = {tp: [] for tp in tps}
+        deadline = time.monotonic() + timeout_s
+        while any(c.position(tp) < ends[tp] for tp in tps) and time.monotonic() < deadline:
+            for tp, msgs in c.poll(timeout_ms=200).items():
+                got[tp] += msgs
+        return [m for tp in tps for m in got[tp]]
+    finally:
+        c.close()

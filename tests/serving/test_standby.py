@@ -18,7 +18,7 @@ from marketdata.lake import Lake
 from marketdata.pipeline import simulate_to_lake
 from marketdata.simulator import SimConfig
 from serving.io import kafka_io
-from tests.serving.helpers import bar_batch, bar_headers
+from tests.serving.helpers import bar_batch, bar_headers, read_now
 
 ROOT = Path(__file__).resolve().parents[2]
 PACE_S = 0.4  # a minute's bars every this many seconds
@@ -39,25 +39,8 @@ def feed(bootstrap: str, topic: str, bars: pa.Table, stop: threading.Event) -> N
 
 
 def published(bootstrap: str, topic: str) -> list[tuple[int, float]]:
-    """(minute, when it was appended) of every message on the signals topic now."""
-    from kafka import TopicPartition
-
-    c = kafka_io.consumer(bootstrap, group=None)
-    try:
-        tps = [TopicPartition(topic, p) for p in c.partitions_for_topic(topic) or ()]
-        if not tps:
-            return []
-        ends = c.end_offsets(tps)
-        c.assign(tps)
-        c.seek_to_beginning()
-        out: list[tuple[int, float]] = []
-        deadline = time.monotonic() + 10
-        while any(c.position(tp) < ends[tp] for tp in tps) and time.monotonic() < deadline:
-            for msgs in c.poll(timeout_ms=200).values():
-                out += [(int(m.key), m.timestamp / 1e3) for m in msgs]
-        return sorted(out)
-    finally:
-        c.close()
+    """(minute, when it was appended) of every message on the signals topic now, by minute."""
+    return sorted((int(m.key), m.timestamp / 1e3) for m in read_now(bootstrap, topic))
 
 
 class Scorer:
