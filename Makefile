@@ -10,6 +10,7 @@ export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 export TICKWISE_REDIS_URL ?= redis://127.0.0.1:6390/0
 export TICKWISE_KAFKA_BOOTSTRAP ?= 127.0.0.1:19092
 export TICKWISE_FLINK_URL ?= http://127.0.0.1:18081
+export TICKWISE_S3_ENDPOINT ?= http://127.0.0.1:19000
 
 .PHONY: setup dagster-home demo test lint dev services services-stop bench clean
 

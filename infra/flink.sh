@@ -14,13 +14,14 @@ rest_port="${TICKWISE_FLINK_PORT:-18081}"
 rpc_port="${TICKWISE_FLINK_RPC_PORT:-16123}"
 slots="${TICKWISE_FLINK_SLOTS:-2}"
 lib="$root/flink/target/lib"
+plugins="$root/flink/target/plugins"  # file systems Flink loads as plugins (S3)
 log4j="$root/flink/log4j2.properties"
 mkdir -p "$state/conf" "$state/log"
 
 log() { echo "[flink] $*" >&2; }
 
 ensure_lib() {
-  if [ ! -f "$lib/.complete" ] || [ ! -f "$root/flink/target/tickwise-flink.jar" ]; then
+  if [ ! -f "$lib/.complete" ] || [ ! -f "$root/flink/target/tickwise-flink.jar" ] || [ ! -d "$plugins/s3-fs-hadoop" ]; then
     command -v mvn >/dev/null || { log "Maven (mvn) is needed to build the Flink job and gather Flink's jars"; exit 1; }
     log "building the Flink job and gathering Flink's jars (flink/pom.xml)"
     rm -rf "$lib"
@@ -47,6 +48,11 @@ execution:
     dir: file://$state/checkpoints
     savepoint-dir: file://$state/savepoints
 parallelism: {default: 1}
+s3:
+  endpoint: ${TICKWISE_S3_ENDPOINT:-http://127.0.0.1:${TICKWISE_S3_PORT:-19000}}
+  path.style.access: true
+  access-key: ${AWS_ACCESS_KEY_ID:-tickwise}
+  secret-key: ${AWS_SECRET_ACCESS_KEY:-tickwise}
 YAML
 }
 
@@ -66,7 +72,7 @@ start_jobmanager() {
   if answers; then log "jobmanager already up on $rest_port"; return; fi
   local p; mapfile -t p < <(resource_params GET_JM_RESOURCE_PARAMS)
   # shellcheck disable=SC2086
-  nohup java --add-opens=java.base/java.nio=ALL-UNNAMED ${p[0]} -Dlog4j2.configurationFile="$log4j" -cp "$lib/*" \
+  FLINK_PLUGINS_DIR="$plugins" nohup java --add-opens=java.base/java.nio=ALL-UNNAMED ${p[0]} -Dlog4j2.configurationFile="$log4j" -cp "$lib/*" \
     org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint --configDir "$state/conf" ${p[1]} \
     >"$state/log/jobmanager.out" 2>&1 &
   echo $! > "$state/jobmanager.pid"
@@ -82,7 +88,7 @@ start_taskmanager() {
   local id; id="tm-$(date +%s%N)"
   local p; mapfile -t p < <(resource_params GET_TM_RESOURCE_PARAMS)
   # shellcheck disable=SC2086
-  nohup java --add-opens=java.base/java.nio=ALL-UNNAMED ${p[0]} -Dlog4j2.configurationFile="$log4j" -cp "$lib/*" \
+  FLINK_PLUGINS_DIR="$plugins" nohup java --add-opens=java.base/java.nio=ALL-UNNAMED ${p[0]} -Dlog4j2.configurationFile="$log4j" -cp "$lib/*" \
     org.apache.flink.runtime.taskexecutor.TaskManagerRunner --configDir "$state/conf" ${p[1]} \
     -D "taskmanager.resource-id=$id" >"$state/log/$id.out" 2>&1 &
   echo $! > "$state/taskmanager-$id.pid"

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Local Redis, genuine Apache Kafka (single-node KRaft) and an Apache Flink session cluster (infra/flink.sh) on
-# loopback, non-default ports, state under .services/.
+# Local Redis, genuine Apache Kafka (single-node KRaft), an S3 server (s3proxy, infra/s3.sh) and an Apache Flink
+# session cluster (infra/flink.sh) on loopback, non-default ports, state under .services/.
 #   infra/services.sh start   install what is missing, start them all, wait until each answers
 #   infra/services.sh stop    stop them all
 #   infra/services.sh status
 # Ports: TICKWISE_REDIS_PORT (default 6390), TICKWISE_KAFKA_PORT (default 19092; controller = port + 1),
-# TICKWISE_FLINK_PORT (REST, default 18081).
+# TICKWISE_S3_PORT (default 19000), TICKWISE_FLINK_PORT (REST, default 18081).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -106,10 +106,12 @@ case "${1:-}" in
   start) ensure_redis; ensure_kafka_jars; start_redis; start_kafka
          echo "TICKWISE_REDIS_URL=redis://127.0.0.1:$redis_port/0"
          echo "TICKWISE_KAFKA_BOOTSTRAP=127.0.0.1:$kafka_port"
+         "$here/s3.sh" start
          "$here/flink.sh" start ;;
-  stop) "$here/flink.sh" stop; stop_all ;;
+  stop) "$here/flink.sh" stop; "$here/s3.sh" stop; stop_all ;;
   status) redis-cli -p "$redis_port" ping 2>/dev/null || echo "redis: down"
           kafka_answers && echo "kafka: up on $kafka_port" || echo "kafka: down"
+          "$here/s3.sh" status
           "$here/flink.sh" status ;;
   *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
 esac

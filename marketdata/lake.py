@@ -146,7 +146,7 @@ class Lake:
         other's rows; the file carries ``table``'s metadata. Returns how many earlier rows were kept."""
         kept = 0
         if date in self.dates(dataset):
-            old = pq.read_table(f"{self.path(dataset, date)}/part-0.parquet", filesystem=self.fs)
+            old = pq.read_table(self.parts(dataset, date), filesystem=self.fs)
             old = old.join(table.select(list(keys)), keys=list(keys), join_type="left anti")
             kept = old.num_rows
             table = pa.concat_tables([old, table], promote_options="default").replace_schema_metadata(
@@ -164,6 +164,17 @@ class Lake:
         for info in self.fs.get_file_info(pafs.FileSelector(d)):
             if info.base_name.startswith("part-") and info.base_name != "part-0.parquet":
                 self.fs.delete_file(info.path)
+
+    def parts(self, dataset: str, date: dt.date | None = None) -> list[str]:
+        """The files of one day partition (or of an unpartitioned dataset): ``part-0.parquet`` as a batch write
+        leaves it, or the files a streaming writer (the Flink job) committed beside or instead of it; hidden
+        in-progress files are not parts."""
+        info = self.fs.get_file_info(pafs.FileSelector(self.path(dataset, date), allow_not_found=True))
+        return sorted(
+            i.path
+            for i in info
+            if i.type == pafs.FileType.File and i.base_name.startswith("part-") and i.base_name.endswith(".parquet")
+        )
 
     def dates(self, dataset: str) -> list[dt.date]:
         """The day partitions present for ``dataset``, sorted."""
@@ -194,18 +205,16 @@ class Lake:
             return self._read_derived(dataset, dates)
         schema = schema_for(dataset)
         if dates is not None:
-            paths = []
-            for d in dates:
-                p = f"{self.path(dataset, d)}/part-0.parquet"
-                if self.fs.get_file_info(p).type == pafs.FileType.File:
-                    paths.append(p)
+            paths = [p for d in dates for p in self.parts(dataset, d)]
             if not paths:
                 return schema.empty_table()
             dset = ds.dataset(paths, schema=schema, filesystem=self.fs, format="parquet")
-        else:
-            dset = ds.dataset(
-                self.path(dataset), schema=schema, filesystem=self.fs, format="parquet", exclude_invalid_files=True
-            )
+        else:  # every day's parts (listed, not crawled: an S3 server may list a folder as an object)
+            days = self.dates(dataset)
+            paths = [p for d in days for p in self.parts(dataset, d)] if days else self.parts(dataset)
+            if not paths:
+                return schema.empty_table()
+            dset = ds.dataset(paths, schema=schema, filesystem=self.fs, format="parquet")
         flt = pc.field("symbol").isin(list(symbols)) if symbols is not None else None
         return dset.to_table(filter=flt)
 

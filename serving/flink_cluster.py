@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pyarrow as pa
@@ -36,10 +37,14 @@ class StreamJob:
     startup_idle_ms: int = 30_000  # a partition that has not delivered yet holds the others this long
     checkpoint_ms: int = 1000
     transactional_id: str = "tickwise-bars"
+    # raw ticks and bars into this lake too (a local folder or s3://...), exactly once; "" = not
+    lake: str = ""
 
     def args(self) -> list[str]:
         out = []
         for k, v in self.__dict__.items():
+            if k == "lake" and v and "://" not in v:
+                v = str(Path(v).resolve())  # the TaskManager's working directory is not this one
             out += [f"--{k.replace('_', '-')}", str(v)]
         return out
 

@@ -85,3 +85,19 @@ def kafka_bootstrap() -> str:
 @pytest.fixture(scope="session")
 def flink_url() -> str:
     return _url("Flink", os.environ.get("TICKWISE_FLINK_URL", "http://127.0.0.1:18081"), 8081)
+
+
+@pytest.fixture
+def s3_lake(monkeypatch) -> str:
+    """A fresh lake root on the S3 server from `make services` (s3proxy, bucket ``tickwise``); this process's S3
+    clients (pyarrow) pointed at it."""
+    import uuid
+
+    endpoint = _url("S3", os.environ.get("TICKWISE_S3_ENDPOINT", "http://127.0.0.1:19000"), 19000)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", os.environ.get("AWS_ACCESS_KEY_ID", "tickwise"))
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", os.environ.get("AWS_SECRET_ACCESS_KEY", "tickwise"))
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    for k in ("AWS_REQUEST_CHECKSUM_CALCULATION", "AWS_RESPONSE_CHECKSUM_VALIDATION"):  # s3proxy has no checksums
+        monkeypatch.setenv(k, "when_required")
+    return f"s3://tickwise/lake-{uuid.uuid4().hex[:8]}"

@@ -96,6 +96,12 @@ def submit_cmd(
         30_000, "--startup-idle-ms", help="A partition that has not delivered yet holds bars back this long."
     ),
     checkpoint_ms: int = typer.Option(1000, "--checkpoint-ms", help="Checkpoint interval: bars commit at each."),
+    lake: str = typer.Option(
+        "",
+        "--lake",
+        help="Also write the raw trades and quotes and the bars into this lake (exactly once; a file "
+        "lands at each checkpoint): <lake>/<dataset>/date=YYYY-MM-DD/part-flink-*.parquet.",
+    ),
 ) -> None:
     """Deploy the streaming ticks -> bars job on the session cluster; prints its job id.
 
@@ -114,6 +120,7 @@ def submit_cmd(
         idle_ms=idle_ms,
         startup_idle_ms=startup_idle_ms,
         checkpoint_ms=checkpoint_ms,
+        lake=lake,
     )
     job_id = flink_cluster.submit(job, rest, parallelism=parallelism, savepoint=savepoint)
     print(job_id)

@@ -20,21 +20,21 @@ import pyarrow.compute as pc
 
 from features.engine import FeatureEngine
 from marketdata.aggregate import aggregate
+from marketdata.lake import Lake
 from marketdata.schemas import NS_PER_MIN
 from marketdata.simulator import MarketSimulator, SimConfig
 from marketdata.ticks import ticks_for_day
 from serving import flink_cluster
 from serving.app.loop import ScoringLoop
 from serving.feed import tick_codec
-from serving.inference.model_runtime import ModelRuntime
 from serving.io import kafka_io
 from serving.io.online_store import InProcessOnlineStore
 from serving.io.outputs import ListDeadLetters, Outputs
 from serving.io.sinks import ListSink
-from serving.io.sources import KafkaBarsSource, ListSource, Poll
-from serving.step.ingest import Record, TickAssembler
-from serving.step.scorer import Scorer
-from tests.serving.helpers import signals_of, trained_model
+from serving.io.sources import KafkaBarsSource
+from serving.step.ingest import TickAssembler
+from tests.flink.helpers import ticks_key, wait_for_lake
+from tests.serving.helpers import in_process, model_scorer, signals_of, trained_model
 
 ROOT = Path(__file__).resolve().parents[2]
 STATE = ROOT / ".services" / "flink"
@@ -52,34 +52,9 @@ def session():
     return t0, keep(trades), keep(quotes), sim.reference()
 
 
-def scorer(reference: pa.Table, model) -> Scorer:  # type: ignore[no-untyped-def]
-    runtime = ModelRuntime(model, compile_trees=False)
-    return Scorer(FeatureEngine(reference), runtime, model_budget_ms=1e9)  # parity, not speed
-
-
-def in_process(reference, model, tables: dict[str, pa.Table], t0: int, through: int) -> list:  # type: ignore[no-untyped-def]
-    """The ticks minute by minute through the in-process path (the tick assembler, then the scorer)."""
-    polls, offset = [], 0
-    for m in range(MINUTES):
-        recs = []
-        for kind, t in tables.items():
-            ts = t.column("ts").cast(pa.int64()).to_numpy()
-            rows = t.filter(pa.array((ts >= t0 + m * NS_PER_MIN) & (ts < t0 + (m + 1) * NS_PER_MIN)))
-            recs.append(Record(f"ticks.{kind}", 0, offset, None, tick_codec.encode(kind, rows)))
-            offset += 1
-        polls.append(Poll(recs, t0 + (m + 1) * NS_PER_MIN))
-    s = scorer(reference, model)
-    out = Outputs(ListSink(), InProcessOnlineStore(s.engine.version), lambda m: None)
-    loop = ScoringLoop(ListSource(polls), TickAssembler(lateness_ns=0), s, out, ListDeadLetters())
-    cycles = []
-    while not loop.source.exhausted:
-        cycles += loop.poll_once()
-    return [c for c in cycles if c.ts <= through]
-
-
 def from_bars_topic(reference, model, bootstrap: str, topic: str, through: int) -> list:  # type: ignore[no-untyped-def]
     """The scorer fed the Flink job's committed bars, until it has scored minute ``through``."""
-    s = scorer(reference, model)
+    s = model_scorer(reference, model)
     out = Outputs(ListSink(), InProcessOnlineStore(s.engine.version), lambda m: None)
     src = KafkaBarsSource(bootstrap, f"scorer-{uuid.uuid4().hex[:8]}", topic)
     loop = ScoringLoop(src, TickAssembler(lateness_ns=0), s, out, ListDeadLetters())
@@ -125,7 +100,7 @@ def kill_taskmanagers() -> None:
         f.unlink()
 
 
-def test_exactly_once_through_a_killed_taskmanager_and_a_rescale(flink_url, kafka_bootstrap, tmp_path):
+def test_exactly_once_through_a_killed_taskmanager_and_a_rescale(flink_url, flink_jobs, kafka_bootstrap, tmp_path):
     run = uuid.uuid4().hex[:8]
     topics = {k: f"flink-{run}.{k}" for k in ("trades", "quotes", "status")}
     job = flink_cluster.StreamJob(
@@ -139,6 +114,7 @@ def test_exactly_once_through_a_killed_taskmanager_and_a_rescale(flink_url, kafk
         idle_ms=2000,
         checkpoint_ms=500,
         transactional_id=f"tw-{run}",
+        lake=str(tmp_path / "lake"),
     )
     kafka_io.ensure_topics(kafka_bootstrap, [*topics.values()], partitions=PARTITIONS)
     kafka_io.ensure_topics(kafka_bootstrap, [job.bars_topic, job.dead_letter_topic], partitions=2)
@@ -147,6 +123,7 @@ def test_exactly_once_through_a_killed_taskmanager_and_a_rescale(flink_url, kafk
     prod = kafka_io.feed_producer(kafka_bootstrap)
 
     job_id = flink_cluster.submit(job, flink_url, parallelism=1)
+    flink_jobs.append(job_id)
     flink_cluster.wait_running(flink_url, job_id)
     # malformed messages: not Arrow at all, and a good message cut short
     good = tick_codec.encode("trades", trades.slice(0, 5))
@@ -174,11 +151,23 @@ def test_exactly_once_through_a_killed_taskmanager_and_a_rescale(flink_url, kafk
     # stop with a savepoint at parallelism 1, resume at 2
     savepoint = flink_cluster.stop_with_savepoint(flink_url, job_id, f"file://{tmp_path}/savepoints")
     job_id = flink_cluster.submit(job, flink_url, parallelism=2, savepoint=savepoint)
+    flink_jobs.append(job_id)
     flink_cluster.wait_running(flink_url, job_id)
     publish(prod, topics, tables, t0, 14, MINUTES)
     last = t0 + (MINUTES - 1) * NS_PER_MIN
     got = wait_for_bars(kafka_bootstrap, job.bars_topic, last, timeout=120)
+    raw = {"trades": pa.concat_tables([trades, late.cast(trades.schema)]), "quotes": quotes}  # late prints too
+    lake = wait_for_lake(Lake(str(tmp_path / "lake")), raw, last)
     flink_cluster.cancel(flink_url, job_id)
+
+    # the lake: every raw tick once (the killed TaskManager's unfinished files never became visible) and the bars
+    for kind, sent in raw.items():
+        assert ticks_key(lake[kind]) == ticks_key(sent), kind
+    lake_bars = lake["bars_1m"].filter(pc.less_equal(lake["bars_1m"].column("ts").cast(pa.int64()), last))
+    order = [("ts", "ascending"), ("symbol", "ascending")]
+    assert lake_bars.sort_by(order).equals(
+        got.filter(pc.less_equal(got.column("ts").cast(pa.int64()), last)).sort_by(order)
+    )
 
     ref, _ = aggregate(trades, quotes)
     ref = ref.filter(pc.less_equal(ref.column("ts").cast(pa.int64()), last))
@@ -207,7 +196,7 @@ def test_exactly_once_through_a_killed_taskmanager_and_a_rescale(flink_url, kafk
     model = trained_model(ref, FeatureEngine(reference), rounds=10)
     served = from_bars_topic(reference, model, kafka_bootstrap, job.bars_topic, last)
     assert [c.ts for c in served] == sorted({c.ts for c in served}), "a minute scored twice or out of order"
-    ref_cycles = in_process(reference, model, tables, t0, last)
+    ref_cycles = in_process(reference, model, tables, t0, MINUTES, last)
     assert [c.ts for c in served] == [c.ts for c in ref_cycles]
     a, b = signals_of(served), signals_of(ref_cycles)
     assert "model" in a.column("source").to_pylist()  # scored by the model (a degenerate minute: the breaker)

@@ -79,3 +79,41 @@ def read_now(bootstrap: str, topic: str, timeout_s: float = 10.0) -> list:
         return [m for tp in tps for m in got[tp]]
     finally:
         c.close()
+
+
+def model_scorer(reference: pa.Table, model: LoadedModel):  # type: ignore[no-untyped-def]
+    """A scorer on a fresh engine serving ``model`` (parity, not speed: no model budget)."""
+    from serving.inference.model_runtime import ModelRuntime
+    from serving.step.scorer import Scorer
+
+    return Scorer(FeatureEngine(reference), ModelRuntime(model, compile_trees=False), model_budget_ms=1e9)
+
+
+def in_process(reference, model, tables: dict, t0: int, minutes: int, through: int) -> list:  # type: ignore[no-untyped-def]
+    """The ticks minute by minute through the in-process path (the tick assembler, then the scorer): its cycles up
+    to minute ``through``."""
+    from marketdata.schemas import NS_PER_MIN
+    from serving.app.loop import ScoringLoop
+    from serving.feed import tick_codec
+    from serving.io.online_store import InProcessOnlineStore
+    from serving.io.outputs import ListDeadLetters, Outputs
+    from serving.io.sinks import ListSink
+    from serving.io.sources import ListSource, Poll
+    from serving.step.ingest import Record, TickAssembler
+
+    polls, offset = [], 0
+    for m in range(minutes):
+        recs = []
+        for kind, t in tables.items():
+            ts = t.column("ts").cast(pa.int64()).to_numpy()
+            rows = t.filter(pa.array((ts >= t0 + m * NS_PER_MIN) & (ts < t0 + (m + 1) * NS_PER_MIN)))
+            recs.append(Record(f"ticks.{kind}", 0, offset, None, tick_codec.encode(kind, rows)))
+            offset += 1
+        polls.append(Poll(recs, t0 + (m + 1) * NS_PER_MIN))
+    s = model_scorer(reference, model)
+    out = Outputs(ListSink(), InProcessOnlineStore(s.engine.version), lambda m: None)
+    loop = ScoringLoop(ListSource(polls), TickAssembler(lateness_ns=0), s, out, ListDeadLetters())
+    cycles = []
+    while not loop.source.exhausted:
+        cycles += loop.poll_once()
+    return [c for c in cycles if c.ts <= through]

@@ -176,6 +176,12 @@ public final class BarsJob {
                 .uid("bars-topic").name("bars topic");
         rejects(bars).sinkTo(exactlyOnce(bootstrap, new DeadLetterSerializer(a.get("dead-letter-topic")), txn + "-dead"))
                 .uid("dead-letter-topic").name("dead-letter topic");
+        String lake = a.getOrDefault("lake", "");
+        if (!lake.isEmpty()) { // the raw ticks as they arrived (refusals included: the batch path refuses them again) and the bars
+            ticks.filter(t -> t.kind == Tick.TRADE).sinkTo(LakeSink.trades(lake)).uid("lake-trades").name("lake: trades");
+            ticks.filter(t -> t.kind == Tick.QUOTE).sinkTo(LakeSink.quotes(lake)).uid("lake-quotes").name("lake: quotes");
+            bars.sinkTo(LakeSink.bars(lake)).uid("lake-bars").name("lake: bars_1m");
+        }
         if (a.containsKey("jobmanager")) {
             JobClient job = env.executeAsync("tickwise bars");
             System.out.println("{\"job_id\": \"" + job.getJobID() + "\"}");
