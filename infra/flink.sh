@@ -51,6 +51,7 @@ parallelism: {default: 1}
 s3:
   endpoint: ${TICKWISE_S3_ENDPOINT:-http://127.0.0.1:${TICKWISE_S3_PORT:-19000}}
   path.style.access: true
+  directory.marker.retention: keep  # no bulk delete after each write (s3proxy answers it only after 30 s)
   access-key: ${AWS_ACCESS_KEY_ID:-tickwise}
   secret-key: ${AWS_SECRET_ACCESS_KEY:-tickwise}
 YAML

@@ -33,7 +33,7 @@ s3proxy.authorization=none
 jclouds.provider=filesystem
 jclouds.filesystem.basedir=$state/data
 CONF
-  nohup java -Xms64m -Xmx384m -cp "$lib/*" org.gaul.s3proxy.Main --properties "$state/s3proxy.conf" \
+  nohup java -Xms64m -Xmx384m -Dlogback.configurationFile="$here/s3/logback.xml" -cp "$lib/*" org.gaul.s3proxy.Main --properties "$state/s3proxy.conf" \
     >"$state/s3proxy.out" 2>&1 &
   echo $! > "$state/s3proxy.pid"
   for _ in $(seq 60); do

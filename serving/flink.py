@@ -70,6 +70,14 @@ def classpath() -> str:
     return f"{build()}{os.pathsep}{LIB / '*'}"
 
 
+PLUGINS = ROOT / "target" / "plugins"  # file systems Flink loads as plugins (S3)
+
+
+def env() -> dict[str, str]:
+    """The environment a Flink JVM of ours runs in: this one, with the plugins folder."""
+    return os.environ | {"FLINK_PLUGINS_DIR": str(PLUGINS)}
+
+
 def java(*args: str, jvm: tuple[str, ...] = ()) -> list[str]:
     """A ``java`` command line on the job's classpath."""
     exe = shutil.which("java")

@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 
 import pyarrow as pa
 
-from serving.flink import BARS_WIRE, MAIN, FlinkError, java, to_contract_bars
+from serving.flink import BARS_WIRE, MAIN, FlinkError, env, java, to_contract_bars
 from serving.io import kafka_io
 
 
@@ -58,7 +58,7 @@ def submit(job: StreamJob, rest: str, parallelism: int = 1, savepoint: str | Non
     args = ["stream", *job.args(), "--jobmanager", f"{u.hostname}:{u.port}", "--parallelism", str(parallelism)]
     if savepoint:
         args += ["--savepoint", savepoint]
-    done = subprocess.run(java(MAIN, *args), capture_output=True, text=True, timeout=120)
+    done = subprocess.run(java(MAIN, *args), capture_output=True, text=True, timeout=120, env=env())
     if done.returncode != 0:
         tail = "\n".join(done.stderr.splitlines()[-20:])
         raise FlinkError(f"submitting the Flink job to {rest} failed (exit {done.returncode}):\n{tail}")

@@ -15,6 +15,8 @@ import org.apache.flink.api.common.RuntimeExecutionMode;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.configuration.Configuration;
+import org.apache.flink.core.fs.FileSystem;
+import org.apache.flink.core.plugin.PluginUtils;
 import org.apache.flink.configuration.RestartStrategyOptions;
 import org.apache.flink.configuration.StateRecoveryOptions;
 import org.apache.flink.configuration.CheckpointingOptions;
@@ -177,6 +179,7 @@ public final class BarsJob {
         rejects(bars).sinkTo(exactlyOnce(bootstrap, new DeadLetterSerializer(a.get("dead-letter-topic")), txn + "-dead"))
                 .uid("dead-letter-topic").name("dead-letter topic");
         String lake = a.getOrDefault("lake", "");
+        if (lake.startsWith("s3")) s3Client();
         if (!lake.isEmpty()) { // the raw ticks as they arrived (refusals included: the batch path refuses them again) and the bars
             ticks.filter(t -> t.kind == Tick.TRADE).sinkTo(LakeSink.trades(lake)).uid("lake-trades").name("lake: trades");
             ticks.filter(t -> t.kind == Tick.QUOTE).sinkTo(LakeSink.quotes(lake)).uid("lake-quotes").name("lake: quotes");
@@ -189,6 +192,20 @@ public final class BarsJob {
             JobExecutionResult r = env.execute("tickwise bars");
             System.out.println("{\"job_id\": \"" + r.getJobID() + "\"}");
         }
+    }
+
+    /**
+     * The client builds the file sink's serializers, which open its file system: load the S3 plugin
+     * ({@code FLINK_PLUGINS_DIR}) here too, with the settings the cluster has ({@code infra/flink.sh}).
+     */
+    static void s3Client() {
+        Map<String, String> env = System.getenv();
+        Configuration fs = Configuration.fromMap(Map.of(
+                "s3.endpoint", env.getOrDefault("TICKWISE_S3_ENDPOINT", "http://127.0.0.1:19000"),
+                "s3.path.style.access", "true",
+                "s3.access-key", env.getOrDefault("AWS_ACCESS_KEY_ID", "tickwise"),
+                "s3.secret-key", env.getOrDefault("AWS_SECRET_ACCESS_KEY", "tickwise")));
+        FileSystem.initialize(fs, PluginUtils.createPluginManagerFromRootFolder(fs));
     }
 
     /** The topics of ``kinds`` from the group's committed offsets (else the earliest), decoded tick by tick. */
