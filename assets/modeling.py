@@ -19,9 +19,9 @@ from modeling.labels import LabelConfig, make_labels
 from modeling.metrics import ic_by_minute, ic_edge
 from modeling.train import Dataset, fit_lgbm, fit_logistic, importance, predict_logistic
 from modeling.walkforward import WalkForwardConfig, evaluate, plot_oos
-from monitoring.report import html_report
+from monitoring.report import html_report, publish
 from orchestration.io_manager import write_day, written
-from orchestration.resources import LakeResource, MLflowResource
+from orchestration.resources import LakeResource, MLflowResource, dagster_run_url
 
 M = 60_000_000_000
 LABEL_PRICE_KEY = "tickwise.label_price"
@@ -257,15 +257,17 @@ def build_model_assets(
                 "feature importance": imp,
                 "calibration and IC per session": diag,
             },
-            {**m, "days": training_dataset["days"], "mlflow_run": run_id},
+            {**m, "days": training_dataset["days"]},
             {},
         )
+        index = publish(page, {"MLflow run": mlflow.url_of(run_id), "Dagster run": dagster_run_url(context.run_id)})
         context.add_output_metadata(
             {
                 "equity_curve": png_md(eq, "equity curve and drawdown"),
                 "importance": png_md(imp, "importance"),
                 "diagnostics": png_md(diag, "calibration and IC per session"),
                 "report": dg.MetadataValue.path(page),
+                "reports_index": dg.MetadataValue.path(index),
                 "mlflow_run": mlflow.run_link(run_id),
                 **{k: float(v) for k, v in m.items()},
             }

@@ -14,7 +14,8 @@ from modeling import registry
 from monitoring.drift import unquoted
 from monitoring.pipeline import DriftSettings
 from monitoring.pipeline import drift_report as compute_drift_report
-from orchestration.resources import LakeResource, MLflowResource
+from monitoring.report import publish
+from orchestration.resources import LakeResource, MLflowResource, dagster_run_url
 
 
 class DriftConfig(dg.Config):
@@ -134,6 +135,9 @@ def build_monitoring_assets(
             mlflow.tracking_uri,
         )
         md["mlflow_run"] = mlflow.run_link(run_id)
+        md["reports_index"] = dg.MetadataValue.path(
+            publish(s["html"], {"MLflow run": mlflow.url_of(run_id), "Dagster run": dagster_run_url(context.run_id)})
+        )
         context.add_output_metadata(md)
         return s
 

@@ -9,8 +9,8 @@ from assets.plots import png_md
 from modeling.backtest import plot_equity
 from modeling.paper import paper_trade
 from monitoring import predictions
-from monitoring.report import html_report
-from orchestration.resources import LakeResource
+from monitoring.report import html_report, publish
+from orchestration.resources import LakeResource, dagster_run_url
 
 
 class PaperConfig(dg.Config):
@@ -46,6 +46,7 @@ def build_serving_assets(partitions: dg.TimeWindowPartitionsDefinition) -> list:
         page = html_report(
             str(out / "index.html"), f"tickwise paper trading {day}", {"equity": eq}, {**m, **served}, {}
         )
+        index = publish(page, {"Dagster run": dagster_run_url(context.run_id)})
         context.add_output_metadata(
             {
                 **{k: float(v) for k, v in m.items()},
@@ -54,6 +55,7 @@ def build_serving_assets(partitions: dg.TimeWindowPartitionsDefinition) -> list:
                 "breaker_signals": served["breaker"],
                 "equity_curve": png_md(eq, "paper trading: equity and drawdown"),
                 "report": dg.MetadataValue.path(page),
+                "reports_index": dg.MetadataValue.path(index),
             }
         )
         return {"metrics": m, "served": served, "report": page}

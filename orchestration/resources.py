@@ -49,11 +49,22 @@ class MLflowResource(dg.ConfigurableResource):
     tracking_uri: str
     ui_url: str = "http://127.0.0.1:5000"
 
-    def run_link(self, run_id: str) -> dg.MetadataValue:
-        """A run as a link to its page in the MLflow UI."""
+    def url_of(self, run_id: str) -> str:
+        """A run's page in the MLflow UI."""
         from modeling import registry
 
-        return dg.MetadataValue.url(registry.run_url(self.ui_url, run_id, self.tracking_uri))
+        return registry.run_url(self.ui_url, run_id, self.tracking_uri)
+
+    def run_link(self, run_id: str) -> dg.MetadataValue:
+        """A run as a link to its page in the MLflow UI."""
+        return dg.MetadataValue.url(self.url_of(run_id))
+
+
+def dagster_run_url(run_id: str) -> str:
+    """A run's page in the Dagster UI (``TICKWISE_DAGSTER_UI_URL``)."""
+    from orchestration.settings import TickwiseSettings
+
+    return f"{TickwiseSettings().dagster_ui_url.rstrip('/')}/runs/{run_id}"
 
 
 class RedisResource(dg.ConfigurableResource):

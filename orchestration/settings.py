@@ -21,6 +21,9 @@ class TickwiseSettings(BaseSettings):
     mlflow_ui_url: str = Field(
         "http://127.0.0.1:5000", description="Where `mlflow ui` serves that store (asset metadata links to runs)."
     )
+    dagster_ui_url: str = Field(
+        "http://127.0.0.1:3000", description="Where the Dagster UI serves (report pages link to their runs)."
+    )
     window_days: int = Field(5, ge=1, description="Sessions in the rolling training window.")
     retrain_cron: str = Field("0 6 * * 6", description="Weekly retrain schedule (cron, UTC).")
     drift_cron: str = Field("30 22 * * 1-5", description="Daily drift report, after the close (cron, UTC).")

@@ -74,6 +74,9 @@ def _report(defs, instance, key):
     link = mat.metadata["mlflow_run"]  # a link to the run's page in the MLflow UI, not a bare id
     assert isinstance(link, dg.UrlMetadataValue), link
     assert re.fullmatch(r"http://127\.0\.0\.1:5000/#/experiments/\d+/runs/[0-9a-f]{32}", link.url), link.url
+    page = Path(mat.metadata["report"].value).read_text()  # the page links its runs and the index of reports
+    assert link.url in page and f"http://127.0.0.1:3000/runs/{r.run_id}" in page and "../../index.html" in page
+    assert f"drift/date={key}/index.html" in Path(mat.metadata["reports_index"].value).read_text()
     return r.output_for_node("drift_report")
 
 

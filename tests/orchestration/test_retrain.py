@@ -1,6 +1,7 @@
 """Labels -> training set -> model -> champion_gate -> champion, through Dagster with a real MLflow registry."""
 
 import datetime as dt
+from pathlib import Path
 
 import dagster as dg
 import numpy as np
@@ -77,6 +78,12 @@ def test_champion_moves_only_through_the_gate(world):
     run_id = mlflow.MlflowClient().get_model_version(registry.MODEL_NAME, v1).run_id
     logged = [a.path for a in mlflow.MlflowClient().list_artifacts(run_id, "plots")]
     assert logged == ["plots/importance.png"]
+    # the evaluation page links its MLflow and Dagster runs, and the index of reports lists it
+    (ev,) = [e for e in first.get_asset_materialization_events() if e.asset_key == dg.AssetKey("model_evaluation")]
+    md_ev = ev.step_materialization_data.materialization.metadata
+    page = Path(md_ev["report"].value).read_text()
+    assert md_ev["mlflow_run"].value in page and f"/runs/{first.run_id}" in page
+    assert "evaluation/date=2026-03-05/index.html" in Path(md_ev["reports_index"].value).read_text()
     champ = registry.version_of("champion", s.mlflow_tracking_uri)
     promoted = [e for e in first.get_asset_materialization_events() if e.asset_key == dg.AssetKey("champion_model")]
     if gate[0].passed:
