@@ -157,7 +157,8 @@ def build_model_assets(
                 "champion_gate",
                 asset="direction_model",
                 blocking=True,
-                description="beats the logistic baseline and the champion OOS",
+                description="beats the logistic baseline and the champion OOS (a refusal is a warning: the "
+                "challenger is not promoted, champion_model skips)",
             )
         ],
     )
@@ -201,6 +202,8 @@ def build_model_assets(
         gate = champion_gate(ch, base, champ)
         for name, (edge, t) in edges.items():  # evidence beside the decision: is the IC edge above one holdout's noise?
             gate.metadata[f"ic_edge_vs_{name}"], gate.metadata[f"ic_edge_t_vs_{name}"] = edge, t
+        verdict = gate.metadata["reasons"]
+        registry.record_verdict(version, gate.passed, verdict, mlflow.tracking_uri)
         yield dg.Output(
             {
                 "version": version,
@@ -209,19 +212,38 @@ def build_model_assets(
                 "champion": champ,
                 "champion_version": v,
                 "trees": model.num_trees(),
+                "gate": {"passed": gate.passed, "reasons": verdict},
             },
             metadata={"model_version": version, "trees": model.num_trees(), "holdout_events": len(hold.y)},
         )
+        # a refusal is a valid outcome, not a failed step: a warning whose first words are the reason
         yield dg.AssetCheckResult(
-            check_name="champion_gate", passed=gate.passed, metadata=gate.metadata, asset_key="direction_model"
+            check_name="champion_gate",
+            passed=gate.passed,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=("promoted: " if gate.passed else "refused: ") + verdict,
+            metadata={"reasons": verdict, **{k: v for k, v in gate.metadata.items() if k != "reasons"}},
+            asset_key="direction_model",
         )
 
-    @dg.asset(partitions_def=partitions, group_name="modeling", io_manager_key="json_io_manager", kinds={"mlflow"})
-    def champion_model(context: dg.AssetExecutionContext, mlflow: MLflowResource, direction_model: dict) -> dict:
-        """The champion alias moved to the gated challenger (runs only when champion_gate passed)."""
+    @dg.asset(
+        partitions_def=partitions,
+        group_name="modeling",
+        io_manager_key="json_io_manager",
+        kinds={"mlflow"},
+        output_required=False,
+    )
+    def champion_model(context: dg.AssetExecutionContext, mlflow: MLflowResource, direction_model: dict):  # type: ignore[no-untyped-def]
+        """The champion alias moved to the challenger when champion_gate passed; otherwise skipped (not
+        materialized), the gate's reasons in the log and on the model version in MLflow."""
+        gate = direction_model["gate"]
+        if not gate["passed"]:
+            context.log.info(f"champion gate refused version {direction_model['version']}: {gate['reasons']}")
+            return
         registry.promote(direction_model["version"], mlflow.tracking_uri)
-        context.add_output_metadata({"champion_version": direction_model["version"]})
-        return {"version": direction_model["version"]}
+        yield dg.Output(
+            {"version": direction_model["version"]}, metadata={"champion_version": direction_model["version"]}
+        )
 
     @dg.asset(
         partitions_def=partitions, group_name="modeling", io_manager_key="json_io_manager", kinds={"lightgbm", "mlflow"}

@@ -135,6 +135,18 @@ def promote(version: str, tracking_uri: str | None = None) -> None:
     MlflowClient().set_registered_model_alias(MODEL_NAME, "champion", version)
 
 
+def record_verdict(version: str, passed: bool, reasons: str, tracking_uri: str | None = None) -> None:
+    """The champion gate's verdict on a version, where the MLflow UI shows it: tag ``gate`` (promoted / refused)
+    and the reasons in the version's description."""
+    _mlflow(tracking_uri)
+    from mlflow import MlflowClient
+
+    c = MlflowClient()
+    c.set_model_version_tag(MODEL_NAME, version, "gate", "promoted" if passed else "refused")
+    c.update_model_version(MODEL_NAME, version, description=f"champion gate: {'promoted' if passed else 'refused'} "
+                           f"({reasons})")  # fmt: skip
+
+
 def version_info(alias_or_version: str = "champion", tracking_uri: str | None = None) -> dict | None:
     """Version number, run id and tags of a version (None when the alias is not set)."""
     mlflow = _mlflow(tracking_uri)

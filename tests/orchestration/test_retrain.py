@@ -96,8 +96,21 @@ def test_champion_moves_only_through_the_gate(world):
     second = retrain(defs, instance)
     gate2 = [c for c in second.get_asset_check_evaluations() if c.check_name == "champion_gate"][0]
     assert registry.version_of("challenger", s.mlflow_tracking_uri) != v1
+    # a refusal is a valid outcome: the run succeeds, the check is a warning saying why first, champion_model is
+    # skipped, and the version in MLflow says what the gate decided
+    for run, g in ((first, gate[0]), (second, gate2)):
+        assert run.success, "a gate refusal must not fail the run"
+        assert g.severity == dg.AssetCheckSeverity.WARN and next(iter(g.metadata)) == "reasons"
+        assert g.description == ("promoted: " if g.passed else "refused: ") + g.metadata["reasons"].value
+    v2 = registry.version_of("challenger", s.mlflow_tracking_uri)
+    mv = mlflow.MlflowClient().get_model_version(registry.MODEL_NAME, v2)
+    assert mv.tags["gate"] == ("promoted" if gate2.passed else "refused") and gate2.metadata["reasons"].value in (
+        mv.description or ""
+    )
     if gate[0].passed:
         assert not gate2.passed and "champion" in gate2.metadata["reasons"].value
+        skipped = [e for e in second.get_asset_materialization_events() if e.asset_key == dg.AssetKey("champion_model")]
+        assert not skipped
         assert gate2.metadata["ic_edge_vs_champion"].value == 0.0  # the same model: no edge, not a noisy one
         assert registry.version_of("champion", s.mlflow_tracking_uri) == v1
 
