@@ -123,7 +123,8 @@ def serve(
         settings = ServeSettings(**flags)
     except ValidationError as e:
         first = e.errors()[0]
-        raise ValueError(f"bad serve setting {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        where = ".".join(map(str, first["loc"])) or "combination"
+        raise ValueError(f"bad serve setting {where}: {first['msg'].removeprefix('Value error, ')}") from None
     run_serve(settings, date, idle_exit, console)
 
 
