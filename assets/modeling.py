@@ -216,34 +216,22 @@ def build_model_assets(
             },
             metadata={"model_version": version, "trees": model.num_trees(), "holdout_events": len(hold.y)},
         )
-        # a refusal is a valid outcome, not a failed step: a warning whose first words are the reason
-        yield dg.AssetCheckResult(
-            check_name="champion_gate",
-            passed=gate.passed,
-            severity=dg.AssetCheckSeverity.WARN,
+        yield dg.AssetCheckResult(  # a refusal is a valid outcome, not a failed step: a warning, the reasons first
+            check_name="champion_gate", passed=gate.passed, severity=dg.AssetCheckSeverity.WARN,
             description=("promoted: " if gate.passed else "refused: ") + verdict,
-            metadata={"reasons": verdict, **{k: v for k, v in gate.metadata.items() if k != "reasons"}},
-            asset_key="direction_model",
-        )
+            metadata={"reasons": verdict, **gate.metadata}, asset_key="direction_model",
+        )  # fmt: skip
 
-    @dg.asset(
-        partitions_def=partitions,
-        group_name="modeling",
-        io_manager_key="json_io_manager",
-        kinds={"mlflow"},
-        output_required=False,
-    )
+    @dg.asset(partitions_def=partitions, group_name="modeling", io_manager_key="json_io_manager", kinds={"mlflow"},
+              output_required=False)  # fmt: skip
     def champion_model(context: dg.AssetExecutionContext, mlflow: MLflowResource, direction_model: dict):  # type: ignore[no-untyped-def]
-        """The champion alias moved to the challenger when champion_gate passed; otherwise skipped (not
-        materialized), the gate's reasons in the log and on the model version in MLflow."""
+        """The champion alias moved to the challenger if champion_gate passed; else skipped, its reasons logged."""
         gate = direction_model["gate"]
         if not gate["passed"]:
             context.log.info(f"champion gate refused version {direction_model['version']}: {gate['reasons']}")
             return
-        registry.promote(direction_model["version"], mlflow.tracking_uri)
-        yield dg.Output(
-            {"version": direction_model["version"]}, metadata={"champion_version": direction_model["version"]}
-        )
+        registry.promote(v := direction_model["version"], mlflow.tracking_uri)
+        yield dg.Output({"version": v}, metadata={"champion_version": v})
 
     @dg.asset(
         partitions_def=partitions, group_name="modeling", io_manager_key="json_io_manager", kinds={"lightgbm", "mlflow"}

@@ -20,10 +20,11 @@ from serving.app.settings import ServeSettings
 from serving.app.warmup import warm_up
 from serving.io.checkpoint import CheckpointWriter
 from serving.io.checkpoint_store import CheckpointStore, InProcessCheckpointStore, RedisCheckpointStore
+from serving.io.kafka_sources import KafkaBarsSource, KafkaTickSource
 from serving.io.online_store import InProcessOnlineStore, OnlineStore, RedisOnlineStore
 from serving.io.outputs import KafkaDeadLetters, ListDeadLetters, Outputs, ShadowLog
 from serving.io.sinks import KafkaSignalSink, ListSink
-from serving.io.sources import KafkaBarsSource, KafkaTickSource, LakeBarsSource, LakeTickSource, Source
+from serving.io.sources import LakeBarsSource, LakeTickSource, Source
 from serving.step.feature_health import usual_shares
 from serving.step.ingest import KINDS, TickAssembler
 from serving.step.scorer import STAGES, CycleResult, Scorer

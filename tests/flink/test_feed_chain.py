@@ -25,10 +25,10 @@ from serving.app.loop import ScoringLoop
 from serving.feed.parsers import Polygon
 from serving.io import kafka_io
 from serving.io.feed_adapter import FeedAdapter, TickBatcher
+from serving.io.kafka_sources import KafkaBarsSource
 from serving.io.online_store import RedisOnlineStore
 from serving.io.outputs import KafkaDeadLetters, ListDeadLetters, Outputs
 from serving.io.sinks import KafkaSignalSink, from_ipc
-from serving.io.sources import KafkaBarsSource
 from serving.step.ingest import TickAssembler
 from tests.flink.helpers import ticks_key, wait_for_lake
 from tests.serving.helpers import in_process, model_scorer, read_now, signals_of, trained_model

@@ -3,7 +3,7 @@ topics -> bars on the bars topic exactly once, late ticks and malformed messages
 TaskManager killed mid-session (SIGKILL) and the job recovered from its checkpoint on a new one, then stopped with
 a savepoint at parallelism 1 and resumed at 2. The committed bars (``read_committed``) equal the Python
 aggregator's on the on-time ticks, bar for bar, none twice and none missing; and the scorer reading them
-(`serve --source bars`: :class:`serving.io.sources.KafkaBarsSource`) serves every minute once, with the same
+(`serve --source bars`: :class:`serving.io.kafka_sources.KafkaBarsSource`) serves every minute once, with the same
 signals as the in-process path on the same ticks."""
 
 import json
@@ -28,10 +28,10 @@ from serving import flink_cluster
 from serving.app.loop import ScoringLoop
 from serving.feed import tick_codec
 from serving.io import kafka_io
+from serving.io.kafka_sources import KafkaBarsSource
 from serving.io.online_store import InProcessOnlineStore
 from serving.io.outputs import ListDeadLetters, Outputs
 from serving.io.sinks import ListSink
-from serving.io.sources import KafkaBarsSource
 from serving.step.ingest import TickAssembler
 from tests.flink.helpers import ticks_key, wait_for_lake
 from tests.serving.helpers import in_process, model_scorer, signals_of, trained_model

@@ -9,10 +9,10 @@ from serving.inference.model_runtime import ModelRuntime
 from serving.io import kafka_io
 from serving.io.checkpoint import CheckpointWriter
 from serving.io.checkpoint_store import RedisCheckpointStore
+from serving.io.kafka_sources import KafkaTickSource
 from serving.io.online_store import RedisOnlineStore
 from serving.io.outputs import KafkaDeadLetters, Outputs
 from serving.io.sinks import KafkaSignalSink, from_ipc
-from serving.io.sources import KafkaTickSource
 from serving.step.ingest import TickAssembler
 from serving.step.safety import CircuitBreaker
 from serving.step.scorer import Scorer

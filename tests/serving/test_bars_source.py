@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 
 from marketdata.schemas import NS_PER_MIN
 from serving.io import kafka_io
-from serving.io.sources import KafkaBarsSource
+from serving.io.kafka_sources import KafkaBarsSource
 from tests.serving.helpers import bar_batch, bar_headers
 
 T0 = 1_700_000_040 * 10**9 // NS_PER_MIN * NS_PER_MIN

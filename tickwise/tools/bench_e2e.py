@@ -38,9 +38,9 @@ from serving.inference.model_runtime import ModelRuntime
 from serving.io import kafka_io
 from serving.io.checkpoint import CheckpointWriter
 from serving.io.checkpoint_store import RedisCheckpointStore
+from serving.io.kafka_sources import KafkaTickSource
 from serving.io.outputs import KafkaDeadLetters, Outputs
 from serving.io.sinks import KafkaSignalSink
-from serving.io.sources import KafkaTickSource
 from serving.step.ingest import TickAssembler
 from serving.step.scorer import CycleResult, Scorer
 from tickwise.tools.bench_scorer import _subday, bench_model, fresh_store

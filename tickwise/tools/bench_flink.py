@@ -20,7 +20,7 @@ import uuid
 import numpy as np
 
 from serving.io import kafka_io
-from serving.io.sources import KafkaTickSource
+from serving.io.kafka_sources import KafkaTickSource
 from serving.step.ingest import TickAssembler
 from tickwise.tools.bench_e2e import _stream, last_tick_ms, start_publisher
 
