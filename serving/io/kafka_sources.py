@@ -15,6 +15,8 @@ from serving.io.sources import Poll, Source
 from serving.step.ingest import Closed, Record
 
 log = logging.getLogger(__name__)
+# hears (partitions this process owns, every partition of its topics) after each rebalance
+OnAssign = Callable[[set[tuple[str, int]], set[tuple[str, int]]], None]
 
 
 class _GroupSource(Source):
@@ -22,12 +24,14 @@ class _GroupSource(Source):
     each rebalance, before they are sought to the checkpoint's position; ``on_revoke`` hears that it is about to
     lose them (a standby takes over). Subclasses turn polled messages into a :class:`Poll`."""
 
+    MAX_POLL_RECORDS = 500  # messages a poll returns at most
+
     def __init__(
         self,
         bootstrap: str,
         group: str,
         topics: tuple[str, ...],
-        on_assign: Callable[[set[tuple[str, int]], set[tuple[str, int]]], None] | None = None,
+        on_assign: OnAssign | None = None,
         on_revoke: Callable[[], None] | None = None,
         partitions: int = 4,
         **consumer_kw: object,
@@ -39,6 +43,7 @@ class _GroupSource(Source):
         self._on_revoke = on_revoke or (lambda: None)
         self.last_timestamp_ms = 0
         self._pos: dict[str, int] = {}
+        consumer_kw.setdefault("max_poll_records", self.MAX_POLL_RECORDS)
         kafka_io.ensure_topics(bootstrap, list(topics), partitions=partitions)
         # a scorer that dies gives its partitions up after 10 s, not the client's default 45
         self.consumer = kafka_io.consumer(
@@ -108,18 +113,10 @@ class _GroupSource(Source):
 
 
 class KafkaTickSource(_GroupSource):
-    """The tick topics through consumer group ``group``; the watermark waits for each partition it owns."""
+    """The tick topics through consumer group ``group`` (up to 2,000 messages a poll); the watermark waits for each
+    partition it owns."""
 
-    def __init__(
-        self,
-        bootstrap: str,
-        group: str,
-        topics: tuple[str, ...],
-        on_assign: Callable[[set[tuple[str, int]], set[tuple[str, int]]], None] | None = None,
-        on_revoke: Callable[[], None] | None = None,
-        max_poll_records: int = 2_000,
-    ):
-        super().__init__(bootstrap, group, topics, on_assign, on_revoke, max_poll_records=max_poll_records)
+    MAX_POLL_RECORDS = 2_000
 
     def poll(self, timeout_ms: int) -> Poll:
         return Poll(
@@ -145,13 +142,12 @@ class KafkaBarsSource(_GroupSource):
         bootstrap: str,
         group: str,
         topic: str,
-        on_assign: Callable[[set[tuple[str, int]], set[tuple[str, int]]], None] | None = None,
+        on_assign: OnAssign | None = None,
         on_revoke: Callable[[], None] | None = None,
     ):
         # one partition, so one member of the group owns the whole cross-section (the others stand by)
         super().__init__(
             bootstrap, group, (topic,), on_assign, on_revoke, partitions=1, isolation_level="read_committed",
-            max_poll_records=500,
         )  # fmt: skip
         self.pending: dict[int, list[pa.Table]] = {}  # minute -> its bars read so far
         self.first: dict[str, list[tuple[int, int]]] = {}  # partition -> (offset, minute) of pending messages
